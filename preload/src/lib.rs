@@ -1,10 +1,53 @@
+//! The mptcpize-rs preload shim.
+//!
+//! Loaded with `LD_PRELOAD`, it defines `socket()` so that TCP stream sockets are
+//! opened as Multipath TCP (`IPPROTO_MPTCP`), and falls back to the caller's own
+//! protocol whenever MPTCP cannot be created, so a program never breaks.
+//!
+//! Layout (one file per intercepted call, logic kept apart from FFI):
+//! - `socket`: the exported `socket()` detour, the only hot path;
+//! - `policy`: pure decisions (which sockets to convert, which errors mean
+//!   "MPTCP is absent"), unit-tested without FFI;
+//! - `availability`: what this process has learned about MPTCP being absent;
+//! - `real`: the next `socket` definition in the lookup order (libc's);
+//! - `config`: settings read once from the environment when the library loads;
+//! - `debug_log`: the optional one-line-per-decision log.
+//!
+//! The crate is `no_std` and built with `panic = "abort"`: no allocator, no
+//! unwinding, no formatting machinery, so the library stays a few KiB and its
+//! hot path is a handful of instructions.
 #![cfg_attr(not(test), no_std)]
+// Unit tests exercise the pure parts; the entry points are not exported in
+// the test harness (it must not interpose `socket` on itself).
+#![cfg_attr(test, allow(dead_code))]
+
+mod availability;
+mod config;
+mod debug_log;
+mod policy;
+mod real;
+mod socket;
+
+/// Never unwind into the C program: abort instead. Nothing in the shim is
+/// expected to panic; this only makes the guarantee explicit.
 #[cfg(not(test))]
 #[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! { unsafe { libc::abort() } }
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // SAFETY: abort() has no preconditions and never returns.
+    unsafe { libc::abort() }
+}
 
-#[unsafe(no_mangle)]
-pub extern "C" fn mptcpize_x() -> i32 { 1 }
+/// Runs once when the dynamic loader maps the library, before the program's
+/// `main`: reads the configuration and resolves libc's `socket`, so the hot path
+/// never touches the environment or `dlsym`.
+extern "C" fn on_load() {
+    config::load();
+    real::resolve();
+}
 
-#[cfg(test)]
-mod t { #[test] fn a() { assert_eq!(super::mptcpize_x(), 1); } }
+/// Registers `on_load` as an ELF constructor, as the `ctor` crate would, in
+/// two lines instead of a dependency.
+#[cfg(not(test))]
+#[used]
+#[unsafe(link_section = ".init_array")]
+static ON_LOAD: extern "C" fn() = on_load;

@@ -1,0 +1,289 @@
+//! The debug log: one line per `socket()` decision, such as
+//! `mptcpize-rs[4242]: socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, 0) -> 3: converted to MPTCP`.
+//!
+//! Each line is built in a stack buffer and written with a single `write(2)`, so
+//! lines from threads and processes never interleave and nothing allocates.
+//! It must never corrupt a program's data: standard error is used only while
+//! fd 2 is open and not a socket (a socket there is likely a peer or journald
+//! stream the program owns); the `MPTCPIZE_RS_LOG` file is kept on a high
+//! descriptor and re-identified (device and inode) before every write, in case
+//! the program closed it and reused the number.
+
+use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use libc::c_int;
+
+/// What the shim did with one `socket()` call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not a TCP stream socket: passed through as asked.
+    Untouched,
+    /// Opened as MPTCP.
+    Converted,
+    /// MPTCP failed with `failure`; the caller's own call was made instead.
+    /// `remembered`: the error means MPTCP is absent, later calls skip it.
+    FellBack { failure: c_int, remembered: bool },
+    /// MPTCP is known to be absent (an earlier call found out): plain TCP.
+    KnownAbsent,
+}
+
+/// The log file's descriptor, -1 when logging to standard error.
+static LOG_FD: AtomicI32 = AtomicI32::new(-1);
+static LOG_DEV: AtomicU64 = AtomicU64::new(0);
+static LOG_INO: AtomicU64 = AtomicU64::new(0);
+
+/// Lowest descriptor the log file is moved to, out of the range programs
+/// usually assume is theirs.
+const LOG_FD_FLOOR: c_int = 900;
+
+/// Opens the log file named by `path` (a C string). Called once at load.
+pub fn open_file(path: *const libc::c_char) -> bool {
+    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC;
+    // SAFETY: `path` is a NUL-terminated string from getenv.
+    let mut fd = unsafe { libc::open(path, flags, 0o644) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: fcntl/close on a descriptor we own.
+    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, LOG_FD_FLOOR) };
+    if high >= 0 {
+        // SAFETY: `fd` is ours and replaced by `high`.
+        unsafe { libc::close(fd) };
+        fd = high;
+    }
+    let Some((dev, ino)) = identity(fd) else {
+        return false;
+    };
+    LOG_DEV.store(dev, Ordering::Relaxed);
+    LOG_INO.store(ino, Ordering::Relaxed);
+    LOG_FD.store(fd, Ordering::Relaxed);
+    true
+}
+
+/// Writes the line for one decision. Keeps `errno` as the program left it.
+pub fn decision(domain: c_int, ty: c_int, protocol: c_int, fd: c_int, outcome: Outcome) {
+    // SAFETY: __errno_location() returns this thread's errno, always valid.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: as above.
+    let saved = unsafe { *errno };
+    if let Some(target) = target() {
+        let mut line = Line::new();
+        // SAFETY: getpid has no preconditions.
+        let pid = unsafe { libc::getpid() };
+        format_decision(&mut line, pid, domain, ty, protocol, fd, saved, outcome);
+        // SAFETY: writes `len` initialised bytes from our buffer.
+        unsafe { libc::write(target, line.buf.as_ptr().cast(), line.len) };
+    }
+    // SAFETY: as above.
+    unsafe { *errno = saved };
+}
+
+/// Where a line may be written now, if anywhere.
+fn target() -> Option<c_int> {
+    let fd = LOG_FD.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let expected = (
+            LOG_DEV.load(Ordering::Relaxed),
+            LOG_INO.load(Ordering::Relaxed),
+        );
+        return (identity(fd) == Some(expected)).then_some(fd);
+    }
+    let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat fills `st` when it returns 0.
+    if unsafe { libc::fstat(libc::STDERR_FILENO, st.as_mut_ptr()) } != 0 {
+        return None; // closed
+    }
+    // SAFETY: fstat succeeded, so `st` is initialised.
+    let mode = unsafe { st.assume_init() }.st_mode;
+    (mode & libc::S_IFMT != libc::S_IFSOCK).then_some(libc::STDERR_FILENO)
+}
+
+/// Device and inode of an open descriptor.
+fn identity(fd: c_int) -> Option<(u64, u64)> {
+    let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat fills `st` when it returns 0.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return None;
+    }
+    // SAFETY: fstat succeeded, so `st` is initialised.
+    let st = unsafe { st.assume_init() };
+    Some((st.st_dev, st.st_ino))
+}
+
+/// A fixed-size line buffer; text past its end is dropped.
+pub struct Line {
+    buf: [u8; 200],
+    len: usize,
+}
+
+impl Line {
+    pub fn new() -> Self {
+        Line {
+            buf: [0; 200],
+            len: 0,
+        }
+    }
+
+    fn text(&mut self, s: &str) {
+        for &b in s.as_bytes() {
+            if self.len < self.buf.len() {
+                self.buf[self.len] = b;
+                self.len += 1;
+            }
+        }
+    }
+
+    fn int(&mut self, value: c_int) {
+        if value < 0 {
+            self.text("-");
+        }
+        let mut digits = [0u8; 10];
+        let mut n = value.unsigned_abs();
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        // The digits are ASCII, so this cannot fail.
+        self.text(core::str::from_utf8(&digits[i..]).unwrap_or("?"));
+    }
+
+    #[cfg(test)]
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap()
+    }
+}
+
+/// Formats one decision line (pure, so it is unit-tested).
+#[allow(clippy::too_many_arguments)] // one line's fields, all plain integers
+pub fn format_decision(
+    line: &mut Line,
+    pid: c_int,
+    domain: c_int,
+    ty: c_int,
+    protocol: c_int,
+    fd: c_int,
+    errno: c_int,
+    outcome: Outcome,
+) {
+    line.text("mptcpize-rs[");
+    line.int(pid);
+    line.text("]: socket(");
+    match domain {
+        libc::AF_INET => line.text("AF_INET"),
+        libc::AF_INET6 => line.text("AF_INET6"),
+        libc::AF_UNIX => line.text("AF_UNIX"),
+        libc::AF_NETLINK => line.text("AF_NETLINK"),
+        other => line.int(other),
+    }
+    line.text(", ");
+    match ty & 0xf {
+        libc::SOCK_STREAM => line.text("SOCK_STREAM"),
+        libc::SOCK_DGRAM => line.text("SOCK_DGRAM"),
+        libc::SOCK_RAW => line.text("SOCK_RAW"),
+        libc::SOCK_SEQPACKET => line.text("SOCK_SEQPACKET"),
+        other => line.int(other),
+    }
+    if ty & libc::SOCK_NONBLOCK != 0 {
+        line.text("|SOCK_NONBLOCK");
+    }
+    if ty & libc::SOCK_CLOEXEC != 0 {
+        line.text("|SOCK_CLOEXEC");
+    }
+    line.text(", ");
+    line.int(protocol);
+    line.text(") -> ");
+    line.int(fd);
+    if fd < 0 {
+        line.text(" (errno ");
+        line.int(errno);
+        line.text(")");
+    }
+    match outcome {
+        Outcome::Untouched => line.text(": untouched"),
+        Outcome::Converted => line.text(": converted to MPTCP"),
+        Outcome::FellBack {
+            failure,
+            remembered,
+        } => {
+            line.text(": fell back to TCP (MPTCP failed with errno ");
+            line.int(failure);
+            if remembered {
+                line.text("; MPTCP unavailable, not tried again in this process");
+            }
+            line.text(")");
+        }
+        Outcome::KnownAbsent => line.text(": fell back to TCP (MPTCP known unavailable)"),
+    }
+    line.text("\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn format(domain: c_int, ty: c_int, protocol: c_int, fd: c_int, outcome: Outcome) -> String {
+        let mut line = Line::new();
+        format_decision(&mut line, 4242, domain, ty, protocol, fd, 24, outcome);
+        line.as_str().to_string()
+    }
+
+    #[test]
+    fn converted_line() {
+        let ty = libc::SOCK_STREAM | libc::SOCK_CLOEXEC;
+        assert_eq!(
+            format(libc::AF_INET, ty, 0, 3, Outcome::Converted),
+            "mptcpize-rs[4242]: socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, 0) -> 3: converted to MPTCP\n"
+        );
+    }
+
+    #[test]
+    fn fallback_lines() {
+        let outcome = Outcome::FellBack {
+            failure: libc::ENOPROTOOPT,
+            remembered: true,
+        };
+        assert_eq!(
+            format(libc::AF_INET6, libc::SOCK_STREAM, 6, 5, outcome),
+            "mptcpize-rs[4242]: socket(AF_INET6, SOCK_STREAM, 6) -> 5: fell back to TCP \
+             (MPTCP failed with errno 92; MPTCP unavailable, not tried again in this process)\n"
+        );
+        let outcome = Outcome::FellBack {
+            failure: libc::EMFILE,
+            remembered: false,
+        };
+        assert_eq!(
+            format(libc::AF_INET, libc::SOCK_STREAM, 0, -1, outcome),
+            "mptcpize-rs[4242]: socket(AF_INET, SOCK_STREAM, 0) -> -1 (errno 24): fell back to TCP \
+             (MPTCP failed with errno 24)\n"
+        );
+    }
+
+    #[test]
+    fn untouched_line_with_unknown_family() {
+        assert_eq!(
+            format(
+                99,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK,
+                17,
+                7,
+                Outcome::Untouched
+            ),
+            "mptcpize-rs[4242]: socket(99, SOCK_DGRAM|SOCK_NONBLOCK, 17) -> 7: untouched\n"
+        );
+    }
+
+    #[test]
+    fn long_lines_are_cut_not_overflowed() {
+        let mut line = Line::new();
+        for _ in 0..100 {
+            line.text("0123456789");
+        }
+        assert_eq!(line.len, 200);
+        line.int(c_int::MIN);
+        assert_eq!(line.len, 200);
+    }
+}
