@@ -51,3 +51,12 @@ extern "C" fn on_load() {
 #[used]
 #[unsafe(link_section = ".init_array")]
 static ON_LOAD: extern "C" fn() = on_load;
+
+/// Precompiled `core` refers to the unwinding personality routine even though
+/// this library never unwinds (`panic = "abort"`); optimised builds drop the
+/// reference with link-time optimisation, unoptimised ones keep it and would
+/// fail to load. Nothing ever calls it. Only in unoptimised builds, so the
+/// shipped library exports `socket` alone.
+#[cfg(all(not(test), debug_assertions))]
+#[unsafe(no_mangle)]
+extern "C" fn rust_eh_personality() {}
