@@ -1,1 +1,36 @@
-fn main(){}
+//! Thin entry point: parse, dispatch to the library, print any error and
+//! exit with its status.
+
+mod cli;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{CommandFactory, Parser};
+use cli::{Cli, Command};
+use mptcpize_rs::{TOOL_NAME, exit_code, run, shim, version};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.version {
+        // Ignore write errors (e.g. closed stdout): nothing useful to do.
+        let _ = writeln!(
+            std::io::stdout(),
+            "{}",
+            version::version_text(&shim::locate())
+        );
+        return ExitCode::SUCCESS;
+    }
+    match cli.command {
+        Some(Command::Run(args)) => {
+            let error = run::run(&args.into_request());
+            eprintln!("{TOOL_NAME}: {error}");
+            ExitCode::from(error.exit_code())
+        }
+        // Unreachable in practice (arg_required_else_help), kept total.
+        None => {
+            let _ = write!(std::io::stderr(), "{}", Cli::command().render_help());
+            ExitCode::from(exit_code::USAGE)
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Command-line grammar (clap derive). Kept apart from the logic in the
+//! library so each subcommand maps to one `*Args` struct and one module.
+
+use std::ffi::OsString;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use mptcpize_rs::run::RunRequest;
+
+const ABOUT: &str = "Run unmodified programs over Multipath TCP";
+
+const LONG_ABOUT: &str = "\
+Run unmodified programs over Multipath TCP.
+
+`mptcpize-rs run PROG` replaces itself with PROG (same PID, signals, stdio
+and exit status) after adding a small library, libmptcpize_preload.so, to
+LD_PRELOAD. That library opens PROG's TCP stream sockets as IPPROTO_MPTCP.
+GODEBUG gets multipathtcp=1 so Go programs (Go >= 1.21) use MPTCP natively.
+Setuid and statically linked programs cannot be reached this way; run warns
+about them and starts them anyway.";
+
+const EXAMPLES_AND_ENVIRONMENT: &str = "\
+EXAMPLES:
+  mptcpize-rs run iperf3 -s                     MPTCP iperf3 server
+  mptcpize-rs run -d curl http://example.com/   log each socket decision
+  mptcpize-rs run wget https://example.com/file
+  mptcpize-rs run python3 -m http.server
+
+ENVIRONMENT:
+  MPTCPIZE_RS_PRELOAD  full path of libmptcpize_preload.so to use instead of
+                       searching next to mptcpize-rs and its lib directory
+  MPTCPIZE_RS_DEBUG    1 makes the shim log one line per socket (what -d sets)
+  MPTCPIZE_RS_LOG      file the shim logs to instead of stderr";
+
+const RUN_AFTER_HELP: &str = "\
+Options go before PROG; everything after PROG is passed to it unchanged
+(`mptcpize-rs run curl -d x URL` gives -d to curl). `--` ends the options.
+Exit status is PROG's own, or 125 if mptcpize-rs itself failed, 126 if PROG
+cannot be executed, 127 if it was not found.
+
+EXAMPLES:
+  mptcpize-rs run iperf3 -s
+  mptcpize-rs run -d curl http://example.com/
+  mptcpize-rs run -- python3 -m http.server";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mptcpize-rs",
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = EXAMPLES_AND_ENVIRONMENT,
+    // Our --version also reports the shim, so clap's built-in is replaced.
+    disable_version_flag = true,
+    // clap's generated usage gets muddled by the subcommand-less --version.
+    override_usage = "mptcpize-rs run [-d|--debug] [--] PROG [ARGS]...\n       mptcpize-rs --version",
+    arg_required_else_help = true,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// Print version and the shim library `run` would use
+    #[arg(short = 'V', long, action = ArgAction::SetTrue, exclusive = true)]
+    pub version: bool,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run PROG with its TCP sockets turned into Multipath TCP
+    #[command(
+        after_help = RUN_AFTER_HELP,
+        override_usage = "mptcpize-rs run [-d|--debug] [--] PROG [ARGS]..."
+    )]
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Make the shim log each socket decision (sets MPTCPIZE_RS_DEBUG=1)
+    #[arg(short, long)]
+    pub debug: bool,
+
+    /// Program to run (looked up in PATH), followed by its arguments
+    #[arg(
+        value_name = "PROG",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
+    )]
+    command: Vec<OsString>,
+}
+
+impl RunArgs {
+    pub fn into_request(self) -> RunRequest {
+        let mut command = self.command.into_iter();
+        // clap guarantees at least one value (required = true).
+        let program = command.next().unwrap_or_default();
+        RunRequest {
+            program,
+            args: command.collect(),
+            debug: self.debug,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("mptcpize-rs").chain(args.iter().copied()))
+    }
+
+    fn run_request(args: &[&str]) -> RunRequest {
+        match parse(args).expect("parses").command {
+            Some(Command::Run(run)) => run.into_request(),
+            other => panic!("expected run, got {other:?}"),
+        }
+    }
+
+    fn strings(values: &[&str]) -> Vec<OsString> {
+        values.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn debug_before_program() {
+        let req = run_request(&["run", "-d", "curl", "http://x/"]);
+        assert!(req.debug);
+        assert_eq!(req.program, "curl");
+        assert_eq!(req.args, strings(&["http://x/"]));
+        assert!(run_request(&["run", "--debug", "curl"]).debug);
+    }
+
+    #[test]
+    fn flags_after_program_belong_to_it() {
+        let req = run_request(&["run", "curl", "-d", "x", "--debug", "--", "-V", "URL"]);
+        assert!(!req.debug);
+        assert_eq!(req.program, "curl");
+        assert_eq!(
+            req.args,
+            strings(&["-d", "x", "--debug", "--", "-V", "URL"])
+        );
+    }
+
+    #[test]
+    fn double_dash_is_accepted() {
+        let req = run_request(&["run", "--", "curl", "-d"]);
+        assert_eq!(req.program, "curl");
+        assert_eq!(req.args, strings(&["-d"]));
+        let req = run_request(&["run", "-d", "--", "-weird-name", "x"]);
+        assert!(req.debug);
+        assert_eq!(req.program, "-weird-name");
+        assert_eq!(req.args, strings(&["x"]));
+    }
+
+    #[test]
+    fn program_without_args() {
+        let req = run_request(&["run", "true"]);
+        assert_eq!(req.program, "true");
+        assert!(req.args.is_empty());
+    }
+
+    #[test]
+    fn missing_program_is_a_usage_error() {
+        let err = parse(&["run"]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::MissingRequiredArgument);
+        assert_eq!(err.exit_code(), 2);
+        let err = parse(&["run", "-d"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn unknown_flags_are_usage_errors() {
+        assert_eq!(parse(&["--bogus"]).unwrap_err().exit_code(), 2);
+        assert_eq!(
+            parse(&["run", "--bogus", "curl"]).unwrap_err().exit_code(),
+            2
+        );
+        assert_eq!(parse(&["run", "-x", "curl"]).unwrap_err().exit_code(), 2);
+        assert_eq!(parse(&["bogus"]).unwrap_err().exit_code(), 2);
+    }
+
+    #[test]
+    fn no_arguments_shows_help_with_status_2() {
+        let err = parse(&[]).unwrap_err();
+        assert_eq!(
+            err.kind(),
+            ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        );
+        assert_eq!(err.exit_code(), 2);
+    }
+
+    #[test]
+    fn version_flag() {
+        assert!(parse(&["--version"]).unwrap().version);
+        assert!(parse(&["-V"]).unwrap().version);
+        assert!(parse(&["-V", "run", "x"]).is_err());
+    }
+
+    #[test]
+    fn help_teaches_usage() {
+        let help = Cli::command().render_long_help().to_string();
+        for needle in [
+            "Multipath TCP",
+            "EXAMPLES",
+            "mptcpize-rs run iperf3 -s",
+            "mptcpize-rs run -d curl http://",
+            "mptcpize-rs run wget",
+            "mptcpize-rs run python3 -m http.server",
+            "MPTCPIZE_RS_PRELOAD",
+            "MPTCPIZE_RS_DEBUG",
+            "MPTCPIZE_RS_LOG",
+        ] {
+            assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! mptcpize-rs: give unmodified Linux programs Multipath TCP by
+//! LD_PRELOADing a shim that opens TCP stream sockets as IPPROTO_MPTCP.
+//!
+//! One module per subcommand (`run`, later `enable`/`disable`/`status`,
+//! `demo`, `check`, `inspect`); the others are building blocks they share.
+//! Messages are returned without the `mptcpize-rs: ` prefix; the binary adds
+//! it when printing.
+
+pub mod elf;
+pub mod exit_code;
+pub mod preload_env;
+pub mod program;
+pub mod run;
+pub mod shim;
+pub mod version;
+
+#[cfg(test)]
+mod test_support;
+
+/// Name used to prefix every message.
+pub const TOOL_NAME: &str = "mptcpize-rs";
