@@ -1,1 +1,106 @@
+//! Helpers shared by the mptcpize-rs integration tests.
+//!
+//! Everything here runs real programs (the launcher, the shim, system tools)
+//! and every wait is bounded in time. Missing prerequisites make the calling
+//! test panic with an explanation: a test never passes silently because the
+//! environment could not run it.
+//!
+//! Modules:
+//! - [`workspace`]: build the workspace once per test process and locate the
+//!   launcher, the shim, the `sockprobe` helper and the C fixtures.
+//! - [`prereq`]: `require_root`, `require_program`, `require_mptcp`.
+//! - [`process`]: child guards that kill on drop, bounded waits, captured output.
+//! - [`netns`]: a network namespace guard (`Netns`) and socket-table helpers.
+//! - [`fs`]: unique temporary directories and file/byte helpers.
 
+pub mod fs;
+pub mod netns;
+pub mod prereq;
+pub mod process;
+pub mod workspace;
+
+pub use fs::{TempDir, assert_same_bytes, random_bytes, write_file_mode};
+pub use netns::{Netns, wait_for_listen, wait_for_listen_of};
+pub use prereq::{is_root, require_mptcp, require_program, require_root};
+pub use process::{ChildGuard, CmdOutput, run_timeout, wait_timeout};
+pub use workspace::{
+    build_other_preload, ensure_built, fixture, is_dynamically_linked, launcher, shim, sockprobe,
+    target_dir, workspace_root,
+};
+
+use std::time::Duration;
+
+/// Default bound for short commands (launcher invocations, `ip`, `ss`, ...).
+pub const SHORT: Duration = Duration::from_secs(30);
+/// Bound for transfers and other slower operations.
+pub const LONG: Duration = Duration::from_secs(120);
+
+/// Parse `sockprobe sockets` output into `(name, fields)` pairs, where
+/// `fields` are the whitespace separated words after the name.
+pub fn parse_probe(stdout: &str) -> Vec<(String, Vec<String>)> {
+    stdout
+        .lines()
+        .filter_map(|l| {
+            let mut words = l.split_whitespace();
+            let name = words.next()?.to_string();
+            Some((name, words.map(str::to_string).collect()))
+        })
+        .collect()
+}
+
+/// The protocol number `sockprobe sockets` reported for socket `name`.
+/// Panics (showing the whole output) if the socket is missing or failed.
+pub fn probe_protocol(stdout: &str, name: &str) -> i32 {
+    let lines = parse_probe(stdout);
+    let Some((_, fields)) = lines.iter().find(|(n, _)| n == name) else {
+        panic!("sockprobe printed no line for {name:?}; output:\n{stdout}");
+    };
+    match fields.first().map(|f| f.parse::<i32>()) {
+        Some(Ok(p)) => p,
+        _ => panic!("socket {name:?} was not created correctly: {fields:?}; output:\n{stdout}"),
+    }
+}
+
+/// The `key=value` flag `key` that `sockprobe sockets` printed for `name`.
+pub fn probe_flag(stdout: &str, name: &str, key: &str) -> String {
+    let lines = parse_probe(stdout);
+    let Some((_, fields)) = lines.iter().find(|(n, _)| n == name) else {
+        panic!("sockprobe printed no line for {name:?}; output:\n{stdout}");
+    };
+    let prefix = format!("{key}=");
+    fields
+        .iter()
+        .find_map(|f| f.strip_prefix(&prefix))
+        .unwrap_or_else(|| panic!("no {key}= for {name:?}; output:\n{stdout}"))
+        .to_string()
+}
+
+/// Lines written by the shim in debug mode (`mptcpize-rs[PID]: ...`).
+pub fn shim_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| l.contains("mptcpize-rs["))
+        .collect()
+}
+
+/// The PIDs that appear in shim debug lines (`mptcpize-rs[PID]`).
+pub fn shim_line_pids(text: &str) -> std::collections::BTreeSet<u32> {
+    shim_lines(text)
+        .iter()
+        .filter_map(|l| {
+            let rest = &l[l.find("mptcpize-rs[")? + "mptcpize-rs[".len()..];
+            rest[..rest.find(']')?].parse().ok()
+        })
+        .collect()
+}
+
+/// Environment variables that would send HTTP clients through a proxy.
+pub const PROXY_VARS: &[&str] = &[
+    "http_proxy",
+    "https_proxy",
+    "all_proxy",
+    "ftp_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "FTP_PROXY",
+];

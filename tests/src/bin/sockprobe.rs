@@ -1,0 +1,261 @@
+//! sockprobe: a small dynamically linked program that reports what kind of
+//! sockets it really gets, for the mptcpize-rs tests.
+//!
+//! Usage:
+//!   sockprobe sockets              one line per socket: `NAME PROTOCOL nonblock=0|1 cloexec=0|1`
+//!                                  (or `NAME error ERRNO`)
+//!   sockprobe child                create one TCP socket (`parent-tcp4 ...` line), run
+//!                                  `/proc/self/exe sockets` as a child process and print
+//!                                  its output (after a `child-pid PID` line)
+//!   sockprobe stress THREADS COUNT THREADS threads each create COUNT TCP sockets and check
+//!                                  that SO_PROTOCOL is 262; prints `converted N of M`
+
+use std::io::{self, Read, Write};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+const IPPROTO_MPTCP: i32 = 262;
+
+fn errno() -> i32 {
+    io::Error::last_os_error().raw_os_error().unwrap_or(0)
+}
+
+/// SO_PROTOCOL of `fd`, or Err(errno).
+fn so_protocol(fd: i32) -> Result<i32, i32> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: value/len point to a c_int and its size, as getsockopt expects.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_PROTOCOL,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc == 0 { Ok(value) } else { Err(errno()) }
+}
+
+/// (O_NONBLOCK set, FD_CLOEXEC set) for `fd`.
+fn fd_flags(fd: i32) -> (bool, bool) {
+    // SAFETY: fcntl queries on an fd we own.
+    let (fl, fd_fl) = unsafe {
+        (
+            libc::fcntl(fd, libc::F_GETFL),
+            libc::fcntl(fd, libc::F_GETFD),
+        )
+    };
+    (
+        fl >= 0 && fl & libc::O_NONBLOCK != 0,
+        fd_fl >= 0 && fd_fl & libc::FD_CLOEXEC != 0,
+    )
+}
+
+fn close(fd: i32) {
+    // SAFETY: closing an fd we created and no longer use.
+    unsafe {
+        libc::close(fd);
+    }
+}
+
+fn sockets() -> ExitCode {
+    let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+    let cases: &[(&str, i32, i32, i32)] = &[
+        ("tcp4", libc::AF_INET, libc::SOCK_STREAM, 0),
+        ("tcp6", libc::AF_INET6, libc::SOCK_STREAM, 0),
+        (
+            "tcp4-explicit",
+            libc::AF_INET,
+            libc::SOCK_STREAM,
+            libc::IPPROTO_TCP,
+        ),
+        ("tcp4-flags", libc::AF_INET, libc::SOCK_STREAM | flags, 0),
+        (
+            "tcp6-explicit",
+            libc::AF_INET6,
+            libc::SOCK_STREAM,
+            libc::IPPROTO_TCP,
+        ),
+        (
+            "tcp6-flags",
+            libc::AF_INET6,
+            libc::SOCK_STREAM | flags,
+            libc::IPPROTO_TCP,
+        ),
+        ("mptcp4", libc::AF_INET, libc::SOCK_STREAM, IPPROTO_MPTCP),
+        ("udp4", libc::AF_INET, libc::SOCK_DGRAM, 0),
+        ("udp6", libc::AF_INET6, libc::SOCK_DGRAM, 0),
+        ("unix", libc::AF_UNIX, libc::SOCK_STREAM, 0),
+    ];
+    let mut out = String::new();
+    for &(name, domain, ty, proto) in cases {
+        // SAFETY: plain socket(2) call.
+        let fd = unsafe { libc::socket(domain, ty, proto) };
+        if fd < 0 {
+            out.push_str(&format!("{name} error {}\n", errno()));
+            continue;
+        }
+        let (nonblock, cloexec) = fd_flags(fd);
+        match so_protocol(fd) {
+            Ok(p) => out.push_str(&format!(
+                "{name} {p} nonblock={} cloexec={}\n",
+                u8::from(nonblock),
+                u8::from(cloexec)
+            )),
+            Err(e) => out.push_str(&format!("{name} getsockopt-error {e}\n")),
+        }
+        close(fd);
+    }
+    print_and_exit(&out, ExitCode::SUCCESS)
+}
+
+fn print_and_exit(text: &str, code: ExitCode) -> ExitCode {
+    let mut stdout = io::stdout().lock();
+    if stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        return ExitCode::from(3);
+    }
+    code
+}
+
+fn child() -> ExitCode {
+    // One socket in the parent too, so both processes are exercised.
+    // SAFETY: plain socket(2) call.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    let mut text = if fd < 0 {
+        format!("parent-tcp4 error {}\n", errno())
+    } else {
+        let line = match so_protocol(fd) {
+            Ok(p) => {
+                let (nonblock, cloexec) = fd_flags(fd);
+                format!(
+                    "parent-tcp4 {p} nonblock={} cloexec={}\n",
+                    u8::from(nonblock),
+                    u8::from(cloexec)
+                )
+            }
+            Err(e) => format!("parent-tcp4 getsockopt-error {e}\n"),
+        };
+        close(fd);
+        line
+    };
+    let spawned = Command::new("/proc/self/exe")
+        .arg("sockets")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sockprobe: cannot spawn /proc/self/exe: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    text.push_str(&format!("child-pid {}\n", child.id()));
+    let mut child_out = String::new();
+    if let Some(mut pipe) = child.stdout.take() {
+        let _ = pipe.read_to_string(&mut child_out);
+    }
+    text.push_str(&child_out);
+    let ok = child.wait().map(|s| s.success()).unwrap_or(false);
+    print_and_exit(
+        &text,
+        if ok {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
+}
+
+fn stress(threads: usize, count: usize) -> ExitCode {
+    let barrier = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let barrier = Arc::clone(&barrier);
+            thread::spawn(move || {
+                let mut converted = 0usize;
+                let mut errors = Vec::new();
+                barrier.wait();
+                for i in 0..count {
+                    let domain = if (t + i) % 2 == 0 { libc::AF_INET } else { libc::AF_INET6 };
+                    let flags = match i % 4 {
+                        0 => 0,
+                        1 => libc::SOCK_NONBLOCK,
+                        2 => libc::SOCK_CLOEXEC,
+                        _ => libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                    };
+                    let proto = if i % 3 == 0 { libc::IPPROTO_TCP } else { 0 };
+                    // SAFETY: plain socket(2) call.
+                    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | flags, proto) };
+                    if fd < 0 {
+                        errors.push(format!("thread {t} socket {i}: errno {}", errno()));
+                        continue;
+                    }
+                    let (nonblock, cloexec) = fd_flags(fd);
+                    let want = (
+                        flags & libc::SOCK_NONBLOCK != 0,
+                        flags & libc::SOCK_CLOEXEC != 0,
+                    );
+                    match so_protocol(fd) {
+                        Ok(IPPROTO_MPTCP) if (nonblock, cloexec) == want => converted += 1,
+                        Ok(IPPROTO_MPTCP) => errors.push(format!(
+                            "thread {t} socket {i}: flags (nonblock, cloexec) = {:?}, want {want:?}",
+                            (nonblock, cloexec)
+                        )),
+                        Ok(p) => errors.push(format!("thread {t} socket {i}: protocol {p}")),
+                        Err(e) => errors.push(format!("thread {t} socket {i}: getsockopt errno {e}")),
+                    }
+                    close(fd);
+                }
+                (converted, errors)
+            })
+        })
+        .collect();
+    let mut converted = 0;
+    let mut errors = Vec::new();
+    for h in handles {
+        match h.join() {
+            Ok((c, e)) => {
+                converted += c;
+                errors.extend(e);
+            }
+            Err(_) => errors.push("a thread panicked".to_string()),
+        }
+    }
+    let total = threads * count;
+    for e in errors.iter().take(20) {
+        eprintln!("sockprobe: {e}");
+    }
+    let code = if converted == total && errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
+    print_and_exit(&format!("converted {converted} of {total}\n"), code)
+}
+
+fn usage() -> ExitCode {
+    eprintln!("usage: sockprobe sockets | child | stress THREADS COUNT");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let strs: Vec<&str> = args.iter().map(String::as_str).collect();
+    match strs.as_slice() {
+        ["sockets"] => sockets(),
+        ["child"] => child(),
+        ["stress", threads, count] => match (threads.parse(), count.parse()) {
+            (Ok(t), Ok(c)) if t > 0 => stress(t, c),
+            _ => usage(),
+        },
+        _ => usage(),
+    }
+}
