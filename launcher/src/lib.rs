@@ -8,10 +8,12 @@
 
 pub mod elf;
 pub mod exit_code;
+pub mod netns;
 pub mod preload_env;
 pub mod program;
 pub mod run;
 pub mod shim;
+pub mod testnet;
 pub mod version;
 
 #[cfg(test)]

@@ -10,17 +10,22 @@
 //!   launcher, the shim, the `sockprobe` helper and the C fixtures.
 //! - [`prereq`]: `require_root`, `require_program`, `require_mptcp`.
 //! - [`process`]: child guards that kill on drop, bounded waits, captured output.
-//! - [`netns`]: a network namespace guard (`Netns`) and socket-table helpers.
+//! - [`netns`]: namespaces (the launcher library's guard, the two-path
+//!   network) and test views of their sockets and counters.
 //! - [`fs`]: unique temporary directories and file/byte helpers.
 
 pub mod fs;
+pub mod http;
 pub mod netns;
 pub mod prereq;
 pub mod process;
 pub mod workspace;
 
 pub use fs::{TempDir, assert_same_bytes, random_bytes, write_file_mode};
-pub use netns::{Netns, wait_for_listen, wait_for_listen_of};
+pub use http::{BLOB_SIZE, Client, HTTP_PORT, HttpServer, clean_env, fetch, path_str};
+pub use netns::{
+    Netns, NetnsExt, TwoPathNet, netns, two_path_net, wait_for_listen, wait_for_listen_of,
+};
 pub use prereq::{is_root, require_mptcp, require_program, require_root};
 pub use process::{ChildGuard, CmdOutput, run_timeout, wait_timeout};
 pub use workspace::{

@@ -3,7 +3,7 @@
 //! Tests marked "root" create their own network namespace; all others run
 //! as any user on the host (which must have MPTCP enabled).
 
-use std::fs::{self, File};
+use std::fs;
 use std::io::{ErrorKind, Read};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -41,21 +41,6 @@ where
     cmd
 }
 
-fn clean_env(cmd: &mut Command) {
-    for var in [
-        "LD_PRELOAD",
-        "GODEBUG",
-        "MPTCPIZE_RS_DEBUG",
-        "MPTCPIZE_RS_LOG",
-        "MPTCPIZE_RS_PRELOAD",
-    ] {
-        cmd.env_remove(var);
-    }
-    for var in PROXY_VARS {
-        cmd.env_remove(var);
-    }
-}
-
 /// Run the launcher with ARGS (bounded) and capture its output.
 fn mptcpize<I, S>(args: I) -> CmdOutput
 where
@@ -63,10 +48,6 @@ where
     S: AsRef<std::ffi::OsStr>,
 {
     run_timeout(&mut launch(args), SHORT)
-}
-
-fn path_str(p: &Path) -> &str {
-    p.to_str().expect("test paths are UTF-8")
 }
 
 /// Check a `sockprobe sockets` listing: TCP stream sockets have protocol
@@ -669,128 +650,6 @@ fn setuid_program_warns_and_runs() {
 // Real programs over the network (root: one network namespace per test)
 // ---------------------------------------------------------------------------
 
-const HTTP_PORT: u16 = 8080;
-/// A bit over 2 MiB, deliberately not a round size.
-const BLOB_SIZE: usize = 2 * 1024 * 1024 + 4321;
-
-/// A python3 http.server inside a namespace, killed on drop.
-struct HttpServer {
-    child: ChildGuard,
-    data: Vec<u8>,
-}
-
-impl HttpServer {
-    /// Serve `TMP/www/blob.bin` on [::]:HTTP_PORT (dual stack), wrapped with
-    /// `mptcpize-rs run -d` (log in TMP/server.log) or not.
-    fn start(ns: &Netns, tmp: &TempDir, wrapped: bool) -> HttpServer {
-        require_program("python3");
-        let www = tmp.join("www");
-        fs::create_dir(&www).unwrap();
-        let data = random_bytes(BLOB_SIZE);
-        fs::write(www.join("blob.bin"), &data).unwrap();
-
-        let mut cmd = if wrapped {
-            let mut c = ns.cmd(launcher());
-            c.args(["run", "-d", "--", "python3"]);
-            c
-        } else {
-            ns.cmd("python3")
-        };
-        clean_env(&mut cmd);
-        let out_file = File::create(tmp.join("server.out")).unwrap();
-        cmd.args([
-            "-m",
-            "http.server",
-            &HTTP_PORT.to_string(),
-            "--bind",
-            "::",
-            "--directory",
-        ])
-        .arg(&www)
-        .env("MPTCPIZE_RS_LOG", tmp.join("server.log"))
-        .env("PYTHONUNBUFFERED", "1")
-        .stdin(Stdio::null())
-        .stdout(out_file.try_clone().unwrap())
-        .stderr(out_file);
-        let mut child = ChildGuard::spawn(&mut cmd);
-        let show = || format!("server output:\n{}", tmp.read_text("server.out"));
-        wait_for_listen_of(ns, HTTP_PORT, SHORT, &mut child, &show);
-        HttpServer { child, data }
-    }
-}
-
-#[derive(Clone, Copy, Debug)]
-enum Client {
-    Curl,
-    Wget,
-}
-
-/// Fetch blob.bin from `host` (127.0.0.1 or ::1) with `client`, wrapped
-/// with `mptcpize-rs run -d` (log in TMP/NAME.log); checks the bytes.
-fn fetch(
-    ns: &Netns,
-    tmp: &TempDir,
-    server: &HttpServer,
-    client: Client,
-    host: &str,
-    wrapped: bool,
-) -> String {
-    let url = if host.contains(':') {
-        format!("http://[{host}]:{HTTP_PORT}/blob.bin")
-    } else {
-        format!("http://{host}:{HTTP_PORT}/blob.bin")
-    };
-    let tag = format!("{client:?}-{}", host.replace(':', "_")).to_lowercase();
-    let dest = tmp.join(format!("{tag}.bin"));
-    let log = tmp.join(format!("{tag}.log"));
-    let (program, args): (&str, Vec<String>) = match client {
-        Client::Curl => (
-            "curl",
-            [
-                "-q",
-                "-sS",
-                "--fail",
-                "-g",
-                "--noproxy",
-                "*",
-                "--max-time",
-                "60",
-                "-o",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([path_str(&dest).to_string(), url.clone()])
-            .collect(),
-        ),
-        Client::Wget => (
-            "wget",
-            ["-q", "--no-proxy", "--tries=1", "--timeout=60", "-O"]
-                .iter()
-                .map(|s| s.to_string())
-                .chain([path_str(&dest).to_string(), url.clone()])
-                .collect(),
-        ),
-    };
-    require_program(program);
-    let mut cmd = if wrapped {
-        let mut c = ns.cmd(launcher());
-        c.args(["run", "-d", "--", program]);
-        c
-    } else {
-        ns.cmd(program)
-    };
-    clean_env(&mut cmd);
-    cmd.args(&args).env("MPTCPIZE_RS_LOG", &log);
-    let out = run_timeout(&mut cmd, LONG);
-    assert!(
-        out.status.success(),
-        "{program} {url} failed\n{out}\nserver output:\n{}",
-        tmp.read_text("server.out")
-    );
-    assert_same_bytes(&server.data, &dest, &format!("{program} {url}"));
-    tmp.read_text(format!("{tag}.log"))
-}
-
 /// Server-side proof of MPTCP: the server namespace saw `n` MP_CAPABLE
 /// handshakes complete and no fallback.
 fn assert_mptcp_handshakes(ns: &Netns, n: u64) {
@@ -813,7 +672,7 @@ fn assert_mptcp_handshakes(ns: &Netns, n: u64) {
 }
 
 fn mptcp_transfer_test(client: Client) {
-    let ns = Netns::new();
+    let ns = netns(true);
     let tmp = TempDir::new(&format!("{client:?}").to_lowercase());
     let mut server = HttpServer::start(&ns, &tmp, true);
     assert!(
@@ -865,7 +724,7 @@ fn wget_and_http_server_over_mptcp() {
 /// MPTCP seen above is the shim's doing.
 #[test]
 fn control_unwrapped_http_is_plain_tcp() {
-    let ns = Netns::new();
+    let ns = netns(true);
     let tmp = TempDir::new("plain");
     let server = HttpServer::start(&ns, &tmp, false);
     assert!(
@@ -882,7 +741,7 @@ fn control_unwrapped_http_is_plain_tcp() {
 /// over both families, and the debug logs say `fell back`.
 #[test]
 fn fallback_when_mptcp_disabled() {
-    let ns = Netns::with_mptcp(false);
+    let ns = netns(false);
     let tmp = TempDir::new("fallback");
     let server = HttpServer::start(&ns, &tmp, true);
     let port = format!(":{HTTP_PORT}");

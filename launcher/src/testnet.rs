@@ -1,0 +1,162 @@
+//! The two-path test network: a client and a server host, each a network
+//! namespace, joined by two veth paths on two subnets, each path shaped to a
+//! fixed rate with `tbf` (this needs no `netem`), and MPTCP set up on both
+//! ends: limits on both, and on the server a `signal` endpoint for its second
+//! address, so the client opens a second subflow after the first handshake.
+//!
+//! Addresses come from 198.18.0.0/15, the range RFC 2544 sets aside for
+//! benchmarking; they exist only inside the two namespaces. Servers must
+//! listen on the wildcard address: one bound to path 1's address refuses the
+//! join on path 2.
+
+use crate::netns::Netns;
+use std::collections::BTreeMap;
+use std::io;
+use std::net::Ipv4Addr;
+
+/// One of the two paths: an interface named `pathN` at both ends.
+#[derive(Clone, Debug)]
+pub struct Path {
+    pub interface: String,
+    pub client_addr: Ipv4Addr,
+    pub server_addr: Ipv4Addr,
+}
+
+/// The network; dropping it removes both namespaces and what runs in them.
+#[derive(Debug)]
+pub struct TwoPathNet {
+    pub client: Netns,
+    pub server: Netns,
+    pub paths: [Path; 2],
+    pub rate_mbit: u32,
+}
+
+impl TwoPathNet {
+    /// Builds the network with both paths shaped to `rate_mbit` Mbit/s.
+    /// `prefix` names the namespaces (`<prefix>-cli-...`, `<prefix>-srv-...`).
+    pub fn create(prefix: &str, rate_mbit: u32) -> io::Result<TwoPathNet> {
+        let client = Netns::create(&format!("{prefix}-cli"))?;
+        let server = Netns::create(&format!("{prefix}-srv"))?;
+        let paths = [1u8, 2].map(|n| Path {
+            interface: format!("path{n}"),
+            client_addr: Ipv4Addr::new(198, 18, n, 1),
+            server_addr: Ipv4Addr::new(198, 18, n, 2),
+        });
+        let net = TwoPathNet {
+            client,
+            server,
+            paths,
+            rate_mbit,
+        };
+        net.configure()?;
+        Ok(net)
+    }
+
+    fn configure(&self) -> io::Result<()> {
+        for host in [&self.client, &self.server] {
+            host.sysctl("net.mptcp.enabled", "1")?;
+            host.ip([
+                "mptcp",
+                "limits",
+                "set",
+                "subflow",
+                "2",
+                "add_addr_accepted",
+                "2",
+            ])?;
+        }
+        let (rate, burst) = tbf_parameters(self.rate_mbit);
+        for path in &self.paths {
+            let dev = path.interface.as_str();
+            // Created with its peer already in the server namespace: no
+            // interface ever appears on the host, none clash between networks.
+            let server = self.server.name();
+            let veth = [
+                "link", "add", dev, "type", "veth", "peer", "name", dev, "netns", server,
+            ];
+            self.client.ip(veth)?;
+            for (host, addr) in [
+                (&self.client, path.client_addr),
+                (&self.server, path.server_addr),
+            ] {
+                host.ip(["addr", "add", &format!("{addr}/24"), "dev", dev])?;
+                host.ip(["link", "set", dev, "up"])?;
+                let shape = [
+                    "qdisc", "add", "dev", dev, "root", "tbf", "rate", &rate, "burst", &burst,
+                ];
+                host.tc(shape.into_iter().chain(["latency", "50ms"]))?;
+            }
+        }
+        let second = &self.paths[1];
+        let address = second.server_addr.to_string();
+        let endpoint = [
+            "mptcp",
+            "endpoint",
+            "add",
+            &address,
+            "dev",
+            &second.interface,
+            "signal",
+        ];
+        self.server.ip(endpoint)
+    }
+
+    /// Takes a path's link down or up (from the client end; the peer loses
+    /// its carrier too), as a cable pull or a dead Wi-Fi would.
+    pub fn set_path_up(&self, index: usize, up: bool) -> io::Result<()> {
+        let state = if up { "up" } else { "down" };
+        self.client
+            .ip(["link", "set", &self.paths[index].interface, state])
+    }
+
+    /// The kernel's MPTCP counters (`MPTcpExt` in `/proc/net/netstat`) as
+    /// seen in one host's namespace.
+    pub fn mptcp_counters(host: &Netns) -> io::Result<BTreeMap<String, u64>> {
+        Ok(parse_netstat(&host.read("/proc/net/netstat")?, "MPTcpExt"))
+    }
+}
+
+/// `tbf` rate and burst for a rate in Mbit/s: the bucket holds 10 ms of
+/// traffic (at least 16 KB), enough for full speed without long bursts.
+fn tbf_parameters(rate_mbit: u32) -> (String, String) {
+    let burst_bytes = (u64::from(rate_mbit) * 1_000_000 / 8 / 100).max(16_000);
+    (format!("{rate_mbit}mbit"), format!("{burst_bytes}b"))
+}
+
+/// Parses one group of `/proc/net/netstat` (a header line `Group: names...`
+/// followed by a value line `Group: values...`) into name → value.
+pub fn parse_netstat(text: &str, group: &str) -> BTreeMap<String, u64> {
+    let prefix = format!("{group}:");
+    let mut lines = text.lines().filter(|line| line.starts_with(&prefix));
+    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
+        return BTreeMap::new();
+    };
+    let names = names.split_whitespace().skip(1);
+    let values = values
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0));
+    names.map(str::to_string).zip(values).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netstat_group() {
+        let text = "TcpExt: SyncookiesSent Other\nTcpExt: 1 2\n\
+                    MPTcpExt: MPCapableSYNRX MPJoinSynAckRx\nMPTcpExt: 3 1\n";
+        let counters = parse_netstat(text, "MPTcpExt");
+        assert_eq!(counters["MPCapableSYNRX"], 3);
+        assert_eq!(counters["MPJoinSynAckRx"], 1);
+        assert_eq!(counters.len(), 2);
+        assert!(parse_netstat(text, "IpExt").is_empty());
+    }
+
+    #[test]
+    fn tbf_bucket() {
+        assert_eq!(tbf_parameters(100), ("100mbit".into(), "125000b".into()));
+        assert_eq!(tbf_parameters(1), ("1mbit".into(), "16000b".into()));
+    }
+}
