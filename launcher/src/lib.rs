@@ -6,6 +6,7 @@
 //! Messages are returned without the `mptcpize-rs: ` prefix; the binary adds
 //! it when printing.
 
+pub mod demo;
 pub mod elf;
 pub mod exit_code;
 pub mod netns;

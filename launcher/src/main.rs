@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
-use mptcpize_rs::{TOOL_NAME, exit_code, run, shim, version};
+use mptcpize_rs::{TOOL_NAME, demo, exit_code, run, shim, version};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -27,10 +27,24 @@ fn main() -> ExitCode {
             eprintln!("{TOOL_NAME}: {error}");
             ExitCode::from(error.exit_code())
         }
+        Some(Command::Demo(args)) => finish(demo::demo(&args.options())),
+        Some(Command::DemoPeer(args)) => finish(demo::run_peer(&args.role())),
         // Unreachable in practice (arg_required_else_help), kept total.
         None => {
             let _ = write!(std::io::stderr(), "{}", Cli::command().render_help());
             ExitCode::from(exit_code::USAGE)
+        }
+    }
+}
+
+/// Exit status of a subcommand that returns: 0, or the error's own after
+/// printing it.
+fn finish(result: Result<(), demo::DemoError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{TOOL_NAME}: {error}");
+            ExitCode::from(error.exit_code())
         }
     }
 }
