@@ -3,10 +3,12 @@
 
 use std::ffi::OsString;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use mptcpize_rs::demo::{DemoOptions, PeerRole};
 use mptcpize_rs::run::RunRequest;
+use mptcpize_rs::systemd::UnitRequest;
 
 const ABOUT: &str = "Run unmodified programs over Multipath TCP";
 
@@ -56,8 +58,38 @@ Needs root (sudo mptcpize-rs demo) and iproute2 (ip, tc); no internet.
 Everything it creates (namespaces, links, processes) is removed at the end,
 also on error and on Ctrl-C.";
 
+const ENABLE_AFTER_HELP: &str = "\
+Writes one drop-in, /etc/systemd/system/UNIT.d/zz-mptcpize-rs.conf (with
+--user: ~/.config/systemd/user/UNIT.d/), that sets LD_PRELOAD to the shim
+and adds multipathtcp=1 to GODEBUG. Preload libraries and Go settings the
+unit already has (in its unit file or other drop-ins) are kept in the merged
+values. The unit file and every other setting stay untouched, so package
+upgrades keep the change; `disable` removes exactly this file.
+
+UNIT is a name as systemctl takes it: web, web.service, app@.service (all
+instances), app@8081.service (one instance).
+
+After writing, systemd is reloaded when it runs; --now also restarts the unit
+if it is running. With --root, or without a running systemd, it says what is
+needed instead.
+
+EXAMPLES:
+  sudo mptcpize-rs enable nginx --now
+  sudo mptcpize-rs enable app@8081 --dry-run
+  mptcpize-rs enable --user syncthing
+  mptcpize-rs enable --root /mnt/image web.service";
+
+const STATUS_AFTER_HELP: &str = "\
+Says whether UNIT is enabled and where its drop-in is, and whether the
+drop-in still matches the unit's environment. When systemd runs the unit, it
+also checks the main process: whether the shim is really loaded, and how many
+of its TCP-family sockets are MPTCP (reading them needs root).
+Exit status: 0 enabled, 1 not enabled, 2 bad input.";
+
 const USAGE: &str = "\
 mptcpize-rs run [-d|--debug] [--] PROG [ARGS]...
+       mptcpize-rs enable|disable [--user] [--root DIR] [--now] [--dry-run] UNIT
+       mptcpize-rs status [--user] [--root DIR] UNIT
        mptcpize-rs demo [--rate MBIT] [--seconds N]
        mptcpize-rs --version";
 
@@ -92,6 +124,17 @@ pub enum Command {
     )]
     Run(RunArgs),
 
+    /// Make a systemd service use MPTCP, through a drop-in
+    #[command(after_help = ENABLE_AFTER_HELP)]
+    Enable(UnitArgs),
+
+    /// Remove the drop-in `enable` wrote; the service is as before
+    Disable(UnitArgs),
+
+    /// Is a service enabled, and does its process really use MPTCP?
+    #[command(after_help = STATUS_AFTER_HELP)]
+    Status(StatusArgs),
+
     /// Show multipath at work: TCP vs MPTCP over two paths, one failing (root)
     #[command(
         after_help = DEMO_AFTER_HELP,
@@ -102,6 +145,64 @@ pub enum Command {
     /// One end of the demo's transfer (run by `demo` inside its namespaces)
     #[command(hide = true)]
     DemoPeer(DemoPeerArgs),
+}
+
+/// Where a unit lives: the running system, `--user`, or an offline `--root`.
+#[derive(Debug, Args)]
+pub struct UnitScopeArgs {
+    /// The unit: NAME or NAME.service, templates and instances too
+    #[arg(value_name = "UNIT")]
+    pub unit: String,
+
+    /// A unit of your own user's systemd (~/.config/systemd/user)
+    #[arg(long)]
+    pub user: bool,
+
+    /// Work on an offline tree or image mounted at DIR (like systemctl --root)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnitArgs {
+    #[command(flatten)]
+    pub scope: UnitScopeArgs,
+
+    /// Also restart the unit, if it is running, so the change takes effect now
+    #[arg(long)]
+    pub now: bool,
+
+    /// Print what would be written or removed, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub scope: UnitScopeArgs,
+}
+
+impl UnitArgs {
+    pub fn request(self) -> UnitRequest {
+        UnitRequest {
+            now: self.now,
+            dry_run: self.dry_run,
+            ..self.scope.request()
+        }
+    }
+}
+
+impl UnitScopeArgs {
+    pub fn request(self) -> UnitRequest {
+        UnitRequest {
+            unit: self.unit,
+            user: self.user,
+            root: self.root,
+            now: false,
+            dry_run: false,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -17,7 +17,6 @@ pub mod peer;
 pub mod report;
 
 use std::ffi::OsStr;
-use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -26,6 +25,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use crate::failure::Failure;
 use crate::netns::{self, Netns};
 use crate::program::{self, Resolution};
 use crate::testnet::TwoPathNet;
@@ -44,35 +44,6 @@ pub struct DemoOptions {
     pub seconds: u64,
 }
 
-/// Why the demo did not succeed; carries the exit status.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DemoError {
-    exit_code: u8,
-    message: String,
-}
-
-impl DemoError {
-    fn new(message: impl Into<String>) -> DemoError {
-        DemoError {
-            exit_code: 1,
-            message: message.into(),
-        }
-    }
-
-    pub fn exit_code(&self) -> u8 {
-        self.exit_code
-    }
-}
-
-/// The message, without the "mptcpize-rs: " prefix the caller adds.
-impl fmt::Display for DemoError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for DemoError {}
-
 /// Ports of the two transfers: a fresh one each, so nothing of the stalled
 /// TCP connection can get in the way of the MPTCP one.
 const TCP_PORT: u16 = 5001;
@@ -89,7 +60,7 @@ const SLACK: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(50);
 
 /// Runs the demo. Prints the introduction, progress and table on stdout.
-pub fn demo(options: &DemoOptions) -> Result<(), DemoError> {
+pub fn demo(options: &DemoOptions) -> Result<(), Failure> {
     check_prerequisites()?;
     interrupt::install();
     let result = run_demo(options);
@@ -105,7 +76,7 @@ pub fn demo(options: &DemoOptions) -> Result<(), DemoError> {
     // whose `ip netns add` was cut short by Ctrl-C before it had a guard.
     remove_leftovers();
     match (result, interrupt::received()) {
-        (Err(_), Some(signal)) => Err(DemoError {
+        (Err(_), Some(signal)) => Err(Failure {
             exit_code: 128u8.saturating_add(signal as u8),
             message: "interrupted; the demo's namespaces and processes are removed".into(),
         }),
@@ -115,30 +86,30 @@ pub fn demo(options: &DemoOptions) -> Result<(), DemoError> {
 
 /// Root, iproute2, a kernel with MPTCP and the shim: checked up front so
 /// each missing piece gets its own plain message.
-fn check_prerequisites() -> Result<(), DemoError> {
+fn check_prerequisites() -> Result<(), Failure> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
-        return Err(DemoError::new(
+        return Err(Failure::new(
             "the demo builds network namespaces and needs root: sudo mptcpize-rs demo",
         ));
     }
     let path_var = std::env::var_os("PATH");
     let missing = missing_programs(&["ip", "tc"], path_var.as_deref());
     if !missing.is_empty() {
-        return Err(DemoError::new(format!(
+        return Err(Failure::new(format!(
             "the demo needs `ip` and `tc` from iproute2 and cannot find {}; \
              install the iproute2 package (e.g. apt-get install iproute2)",
             missing.join(" and ")
         )));
     }
     if !Path::new("/proc/sys/net/mptcp").exists() {
-        return Err(DemoError::new(
+        return Err(Failure::new(
             "this kernel has no Multipath TCP (no /proc/sys/net/mptcp); \
              the demo needs Linux >= 5.6 built with CONFIG_MPTCP",
         ));
     }
     // `run` would fail the same way, but only after the plain TCP run.
-    crate::shim::locate().map_err(|error| DemoError::new(error.to_string()))?;
+    crate::shim::locate().map_err(|error| Failure::new(error.to_string()))?;
     Ok(())
 }
 
@@ -156,18 +127,18 @@ pub fn missing_programs<'a>(names: &[&'a str], path_var: Option<&OsStr>) -> Vec<
         .collect()
 }
 
-fn run_demo(options: &DemoOptions) -> Result<(), DemoError> {
+fn run_demo(options: &DemoOptions) -> Result<(), Failure> {
     let setup = Setup {
         rate_mbit: options.rate_mbit,
         seconds: options.seconds,
     };
     let exe = std::env::current_exe()
-        .map_err(|error| DemoError::new(format!("cannot find my own executable: {error}")))?;
+        .map_err(|error| Failure::new(format!("cannot find my own executable: {error}")))?;
     say(&format!("{}\n", report::introduction(&setup)));
 
     say("Building the network... ");
     let net = TwoPathNet::create(NAMESPACE_PREFIX, setup.rate_mbit)
-        .map_err(|error| DemoError::new(format!("cannot build the two-path network: {error}")))?;
+        .map_err(|error| Failure::new(format!("cannot build the two-path network: {error}")))?;
     check_interrupt()?;
     say("done.\n");
 
@@ -185,7 +156,7 @@ fn run_demo(options: &DemoOptions) -> Result<(), DemoError> {
         say(&report::conclusion(&tcp));
         return Ok(());
     }
-    Err(DemoError::new(format!(
+    Err(Failure::new(format!(
         "multipath did not work as it should: {}.\n\
          Hints: the kernel needs MPTCP with path management (Linux >= 5.10; \
          `sysctl net.mptcp.enabled` must be 1), the demo sets \
@@ -208,9 +179,9 @@ fn say(text: &str) {
     let _ = stdout.flush();
 }
 
-fn check_interrupt() -> Result<(), DemoError> {
+fn check_interrupt() -> Result<(), Failure> {
     match interrupt::received() {
-        Some(_) => Err(DemoError::new("interrupted")),
+        Some(_) => Err(Failure::new("interrupted")),
         None => Ok(()),
     }
 }
@@ -222,12 +193,7 @@ enum Mode {
 }
 
 /// One transfer from client to server with path 1 failing half way.
-fn transfer(
-    net: &TwoPathNet,
-    exe: &Path,
-    mode: Mode,
-    setup: &Setup,
-) -> Result<Transfer, DemoError> {
+fn transfer(net: &TwoPathNet, exe: &Path, mode: Mode, setup: &Setup) -> Result<Transfer, Failure> {
     let port = match mode {
         Mode::Tcp => TCP_PORT,
         Mode::Mptcp => MPTCP_PORT,
@@ -322,18 +288,18 @@ pub fn send_buffer(rate_mbit: u32) -> Option<u32> {
 
 /// Subflows the client has added to its connections so far: each second
 /// subflow is a join (MP_JOIN) whose SYN/ACK the client received.
-fn joins(net: &TwoPathNet) -> Result<u64, DemoError> {
+fn joins(net: &TwoPathNet) -> Result<u64, Failure> {
     let counters = TwoPathNet::mptcp_counters(&net.client)
-        .map_err(|error| DemoError::new(format!("cannot read the MPTCP counters: {error}")))?;
+        .map_err(|error| Failure::new(format!("cannot read the MPTCP counters: {error}")))?;
     Ok(counters.get("MPJoinSynAckRx").copied().unwrap_or(0))
 }
 
 /// Takes path 1 down or up; up waits until both ends report the link up,
 /// so the next transfer does not start on a path still coming back.
-fn set_path_up(net: &TwoPathNet, up: bool) -> Result<(), DemoError> {
+fn set_path_up(net: &TwoPathNet, up: bool) -> Result<(), Failure> {
     let what = if up { "up" } else { "down" };
     net.set_path_up(0, up)
-        .map_err(|error| DemoError::new(format!("cannot take path 1 {what}: {error}")))?;
+        .map_err(|error| Failure::new(format!("cannot take path 1 {what}: {error}")))?;
     if !up {
         return Ok(());
     }
@@ -343,7 +309,7 @@ fn set_path_up(net: &TwoPathNet, up: bool) -> Result<(), DemoError> {
     while !(is_up(&net.client) && is_up(&net.server)) {
         check_interrupt()?;
         if Instant::now() >= deadline {
-            return Err(DemoError::new("path 1 did not come back up"));
+            return Err(Failure::new("path 1 did not come back up"));
         }
         thread::sleep(POLL);
     }
@@ -359,7 +325,7 @@ struct Peer {
 impl Peer {
     /// Starts `mptcpize-rs demo-peer ARGS` in `host`; for MPTCP through
     /// `mptcpize-rs run`, which finds the shim next to the executable.
-    fn spawn(host: &Netns, exe: &Path, mode: Mode, args: &[String]) -> Result<Peer, DemoError> {
+    fn spawn(host: &Netns, exe: &Path, mode: Mode, args: &[String]) -> Result<Peer, Failure> {
         let mut command = host.command(exe);
         if mode == Mode::Mptcp {
             command.arg("run").arg(exe);
@@ -379,18 +345,18 @@ impl Peer {
         };
         let child = command
             .spawn()
-            .map_err(|error| DemoError::new(format!("cannot start the {role}: {error}")))?;
+            .map_err(|error| Failure::new(format!("cannot start the {role}: {error}")))?;
         Ok(Peer { child, role })
     }
 
     /// The peer's records, parsed, as they arrive (read by a thread, which
     /// ends when the peer's stdout closes).
-    fn lines(&mut self) -> Result<Receiver<PeerLine>, DemoError> {
+    fn lines(&mut self) -> Result<Receiver<PeerLine>, Failure> {
         let stdout: ChildStdout = self
             .child
             .stdout
             .take()
-            .ok_or_else(|| DemoError::new("the receiver's output is not readable"))?;
+            .ok_or_else(|| Failure::new("the receiver's output is not readable"))?;
         let (sender, receiver) = mpsc::channel();
         thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
@@ -406,7 +372,7 @@ impl Peer {
     }
 
     /// Waits until the sender has exited and returns its byte count.
-    fn wait_for_sent(&mut self, deadline: Instant) -> Result<u64, DemoError> {
+    fn wait_for_sent(&mut self, deadline: Instant) -> Result<u64, Failure> {
         loop {
             check_interrupt()?;
             match self.child.try_wait() {
@@ -414,7 +380,7 @@ impl Peer {
                 Ok(None) if Instant::now() < deadline => thread::sleep(POLL),
                 Ok(None) => return Err(self.failure("did not finish in time")),
                 Err(error) => {
-                    return Err(DemoError::new(format!("waiting for the sender: {error}")));
+                    return Err(Failure::new(format!("waiting for the sender: {error}")));
                 }
             }
         }
@@ -432,7 +398,7 @@ impl Peer {
 
     /// An error naming the peer and quoting what it printed on stderr
     /// (after stopping it, so reading cannot block).
-    fn failure(&mut self, what: &str) -> DemoError {
+    fn failure(&mut self, what: &str) -> Failure {
         self.stop();
         let mut stderr = String::new();
         if let Some(mut pipe) = self.child.stderr.take() {
@@ -440,9 +406,9 @@ impl Peer {
         }
         let stderr = stderr.trim();
         if stderr.is_empty() {
-            DemoError::new(format!("the {} {what}", self.role))
+            Failure::new(format!("the {} {what}", self.role))
         } else {
-            DemoError::new(format!("the {} {what}: {stderr}", self.role))
+            Failure::new(format!("the {} {what}: {stderr}", self.role))
         }
     }
 
@@ -465,7 +431,7 @@ fn wait_for_line(
     peer: &mut Peer,
     limit: Duration,
     wanted: impl Fn(&PeerLine) -> bool,
-) -> Result<(), DemoError> {
+) -> Result<(), Failure> {
     let deadline = Instant::now() + limit;
     loop {
         check_interrupt()?;
@@ -520,7 +486,7 @@ pub enum PeerRole {
 }
 
 /// Entry point of `mptcpize-rs demo-peer`.
-pub fn run_peer(role: &PeerRole) -> Result<(), DemoError> {
+pub fn run_peer(role: &PeerRole) -> Result<(), Failure> {
     let result = match *role {
         PeerRole::Receive { port, max_seconds } => peer::receive(port, max_seconds),
         PeerRole::Send {
@@ -529,7 +495,7 @@ pub fn run_peer(role: &PeerRole) -> Result<(), DemoError> {
             send_buffer,
         } => peer::send(to, seconds, send_buffer),
     };
-    result.map_err(|error| DemoError::new(format!("demo-peer: {error}")))
+    result.map_err(|error| Failure::new(format!("demo-peer: {error}")))
 }
 
 #[cfg(test)]
@@ -576,8 +542,8 @@ mod tests {
 
     #[test]
     fn errors_exit_with_1() {
-        let error = DemoError::new("x");
-        assert_eq!(error.exit_code(), 1);
+        let error = Failure::new("x");
+        assert_eq!(error.exit_code, 1);
         assert_eq!(error.to_string(), "x");
     }
 }

@@ -7,14 +7,23 @@
 //! it when printing.
 
 pub mod demo;
+pub mod disable;
+pub mod dropin;
 pub mod elf;
+pub mod enable;
 pub mod exit_code;
+pub mod failure;
 pub mod netns;
 pub mod preload_env;
+pub mod process_sockets;
 pub mod program;
 pub mod run;
 pub mod shim;
+pub mod status;
+pub mod systemd;
 pub mod testnet;
+pub mod unit_env;
+pub mod unit_name;
 pub mod version;
 
 #[cfg(test)]

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
-use mptcpize_rs::{TOOL_NAME, demo, exit_code, run, shim, version};
+use mptcpize_rs::failure::Failure;
+use mptcpize_rs::{TOOL_NAME, demo, disable, enable, exit_code, run, shim, status, version};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -27,8 +28,11 @@ fn main() -> ExitCode {
             eprintln!("{TOOL_NAME}: {error}");
             ExitCode::from(error.exit_code())
         }
-        Some(Command::Demo(args)) => finish(demo::demo(&args.options())),
-        Some(Command::DemoPeer(args)) => finish(demo::run_peer(&args.role())),
+        Some(Command::Enable(args)) => finish(enable::enable(&args.request()).map(|()| 0)),
+        Some(Command::Disable(args)) => finish(disable::disable(&args.request()).map(|()| 0)),
+        Some(Command::Status(args)) => finish(status::status(&args.scope.request())),
+        Some(Command::Demo(args)) => finish(demo::demo(&args.options()).map(|()| 0)),
+        Some(Command::DemoPeer(args)) => finish(demo::run_peer(&args.role()).map(|()| 0)),
         // Unreachable in practice (arg_required_else_help), kept total.
         None => {
             let _ = write!(std::io::stderr(), "{}", Cli::command().render_help());
@@ -37,14 +41,14 @@ fn main() -> ExitCode {
     }
 }
 
-/// Exit status of a subcommand that returns: 0, or the error's own after
-/// printing it.
-fn finish(result: Result<(), demo::DemoError>) -> ExitCode {
+/// Exit status of a subcommand that returns: its own, or the failure's
+/// after printing it.
+fn finish(result: Result<u8, Failure>) -> ExitCode {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code),
         Err(error) => {
             eprintln!("{TOOL_NAME}: {error}");
-            ExitCode::from(error.exit_code())
+            ExitCode::from(error.exit_code)
         }
     }
 }

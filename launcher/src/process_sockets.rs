@@ -1,0 +1,130 @@
+//! The TCP-family sockets of another process, as the kernel sees them.
+//!
+//! Each socket descriptor listed in `/proc/PID/fd` is duplicated into this
+//! process with `pidfd_getfd(2)` (Linux 5.6+, needs the right to ptrace the
+//! target, so usually root), and asked for its family, type and protocol
+//! with `getsockopt`: the protocol number is exactly what tells MPTCP (262)
+//! from TCP (6). The duplicate is closed at once; the target never notices.
+
+use std::fs;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+pub const IPPROTO_MPTCP: i32 = 262;
+
+/// One IPv4/IPv6 stream socket of a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpFamilySocket {
+    pub fd: RawFd,
+    /// `IPPROTO_TCP` (6) or `IPPROTO_MPTCP` (262).
+    pub protocol: i32,
+}
+
+impl TcpFamilySocket {
+    pub fn is_mptcp(&self) -> bool {
+        self.protocol == IPPROTO_MPTCP
+    }
+}
+
+/// Every IPv4/IPv6 stream socket the process `pid` has open.
+pub fn tcp_family_sockets(pid: i32) -> io::Result<Vec<TcpFamilySocket>> {
+    let pidfd = pidfd_open(pid)?;
+    let mut sockets = Vec::new();
+    for entry in fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
+        let Ok(link) = fs::read_link(entry.path()) else {
+            continue;
+        };
+        if !link.to_string_lossy().starts_with("socket:") {
+            continue;
+        }
+        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
+            continue;
+        };
+        // The descriptor may have been closed since the listing: skip it.
+        let Ok(copy) = pidfd_getfd(&pidfd, fd) else {
+            continue;
+        };
+        let option = |name| getsockopt_int(&copy, name);
+        let (Ok(domain), Ok(kind), Ok(protocol)) = (
+            option(libc::SO_DOMAIN),
+            option(libc::SO_TYPE),
+            option(libc::SO_PROTOCOL),
+        ) else {
+            continue;
+        };
+        if matches!(domain, libc::AF_INET | libc::AF_INET6) && kind == libc::SOCK_STREAM {
+            sockets.push(TcpFamilySocket { fd, protocol });
+        }
+    }
+    sockets.sort_by_key(|socket| socket.fd);
+    Ok(sockets)
+}
+
+/// Whether the process has the shim mapped (it is loaded, not just named in
+/// its environment).
+pub fn has_shim_loaded(pid: i32) -> io::Result<bool> {
+    let maps = fs::read_to_string(format!("/proc/{pid}/maps"))?;
+    Ok(maps
+        .lines()
+        .any(|line| line.ends_with(crate::shim::SHIM_FILE_NAME)))
+}
+
+fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a PID and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    owned(fd)
+}
+
+fn pidfd_getfd(pidfd: &OwnedFd, target_fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: pidfd_getfd takes a pidfd, a descriptor number in the target
+    // and flags, and returns a new descriptor in this process.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target_fd, 0) };
+    owned(fd)
+}
+
+fn owned(fd: libc::c_long) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the system call just returned this new descriptor; we own it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+fn getsockopt_int(socket: &OwnedFd, name: libc::c_int) -> io::Result<i32> {
+    let mut value: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: value and len describe a c_int buffer the kernel writes into.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            name,
+            (&mut value as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn sees_own_tcp_listener() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let own = std::process::id() as i32;
+        // A process may always pidfd_getfd from itself (same credentials).
+        let sockets = tcp_family_sockets(own).unwrap();
+        let found = sockets.iter().find(|s| s.fd == listener.as_raw_fd());
+        let found = found.expect("the listener is listed");
+        assert_eq!(found.protocol, libc::IPPROTO_TCP);
+        assert!(!found.is_mptcp());
+        assert!(!has_shim_loaded(own).unwrap());
+    }
+}

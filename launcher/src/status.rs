@@ -1,0 +1,71 @@
+//! `mptcpize-rs status UNIT`: whether the drop-in is there and current, and,
+//! when systemd runs the unit, whether its main process really has the shim
+//! loaded and how many of its TCP-family sockets are MPTCP.
+
+use crate::dropin;
+use crate::failure::Failure;
+use crate::process_sockets::{has_shim_loaded, tcp_family_sockets};
+use crate::shim;
+use crate::systemd::{Scope, UnitRequest};
+use crate::unit_name::UnitName;
+
+/// Exit status when the unit is not enabled (like `systemctl is-enabled`).
+pub const NOT_ENABLED: u8 = 1;
+
+/// Prints the status; returns 0 when enabled, [`NOT_ENABLED`] otherwise.
+pub fn status(request: &UnitRequest) -> Result<u8, Failure> {
+    let (unit, scope) = request.resolve()?;
+    let path = scope.dropin_path(&unit);
+    let Ok(current) = std::fs::read_to_string(&path) else {
+        println!("{unit}: not enabled (no {})", path.display());
+        return Ok(NOT_ENABLED);
+    };
+    println!("{unit}: enabled");
+    println!("  drop-in: {}", path.display());
+    if let (Ok(shim), Ok((env, _))) = (shim::locate(), scope.environment_without_ours(&unit)) {
+        let expected = dropin::render(&unit, &env, &shim, &request.undo_command(&unit));
+        if current != expected {
+            println!(
+                "  out of date: the unit's environment or the shim's place changed since; \
+                 run `mptcpize-rs enable {unit}` again"
+            );
+        }
+    }
+    if scope.manager_running() {
+        report_main_process(&scope, &unit);
+    }
+    Ok(0)
+}
+
+/// The unit's main process, seen from the kernel's side.
+fn report_main_process(scope: &Scope, unit: &UnitName) {
+    let show = |property| scope.systemctl(&["show", "--value", "-p", property, unit.as_str()]);
+    let state = show("ActiveState").unwrap_or_default();
+    let pid: i32 = show("MainPID")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    if state != "active" || pid <= 0 {
+        let state = if state.is_empty() { "unknown" } else { &state };
+        println!("  not running ({state}): nothing to inspect");
+        return;
+    }
+    let loaded = match has_shim_loaded(pid) {
+        Ok(true) => "shim loaded",
+        Ok(false) => "shim NOT loaded (restart the unit: systemctl restart UNIT)",
+        Err(error) => return println!("  main process {pid}: cannot inspect it: {error}"),
+    };
+    let loaded = loaded.replace("UNIT", unit.as_str());
+    match tcp_family_sockets(pid) {
+        Ok(sockets) => {
+            let mptcp = sockets.iter().filter(|s| s.is_mptcp()).count();
+            println!(
+                "  main process {pid}: {loaded}; {mptcp} of {} TCP-family sockets are MPTCP",
+                sockets.len()
+            );
+        }
+        Err(error) => println!(
+            "  main process {pid}: {loaded}; cannot read its sockets: {error} (run as root)"
+        ),
+    }
+}

@@ -1,0 +1,288 @@
+//! Where systemd keeps units, whether it runs, and how to ask it to reload
+//! or restart: the parts of `enable`, `disable` and `status` that touch the
+//! system rather than decide.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::failure::Failure;
+use crate::unit_env::ServiceEnvironment;
+use crate::unit_name::UnitName;
+
+/// What `enable`, `disable` and `status` were asked to act on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitRequest {
+    /// The unit as the user typed it (validated by [`UnitName::parse`]).
+    pub unit: String,
+    pub user: bool,
+    pub root: Option<PathBuf>,
+    /// Restart the unit if it is running (enable/disable).
+    pub now: bool,
+    /// Print what would be written or removed; change nothing.
+    pub dry_run: bool,
+}
+
+impl UnitRequest {
+    /// The validated unit name and its scope; nothing is touched yet.
+    pub fn resolve(&self) -> Result<(UnitName, Scope), Failure> {
+        let unit = UnitName::parse(&self.unit).map_err(|e| Failure::usage(e.to_string()))?;
+        if self.user && self.root.is_some() {
+            return Err(Failure::usage("--user and --root cannot be combined"));
+        }
+        if let Some(root) = &self.root
+            && !root.is_dir()
+        {
+            let message = format!("--root {}: no such directory", root.display());
+            return Err(Failure::usage(message));
+        }
+        let user = match self.user {
+            false => None,
+            true => match std::env::var_os("HOME") {
+                Some(home) if !home.is_empty() => Some(PathBuf::from(home)),
+                _ => {
+                    return Err(Failure::new(
+                        "--user needs HOME to find ~/.config/systemd/user",
+                    ));
+                }
+            },
+        };
+        Ok((
+            unit,
+            Scope {
+                root: self.root.clone(),
+                user,
+            },
+        ))
+    }
+
+    /// The `disable` command that undoes an `enable` (on the target system,
+    /// so without `--root`).
+    pub fn undo_command(&self, unit: &UnitName) -> String {
+        let user = if self.user { "--user " } else { "" };
+        format!("mptcpize-rs disable {user}{unit}")
+    }
+}
+
+/// Which systemd instance, and which file system tree, to work on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Scope {
+    /// `--root DIR`: an offline tree or image (like `systemctl --root`);
+    /// `None` for the running system.
+    pub root: Option<PathBuf>,
+    /// `--user`: the per-user manager, units under `~/.config/systemd/user`.
+    pub user: Option<PathBuf>,
+}
+
+impl Scope {
+    /// The directory drop-ins are written to (before `root` is applied).
+    fn config_dir(&self) -> PathBuf {
+        match &self.user {
+            Some(home) => home.join(".config/systemd/user"),
+            None => PathBuf::from("/etc/systemd/system"),
+        }
+    }
+
+    /// Unit directories in systemd's order of priority (highest first).
+    fn search_paths(&self) -> Vec<PathBuf> {
+        let fixed: &[&str] = match &self.user {
+            Some(_) => &[
+                "/etc/systemd/user",
+                "/run/systemd/user",
+                "/usr/local/lib/systemd/user",
+                "/usr/lib/systemd/user",
+            ],
+            None => &[
+                "/etc/systemd/system.control",
+                "/run/systemd/system.control",
+                "/run/systemd/transient",
+                "/run/systemd/generator.early",
+                "/etc/systemd/system",
+                "/run/systemd/system",
+                "/run/systemd/generator",
+                "/usr/local/lib/systemd/system",
+                "/usr/lib/systemd/system",
+                "/lib/systemd/system",
+                "/run/systemd/generator.late",
+            ],
+        };
+        let mut paths = vec![self.config_dir()];
+        if let Some(home) = &self.user {
+            paths.push(home.join(".local/share/systemd/user"));
+        }
+        paths.extend(fixed.iter().map(PathBuf::from));
+        paths.dedup();
+        paths.into_iter().map(|path| self.rooted(&path)).collect()
+    }
+
+    /// `path` inside the root tree, if any.
+    pub fn rooted(&self, path: &Path) -> PathBuf {
+        match &self.root {
+            Some(root) => root.join(path.strip_prefix("/").unwrap_or(path)),
+            None => path.to_path_buf(),
+        }
+    }
+
+    /// The drop-in mptcpize-rs writes for `unit`.
+    pub fn dropin_path(&self, unit: &UnitName) -> PathBuf {
+        let dir = self.config_dir().join(unit.dropin_dir_name());
+        self.rooted(&dir.join(crate::dropin::FILE_NAME))
+    }
+
+    /// The unit's environment from its unit file and every drop-in systemd
+    /// would read, except mptcpize-rs's own, in systemd's order. Also
+    /// returns the unit file found, if any.
+    pub fn environment_without_ours(
+        &self,
+        unit: &UnitName,
+    ) -> io::Result<(ServiceEnvironment, Option<PathBuf>)> {
+        let mut env = ServiceEnvironment::default();
+        let paths = self.search_paths();
+        let names: Vec<String> = [Some(unit.to_string()), unit.template()]
+            .into_iter()
+            .flatten()
+            .collect();
+        // The first unit file found wins; an instance falls back to its template.
+        let unit_file = names
+            .iter()
+            .flat_map(|name| paths.iter().map(move |dir| dir.join(name)))
+            .find(|path| path.is_file());
+        if let Some(file) = &unit_file {
+            env.apply(&std::fs::read_to_string(file)?);
+        }
+        // Drop-ins: `service.d/`, the template's and the unit's own `.d/`
+        // in every directory; a file name in a higher-priority directory
+        // masks the same name below; all apply in file-name order.
+        let mut dropins = std::collections::BTreeMap::new();
+        let dirs = ["service.d".to_string()]
+            .into_iter()
+            .chain(names.iter().rev().map(|name| format!("{name}.d")));
+        let dirs: Vec<String> = dirs.collect();
+        for base in &paths {
+            for dir in &dirs {
+                let Ok(entries) = std::fs::read_dir(base.join(dir)) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let name = entry.file_name();
+                    if Path::new(&name)
+                        .extension()
+                        .is_some_and(|ext| ext == "conf")
+                    {
+                        dropins.entry(name).or_insert_with(|| entry.path());
+                    }
+                }
+            }
+        }
+        dropins.remove(std::ffi::OsStr::new(crate::dropin::FILE_NAME));
+        for path in dropins.values() {
+            env.apply(&std::fs::read_to_string(path)?);
+        }
+        Ok((env, unit_file))
+    }
+
+    /// Whether the systemd instance this scope means is running, detected
+    /// the way systemd itself does (`sd_booted()`: /run/systemd/system).
+    /// An offline `--root` tree never has a running manager.
+    pub fn manager_running(&self) -> bool {
+        if self.root.is_some() {
+            return false;
+        }
+        match &self.user {
+            None => Path::new("/run/systemd/system").is_dir(),
+            Some(_) => std::env::var_os("XDG_RUNTIME_DIR")
+                .is_some_and(|dir| Path::new(&dir).join("systemd/private").exists()),
+        }
+    }
+
+    /// After a drop-in changed: reload systemd when it runs, and with `now`
+    /// restart the unit if it is running; otherwise say what is needed.
+    pub fn apply_change(&self, unit: &UnitName, now: bool) -> Result<(), Failure> {
+        let user = if self.user.is_some() { "--user " } else { "" };
+        if !self.manager_running() {
+            let why = match &self.root {
+                Some(root) => format!("{} is an offline tree", root.display()),
+                None => "systemd is not running here".to_string(),
+            };
+            println!(
+                "Note: {why}; the change applies once systemd has reloaded \
+                 (systemctl {user}daemon-reload) and {unit} has restarted."
+            );
+            return Ok(());
+        }
+        self.systemctl(&["daemon-reload"])
+            .map_err(|e| Failure::new(e.to_string()))?;
+        println!("Reloaded systemd.");
+        if now {
+            // try-restart: restarts the unit only if it is running.
+            let name = unit.as_str();
+            self.systemctl(&["try-restart", name])
+                .map_err(|e| Failure::new(e.to_string()))?;
+            println!("Restarted {unit} if it was running.");
+        } else {
+            println!("Restart {unit} to apply it: systemctl {user}restart {unit}");
+        }
+        Ok(())
+    }
+
+    /// `systemctl [--user] ARGS...`, failing with its own message.
+    pub fn systemctl(&self, args: &[&str]) -> io::Result<String> {
+        let mut command = Command::new("systemctl");
+        if self.user.is_some() {
+            command.arg("--user");
+        }
+        let output = command.args(args).output().map_err(|error| {
+            io::Error::new(error.kind(), format!("cannot run systemctl: {error}"))
+        })?;
+        if !output.status.success() {
+            let message = String::from_utf8_lossy(&output.stderr);
+            return Err(io::Error::other(format!(
+                "systemctl {} failed: {}",
+                args.join(" "),
+                message.trim()
+            )));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_under_a_root() {
+        let scope = Scope {
+            root: Some("/mnt/image".into()),
+            user: None,
+        };
+        let unit = UnitName::parse("app@8081").unwrap();
+        assert_eq!(
+            scope.dropin_path(&unit),
+            Path::new("/mnt/image/etc/systemd/system/app@8081.service.d/zz-mptcpize-rs.conf")
+        );
+        assert!(!scope.manager_running());
+        assert_eq!(
+            scope.search_paths()[0],
+            Path::new("/mnt/image/etc/systemd/system")
+        );
+    }
+
+    #[test]
+    fn user_paths() {
+        let scope = Scope {
+            root: None,
+            user: Some("/home/ann".into()),
+        };
+        let unit = UnitName::parse("sync").unwrap();
+        assert_eq!(
+            scope.dropin_path(&unit),
+            Path::new("/home/ann/.config/systemd/user/sync.service.d/zz-mptcpize-rs.conf")
+        );
+        assert!(
+            scope
+                .search_paths()
+                .contains(&PathBuf::from("/usr/lib/systemd/user"))
+        );
+    }
+}

@@ -1,0 +1,193 @@
+//! systemd unit names, taken the way `systemctl` takes them: a bare name
+//! means `.service`; templates (`app@.service`) and instances
+//! (`app@8081.service`) are kept apart, because systemd reads drop-ins for
+//! an instance from `app@8081.service.d/` and for all instances from
+//! `app@.service.d/`.
+//!
+//! Only service units can be enabled: `Environment=` belongs to `[Service]`.
+
+use std::fmt;
+
+/// systemd's limit (UNIT_NAME_MAX is 256 with the terminating NUL).
+const MAX_LEN: usize = 255;
+
+/// A validated service unit name, such as `web.service` or `app@8081.service`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnitName {
+    name: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnitNameError {
+    Empty,
+    Path(String),
+    BadCharacter(String, char),
+    NotAService(String),
+    Malformed(String, &'static str),
+    TooLong(String),
+}
+
+impl fmt::Display for UnitNameError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            UnitNameError::Empty => write!(f, "the unit name is empty"),
+            UnitNameError::Path(name) => write!(
+                f,
+                "{name:?} is a path, not a unit name; give the name as systemctl \
+                 takes it, for example web.service"
+            ),
+            UnitNameError::BadCharacter(name, c) => write!(
+                f,
+                "{name:?} is not a valid unit name: {c:?} is not allowed \
+                 (letters, digits and : - _ . \\ @ are)"
+            ),
+            UnitNameError::NotAService(name) => write!(
+                f,
+                "{name} is not a service unit; only services run programs, so only \
+                 NAME.service (or a bare NAME) can be enabled"
+            ),
+            UnitNameError::Malformed(name, why) => {
+                write!(f, "{name:?} is not a valid unit name: {why}")
+            }
+            UnitNameError::TooLong(name) => {
+                write!(f, "{name:?} is longer than systemd's {MAX_LEN} characters")
+            }
+        }
+    }
+}
+
+impl std::error::Error for UnitNameError {}
+
+/// Unit types other than services, recognised to give a precise error.
+const OTHER_TYPES: &[&str] = &[
+    "socket",
+    "device",
+    "mount",
+    "automount",
+    "swap",
+    "target",
+    "path",
+    "timer",
+    "slice",
+    "scope",
+];
+
+impl UnitName {
+    /// Validates `input`; a name without a unit type gets `.service`.
+    pub fn parse(input: &str) -> Result<UnitName, UnitNameError> {
+        if input.is_empty() {
+            return Err(UnitNameError::Empty);
+        }
+        if input.contains('/') || input == "." || input.contains("..") {
+            return Err(UnitNameError::Path(input.to_string()));
+        }
+        if let Some(c) = input.chars().find(|&c| !is_valid_char(c)) {
+            return Err(UnitNameError::BadCharacter(input.to_string(), c));
+        }
+        let name = match input.rsplit_once('.') {
+            Some((_, "service")) => input.to_string(),
+            Some((_, kind)) if OTHER_TYPES.contains(&kind) => {
+                return Err(UnitNameError::NotAService(input.to_string()));
+            }
+            _ => format!("{input}.service"),
+        };
+        if name.len() > MAX_LEN {
+            return Err(UnitNameError::TooLong(input.to_string()));
+        }
+        let stem = &name[..name.len() - ".service".len()];
+        let malformed = |why| Err(UnitNameError::Malformed(input.to_string(), why));
+        if stem.is_empty() || stem.starts_with('@') {
+            return malformed("the name before the type or @ is empty");
+        }
+        if stem.matches('@').count() > 1 {
+            return malformed("it has more than one @");
+        }
+        Ok(UnitName { name })
+    }
+
+    /// The full name, `web.service`.
+    pub fn as_str(&self) -> &str {
+        &self.name
+    }
+
+    /// The template an instance is made from (`app@.service` for
+    /// `app@8081.service`); `None` for plain units and templates.
+    pub fn template(&self) -> Option<String> {
+        let (prefix, rest) = self.name.split_once('@')?;
+        let instance = rest.strip_suffix(".service")?;
+        (!instance.is_empty()).then(|| format!("{prefix}@.service"))
+    }
+
+    /// The drop-in directory systemd reads for exactly this unit.
+    pub fn dropin_dir_name(&self) -> String {
+        format!("{}.d", self.name)
+    }
+}
+
+impl fmt::Display for UnitName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// systemd's VALID_CHARS plus the instance separator.
+fn is_valid_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, ':' | '-' | '_' | '.' | '\\' | '@')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(input: &str) -> String {
+        UnitName::parse(input).unwrap().as_str().to_string()
+    }
+
+    #[test]
+    fn bare_names_mean_service() {
+        assert_eq!(name("web"), "web.service");
+        assert_eq!(name("web.service"), "web.service");
+        assert_eq!(name("systemd-resolved"), "systemd-resolved.service");
+        assert_eq!(name("dev-sda1\\x2dx"), "dev-sda1\\x2dx.service");
+        // A dot inside a bare name is not a unit type.
+        assert_eq!(name("org.example.app"), "org.example.app.service");
+    }
+
+    #[test]
+    fn templates_and_instances() {
+        let instance = UnitName::parse("app@8081").unwrap();
+        assert_eq!(instance.as_str(), "app@8081.service");
+        assert_eq!(instance.template().as_deref(), Some("app@.service"));
+        assert_eq!(instance.dropin_dir_name(), "app@8081.service.d");
+        let template = UnitName::parse("app@.service").unwrap();
+        assert_eq!(template.template(), None);
+        assert_eq!(template.dropin_dir_name(), "app@.service.d");
+        assert_eq!(UnitName::parse("web").unwrap().template(), None);
+    }
+
+    #[test]
+    fn rejected_names() {
+        use UnitNameError::*;
+        let err = |input: &str| UnitName::parse(input).unwrap_err();
+        assert_eq!(err(""), Empty);
+        for path in [
+            "/etc/systemd/system/web.service",
+            "a/b",
+            "..",
+            "web..service",
+            ".",
+        ] {
+            assert!(matches!(err(path), Path(_)), "{path}");
+        }
+        assert!(matches!(err("web service"), BadCharacter(_, ' ')));
+        assert!(matches!(err("web;rm"), BadCharacter(_, ';')));
+        assert!(matches!(err("wéb"), BadCharacter(_, 'é')));
+        assert!(matches!(err("web.socket"), NotAService(_)));
+        assert!(matches!(err("multi-user.target"), NotAService(_)));
+        assert!(matches!(err(".service"), Malformed(..)));
+        assert!(matches!(err("@x.service"), Malformed(..)));
+        assert!(matches!(err("a@b@c"), Malformed(..)));
+        assert!(matches!(err(&"x".repeat(250)), TooLong(_)));
+        assert!(err("a/b").to_string().contains("not a unit name"));
+    }
+}

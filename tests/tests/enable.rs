@@ -1,0 +1,309 @@
+//! `enable`, `disable` and `status` offline, on a temporary `--root` tree
+//! (like `systemctl --root`): the real binary, real files, no systemd.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use mptcpize_rs_tests::*;
+
+const DROPIN: &str = "zz-mptcpize-rs.conf";
+
+/// A root tree with one system unit, `web.service`.
+struct Tree {
+    dir: TempDir,
+}
+
+impl Tree {
+    fn new(tag: &str, unit_text: &str) -> Tree {
+        let tree = Tree {
+            dir: TempDir::new(tag),
+        };
+        tree.write("etc/systemd/system/web.service", unit_text);
+        tree
+    }
+
+    fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn write(&self, relative: &str, text: &str) {
+        let path = self.root().join(relative);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, text).unwrap();
+    }
+
+    fn read(&self, relative: &str) -> String {
+        fs::read_to_string(self.root().join(relative)).unwrap_or_default()
+    }
+
+    /// Every file and its content: to prove a command wrote nothing.
+    fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        fn walk(dir: &Path, into: &mut BTreeMap<PathBuf, Vec<u8>>) {
+            for entry in fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    into.insert(path.clone(), Vec::new());
+                    walk(&path, into);
+                } else {
+                    into.insert(path.clone(), fs::read(&path).unwrap());
+                }
+            }
+        }
+        let mut files = BTreeMap::new();
+        walk(self.root(), &mut files);
+        files
+    }
+
+    /// `mptcpize-rs SUBCOMMAND --root TREE ARGS...`
+    fn run(&self, subcommand: &str, args: &[&str]) -> CmdOutput {
+        let mut cmd = Command::new(launcher());
+        cmd.arg(subcommand)
+            .arg("--root")
+            .arg(self.root())
+            .args(args);
+        run_timeout(&mut cmd, SHORT)
+    }
+}
+
+const WEB_UNIT: &str = "[Unit]\nDescription=web\n\n[Service]\nEnvironment=FOO=bar\n\
+                        ExecStart=/usr/bin/python3 -m http.server 8080\n";
+
+fn shim_path() -> String {
+    shim().canonicalize().unwrap().display().to_string()
+}
+
+fn expected_dropin(ld_preload: &str, godebug: &str) -> String {
+    format!(
+        "# Written by `mptcpize-rs enable web.service`: the service's TCP sockets become\n\
+         # Multipath TCP. Undo with `mptcpize-rs disable web.service`.\n\
+         [Service]\n\
+         Environment=\"LD_PRELOAD={ld_preload}\"\n\
+         Environment=\"GODEBUG={godebug}\"\n"
+    )
+}
+
+#[test]
+fn enable_writes_one_dropin_and_leaves_the_unit_alone() {
+    let tree = Tree::new("enable", WEB_UNIT);
+    let out = tree.run("enable", &["web.service"]);
+    out.expect_code(0);
+    let dropin = format!("etc/systemd/system/web.service.d/{DROPIN}");
+    assert_eq!(
+        tree.read(&dropin),
+        expected_dropin(&shim_path(), "multipathtcp=1")
+    );
+    assert_eq!(
+        tree.read("etc/systemd/system/web.service"),
+        WEB_UNIT,
+        "unit file untouched"
+    );
+    let mode = fs::metadata(tree.root().join(&dropin))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o644
+    );
+    assert!(
+        out.stdout.contains("offline tree"),
+        "says a reload is needed:\n{out}"
+    );
+
+    // Enabling again changes nothing and keeps a single file.
+    let before = tree.snapshot();
+    let again = tree.run("enable", &["web"]);
+    again.expect_code(0);
+    assert!(again.stdout.contains("already enabled"), "{again}");
+    assert_eq!(tree.snapshot(), before);
+    let files = fs::read_dir(tree.root().join("etc/systemd/system/web.service.d")).unwrap();
+    assert_eq!(files.count(), 1);
+}
+
+#[test]
+fn enable_merges_the_units_own_preload_and_go_settings() {
+    // The quoted multi-assignment form in the unit, overridden by a drop-in
+    // for LD_PRELOAD (the last assignment wins), GODEBUG kept from the unit.
+    let unit =
+        "[Service]\nEnvironment=\"LD_PRELOAD=/opt/a.so\" FOO=bar \"GODEBUG=http2client=0\"\n";
+    let tree = Tree::new("merge", unit);
+    tree.write(
+        "etc/systemd/system/web.service.d/10-local.conf",
+        "[Service]\nEnvironment=LD_PRELOAD=/opt/b.so\n",
+    );
+    tree.run("enable", &["web"]).expect_code(0);
+    let dropin = tree.read(&format!("etc/systemd/system/web.service.d/{DROPIN}"));
+    let ld_preload = format!("/opt/b.so:{}", shim_path());
+    assert_eq!(
+        dropin,
+        expected_dropin(&ld_preload, "http2client=0,multipathtcp=1")
+    );
+    assert_eq!(
+        tree.read("etc/systemd/system/web.service.d/10-local.conf"),
+        "[Service]\nEnvironment=LD_PRELOAD=/opt/b.so\n",
+        "other drop-ins untouched"
+    );
+}
+
+#[test]
+fn disable_removes_exactly_what_enable_wrote() {
+    let tree = Tree::new("disable", WEB_UNIT);
+    let before = tree.snapshot();
+    tree.run("enable", &["web"]).expect_code(0);
+    let out = tree.run("disable", &["web"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("Removed"), "{out}");
+    assert_eq!(
+        tree.snapshot(),
+        before,
+        "the tree is as it was, directory included"
+    );
+
+    let again = tree.run("disable", &["web"]);
+    again.expect_code(0);
+    assert!(again.stdout.contains("not enabled"), "{again}");
+
+    // Other drop-ins keep their directory.
+    tree.write(
+        "etc/systemd/system/web.service.d/10-local.conf",
+        "[Service]\n",
+    );
+    tree.run("enable", &["web"]).expect_code(0);
+    tree.run("disable", &["web"]).expect_code(0);
+    assert!(
+        tree.root()
+            .join("etc/systemd/system/web.service.d/10-local.conf")
+            .exists()
+    );
+}
+
+#[test]
+fn template_instances_get_their_own_dropin() {
+    let tree = Tree::new("instance", WEB_UNIT);
+    let template = "[Service]\nEnvironment=LD_PRELOAD=/opt/t.so\nExecStart=/bin/app %i\n";
+    tree.write("usr/lib/systemd/system/app@.service", template);
+    tree.run("enable", &["app@8081"]).expect_code(0);
+    let dropin = tree.read(&format!("etc/systemd/system/app@8081.service.d/{DROPIN}"));
+    assert!(
+        dropin.contains(&format!("LD_PRELOAD=/opt/t.so:{}", shim_path())),
+        "{dropin}"
+    );
+    assert!(dropin.contains("disable app@8081.service"), "{dropin}");
+
+    tree.run("enable", &["app@.service"]).expect_code(0);
+    assert!(
+        tree.root()
+            .join(format!("etc/systemd/system/app@.service.d/{DROPIN}"))
+            .exists()
+    );
+    assert_eq!(tree.read("usr/lib/systemd/system/app@.service"), template);
+}
+
+#[test]
+fn bad_names_and_missing_units_write_nothing() {
+    let tree = Tree::new("bad-names", WEB_UNIT);
+    let before = tree.snapshot();
+    for name in [
+        "",
+        "../web",
+        "a/b.service",
+        "web.socket",
+        "web service",
+        "@x",
+        "a@b@c",
+    ] {
+        for subcommand in ["enable", "disable", "status"] {
+            let out = tree.run(subcommand, &[name]);
+            out.expect_code(2);
+            assert!(
+                out.stderr.contains("mptcpize-rs: "),
+                "{subcommand} {name:?}:\n{out}"
+            );
+        }
+    }
+    let missing = tree.run("enable", &["nosuch"]);
+    missing.expect_code(1);
+    assert!(
+        missing.stderr.contains("no unit file for nosuch.service"),
+        "{missing}"
+    );
+    assert_eq!(tree.snapshot(), before, "nothing written");
+}
+
+#[test]
+fn dry_run_prints_and_writes_nothing() {
+    let tree = Tree::new("dry-run", WEB_UNIT);
+    let before = tree.snapshot();
+    let out = tree.run("enable", &["--dry-run", "web"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("Would write"), "{out}");
+    assert!(
+        out.stdout
+            .contains(&expected_dropin(&shim_path(), "multipathtcp=1")),
+        "{out}"
+    );
+    assert_eq!(tree.snapshot(), before);
+
+    tree.run("enable", &["web"]).expect_code(0);
+    let enabled = tree.snapshot();
+    let out = tree.run("disable", &["--dry-run", "web"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("Would remove"), "{out}");
+    assert_eq!(tree.snapshot(), enabled);
+}
+
+#[test]
+fn status_offline() {
+    let tree = Tree::new("status", WEB_UNIT);
+    let out = tree.run("status", &["web"]);
+    out.expect_code(1);
+    assert!(out.stdout.contains("web.service: not enabled"), "{out}");
+    tree.run("enable", &["web"]).expect_code(0);
+    let out = tree.run("status", &["web"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("web.service: enabled"), "{out}");
+    assert!(out.stdout.contains(DROPIN), "{out}");
+    assert!(!out.stdout.contains("out of date"), "{out}");
+
+    // A preload library added to the unit afterwards makes the drop-in stale.
+    tree.write(
+        "etc/systemd/system/web.service.d/10-x.conf",
+        "[Service]\nEnvironment=LD_PRELOAD=/x.so\n",
+    );
+    let out = tree.run("status", &["web"]);
+    assert!(out.stdout.contains("out of date"), "{out}");
+}
+
+#[test]
+fn user_units_live_in_the_home_directory() {
+    let home = TempDir::new("user-home");
+    let unit_dir = home.join(".config/systemd/user");
+    fs::create_dir_all(&unit_dir).unwrap();
+    fs::write(
+        unit_dir.join("sync.service"),
+        "[Service]\nExecStart=/bin/true\n",
+    )
+    .unwrap();
+    let user = |args: &[&str]| {
+        let mut cmd = Command::new(launcher());
+        cmd.args(args)
+            .env("HOME", home.path())
+            .env_remove("XDG_RUNTIME_DIR");
+        run_timeout(&mut cmd, SHORT)
+    };
+    let out = user(&["enable", "--user", "sync"]);
+    out.expect_code(0);
+    let dropin = unit_dir.join(format!("sync.service.d/{DROPIN}"));
+    let text = fs::read_to_string(&dropin).unwrap();
+    assert!(
+        text.contains("Undo with `mptcpize-rs disable --user sync.service`"),
+        "{text}"
+    );
+    user(&["status", "--user", "sync"]).expect_code(0);
+    user(&["disable", "--user", "sync"]).expect_code(0);
+    assert!(!dropin.exists() && !dropin.parent().unwrap().exists());
+
+    let both = Tree::new("user-root", WEB_UNIT);
+    both.run("enable", &["--user", "web"]).expect_code(2);
+}
