@@ -43,6 +43,8 @@ REQUIREMENTS=(
 	gcc:cc,gcc
 	binutils:nm,readelf
 	busybox-static:busybox
+	debootstrap:debootstrap
+	systemd-container:systemd-nspawn
 )
 
 missing=()

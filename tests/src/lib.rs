@@ -13,12 +13,15 @@
 //! - [`netns`]: namespaces (the launcher library's guard, the two-path
 //!   network) and test views of their sockets and counters.
 //! - [`fs`]: unique temporary directories and file/byte helpers.
+//! - [`systemd`]: a real systemd booted as PID 1 in a throwaway container
+//!   (`systemd-nspawn` over an overlay of a cached Debian root filesystem).
 
 pub mod fs;
 pub mod http;
 pub mod netns;
 pub mod prereq;
 pub mod process;
+pub mod systemd;
 pub mod workspace;
 
 pub use fs::{TempDir, assert_same_bytes, random_bytes, write_file_mode};
@@ -28,6 +31,7 @@ pub use netns::{
 };
 pub use prereq::{is_root, require_mptcp, require_program, require_root};
 pub use process::{ChildGuard, CmdOutput, run_timeout, wait_timeout};
+pub use systemd::{CONTAINER_LAUNCHER, CONTAINER_SHIM, SystemdContainer};
 pub use workspace::{
     build_other_preload, ensure_built, fixture, is_dynamically_linked, launcher, shim, sockprobe,
     target_dir, workspace_root,

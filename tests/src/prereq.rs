@@ -28,6 +28,9 @@ fn package_for(program: &str) -> &str {
         "nm" | "readelf" => "binutils",
         "ncat" => "ncat",
         "python3" => "python3",
+        "debootstrap" => "debootstrap",
+        "systemd-nspawn" => "systemd-container",
+        "nsenter" | "unshare" => "util-linux",
         other => other,
     }
 }
