@@ -110,9 +110,14 @@ impl TwoPathNet {
     }
 
     /// The kernel's MPTCP counters (`MPTcpExt` in `/proc/net/netstat`) as
-    /// seen in one host's namespace.
+    /// seen in one host's namespace, by name (`MPJoinSynAckRx`, ...).
     pub fn mptcp_counters(host: &Netns) -> io::Result<BTreeMap<String, u64>> {
-        Ok(parse_netstat(&host.read("/proc/net/netstat")?, "MPTcpExt"))
+        let all = parse_netstat(&host.read("/proc/net/netstat")?);
+        let mptcp = all.into_iter().filter_map(|(key, value)| {
+            let name = key.strip_prefix("MPTcpExt.")?;
+            Some((name.to_string(), value))
+        });
+        Ok(mptcp.collect())
     }
 }
 
@@ -123,20 +128,26 @@ fn tbf_parameters(rate_mbit: u32) -> (String, String) {
     (format!("{rate_mbit}mbit"), format!("{burst_bytes}b"))
 }
 
-/// Parses one group of `/proc/net/netstat` (a header line `Group: names...`
-/// followed by a value line `Group: values...`) into name → value.
-pub fn parse_netstat(text: &str, group: &str) -> BTreeMap<String, u64> {
-    let prefix = format!("{group}:");
-    let mut lines = text.lines().filter(|line| line.starts_with(&prefix));
-    let (Some(names), Some(values)) = (lines.next(), lines.next()) else {
-        return BTreeMap::new();
-    };
-    let names = names.split_whitespace().skip(1);
-    let values = values
-        .split_whitespace()
-        .skip(1)
-        .map(|v| v.parse().unwrap_or(0));
-    names.map(str::to_string).zip(values).collect()
+/// Parses `/proc/net/netstat` (or `/proc/net/snmp`): pairs of lines, a
+/// header `Group: names...` then `Group: values...`, into `Group.Name` →
+/// value (`MPTcpExt.MPJoinSynAckRx`, `TcpExt.TCPTimeouts`, ...).
+pub fn parse_netstat(text: &str) -> BTreeMap<String, u64> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut counters = BTreeMap::new();
+    for pair in lines.chunks(2) {
+        let [names, values] = pair else { continue };
+        let (mut names, mut values) = (names.split_whitespace(), values.split_whitespace());
+        let (Some(group), Some(_)) = (names.next(), values.next()) else {
+            continue;
+        };
+        let group = group.trim_end_matches(':');
+        for (name, value) in names.zip(values) {
+            if let Ok(value) = value.parse() {
+                counters.insert(format!("{group}.{name}"), value);
+            }
+        }
+    }
+    counters
 }
 
 #[cfg(test)]
@@ -147,11 +158,11 @@ mod tests {
     fn netstat_group() {
         let text = "TcpExt: SyncookiesSent Other\nTcpExt: 1 2\n\
                     MPTcpExt: MPCapableSYNRX MPJoinSynAckRx\nMPTcpExt: 3 1\n";
-        let counters = parse_netstat(text, "MPTcpExt");
-        assert_eq!(counters["MPCapableSYNRX"], 3);
-        assert_eq!(counters["MPJoinSynAckRx"], 1);
-        assert_eq!(counters.len(), 2);
-        assert!(parse_netstat(text, "IpExt").is_empty());
+        let counters = parse_netstat(text);
+        assert_eq!(counters["MPTcpExt.MPCapableSYNRX"], 3);
+        assert_eq!(counters["MPTcpExt.MPJoinSynAckRx"], 1);
+        assert_eq!(counters["TcpExt.Other"], 2);
+        assert_eq!(counters.len(), 4);
     }
 
     #[test]

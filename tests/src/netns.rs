@@ -95,23 +95,7 @@ impl NetnsExt for Netns {
 
     fn netstat(&self) -> BTreeMap<String, u64> {
         let text = self.run_ok("cat", &["/proc/net/netstat"]).stdout;
-        let mut map = BTreeMap::new();
-        let lines: Vec<&str> = text.lines().collect();
-        for pair in lines.chunks(2) {
-            let [names, values] = pair else { continue };
-            let mut n = names.split_whitespace();
-            let mut v = values.split_whitespace();
-            let (Some(group), Some(_)) = (n.next(), v.next()) else {
-                continue;
-            };
-            let group = group.trim_end_matches(':');
-            for (name, value) in n.zip(v) {
-                if let Ok(value) = value.parse() {
-                    map.insert(format!("{group}.{name}"), value);
-                }
-            }
-        }
-        map
+        mptcpize_rs::testnet::parse_netstat(&text)
     }
 
     fn mptcp_counter(&self, name: &str) -> u64 {
