@@ -2,7 +2,6 @@
 //! (and its directory, if nothing else is in it); the unit behaves as before.
 
 use crate::dropin;
-use crate::enable::write_failure;
 use crate::failure::Failure;
 use crate::systemd::UnitRequest;
 
@@ -20,7 +19,7 @@ pub fn disable(request: &UnitRequest) -> Result<(), Failure> {
         println!("Would remove {}", path.display());
         return Ok(());
     }
-    dropin::remove(&path).map_err(|e| write_failure(&path, e))?;
+    dropin::remove(&path).map_err(|e| dropin::write_failure(&path, e))?;
     println!("Removed {}", path.display());
     scope.apply_change(&unit, request.now)
 }

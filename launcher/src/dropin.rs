@@ -11,6 +11,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
+use crate::failure::Failure;
 use crate::preload_env::{GODEBUG, LD_PRELOAD, merge_godebug, merge_ld_preload};
 use crate::unit_env::{ServiceEnvironment, quoted_assignment};
 use crate::unit_name::UnitName;
@@ -80,6 +81,16 @@ pub fn remove(path: &Path) -> io::Result<bool> {
         }
     }
     Ok(true)
+}
+
+/// A failed write, with what to do about it.
+pub fn write_failure(path: &Path, error: io::Error) -> Failure {
+    let hint = if error.kind() == io::ErrorKind::PermissionDenied {
+        "; run it as root (sudo), or use --user for your own services"
+    } else {
+        ""
+    };
+    Failure::new(format!("cannot write {}: {error}{hint}", path.display()))
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ pub fn enable(request: &UnitRequest) -> Result<(), Failure> {
             path.display()
         );
     } else {
-        dropin::write_atomic(&path, &content).map_err(|e| write_failure(&path, e))?;
+        dropin::write_atomic(&path, &content).map_err(|e| dropin::write_failure(&path, e))?;
         println!("Wrote {}", path.display());
     }
     if !env.environment_files.is_empty() {
@@ -54,14 +54,4 @@ pub fn enable(request: &UnitRequest) -> Result<(), Failure> {
         );
     }
     scope.apply_change(&unit, request.now)
-}
-
-/// A failed write, with what to do about it.
-pub(crate) fn write_failure(path: &std::path::Path, error: io::Error) -> Failure {
-    let hint = if error.kind() == io::ErrorKind::PermissionDenied {
-        "; run it as root (sudo), or use --user for your own services"
-    } else {
-        ""
-    };
-    Failure::new(format!("cannot write {}: {error}{hint}", path.display()))
 }
