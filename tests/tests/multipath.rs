@@ -132,10 +132,15 @@ fn ncat_transfer_survives_a_path_failure() {
     fs::write(tmp.join("in.bin"), &data).unwrap();
     let received = tmp.join("out.bin");
 
-    // -k keeps the listener open after the first connection: an MP_JOIN is
-    // a new SYN to the same port and needs a listener to arrive at.
+    // The server must accept the join of path 2, so: -k keeps the listener
+    // open after the first connection (an MP_JOIN is a new SYN to the same
+    // port), and --no-shutdown (not --recv-only, which half-closes at once)
+    // keeps the connection ESTABLISHED: the kernel rejects joins to one that
+    // is closing (MPJoinRejected), a race the join loses on a slow machine.
     let mut server = program(&net.server, true, "ncat");
-    server.args(["-l", "-k", "--recv-only", "5001"]);
+    server
+        .args(["-l", "-k", "--no-shutdown", "5001"])
+        .stdin(Stdio::null());
     let _server = ChildGuard::spawn(server.stdout(File::create(&received).unwrap()));
     wait_for_listen(&net.server, 5001, SHORT);
 
@@ -144,6 +149,19 @@ fn ncat_transfer_survives_a_path_failure() {
     let start = Instant::now();
     let mut client = ChildGuard::spawn(client.stdin(File::open(tmp.join("in.bin")).unwrap()));
     thread::sleep(Duration::from_secs(1));
+    // Without a second subflow there is nothing to fail over to: say so now
+    // rather than wait for a stalled transfer.
+    let counters = net.server.netstat();
+    let count = |name: &str| {
+        counters
+            .get(&format!("MPTcpExt.{name}"))
+            .copied()
+            .unwrap_or(0)
+    };
+    assert!(
+        count("MPJoinAckRx") >= 1 && count("MPJoinRejected") == 0,
+        "path 2's subflow must be established before path 1 fails: {counters:?}"
+    );
     let at_failure = fs::metadata(&received).map(|m| m.len()).unwrap_or(0);
     net.set_path_up(0, false).expect("take path 1 down");
     assert!(
