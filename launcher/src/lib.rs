@@ -17,6 +17,7 @@ pub mod netns;
 pub mod preload_env;
 pub mod process_sockets;
 pub mod program;
+pub mod report;
 pub mod run;
 pub mod shim;
 pub mod status;

@@ -11,13 +11,14 @@
 //!
 //! Plain atomics: lock-free, async-signal-safe and fork-safe.
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicI32, Ordering};
 use libc::c_int;
 
-static ABSENT_V4: AtomicBool = AtomicBool::new(false);
-static ABSENT_V6: AtomicBool = AtomicBool::new(false);
+/// The errno that showed MPTCP missing, per family; 0 while not known.
+static ABSENT_V4: AtomicI32 = AtomicI32::new(0);
+static ABSENT_V6: AtomicI32 = AtomicI32::new(0);
 
-fn flag(domain: c_int) -> &'static AtomicBool {
+fn flag(domain: c_int) -> &'static AtomicI32 {
     if domain == libc::AF_INET6 {
         &ABSENT_V6
     } else {
@@ -25,14 +26,15 @@ fn flag(domain: c_int) -> &'static AtomicBool {
     }
 }
 
-/// Whether MPTCP is known to be missing for this address family.
-pub fn known_absent(domain: c_int) -> bool {
-    flag(domain).load(Ordering::Relaxed)
+/// The errno that showed MPTCP missing for this family, if it is known to be.
+pub fn known_absent(domain: c_int) -> Option<c_int> {
+    let errno = flag(domain).load(Ordering::Relaxed);
+    (errno != 0).then_some(errno)
 }
 
-/// Remembers that MPTCP is missing for this address family.
-pub fn remember_absent(domain: c_int) {
-    flag(domain).store(true, Ordering::Relaxed);
+/// Remembers that MPTCP is missing for this family, and the errno that said so.
+pub fn remember_absent(domain: c_int, errno: c_int) {
+    flag(domain).store(errno, Ordering::Relaxed);
 }
 
 #[cfg(test)]
@@ -41,9 +43,9 @@ mod tests {
 
     #[test]
     fn families_are_remembered_separately() {
-        assert!(!known_absent(libc::AF_INET6));
-        remember_absent(libc::AF_INET6);
-        assert!(known_absent(libc::AF_INET6));
-        assert!(!known_absent(libc::AF_INET));
+        assert_eq!(known_absent(libc::AF_INET6), None);
+        remember_absent(libc::AF_INET6, libc::ENOPROTOOPT);
+        assert_eq!(known_absent(libc::AF_INET6), Some(libc::ENOPROTOOPT));
+        assert_eq!(known_absent(libc::AF_INET), None);
     }
 }

@@ -12,19 +12,7 @@
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use libc::c_int;
 
-/// What the shim did with one `socket()` call.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    /// Not a TCP stream socket: passed through as asked.
-    Untouched,
-    /// Opened as MPTCP.
-    Converted,
-    /// MPTCP failed with `failure`; the caller's own call was made instead.
-    /// `remembered`: the error means MPTCP is absent, later calls skip it.
-    FellBack { failure: c_int, remembered: bool },
-    /// MPTCP is known to be absent (an earlier call found out): plain TCP.
-    KnownAbsent,
-}
+use crate::policy::Outcome;
 
 /// The log file's descriptor, -1 when logging to standard error.
 static LOG_FD: AtomicI32 = AtomicI32::new(-1);
@@ -77,6 +65,39 @@ pub fn decision(domain: c_int, ty: c_int, protocol: c_int, fd: c_int, outcome: O
     unsafe { *errno = saved };
 }
 
+/// Writes `text` where debug lines go (stderr, unless it is closed or a
+/// socket, or the log file), whether or not debug mode is on: for the one
+/// notice `--require-mptcp` owes the user.
+pub fn notice(text: &str) {
+    if let Some(target) = target() {
+        // SAFETY: writes `text.len()` initialised bytes.
+        unsafe { libc::write(target, text.as_ptr().cast(), text.len()) };
+    }
+}
+
+/// Explains, once per process, why a socket failed under
+/// `--require-mptcp` instead of falling back to TCP.
+pub fn explain_refusal_once(errno: c_int) {
+    static EXPLAINED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    if EXPLAINED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let mut line = Line::new();
+    line.text("mptcpize-rs: --require-mptcp: the kernel refused an MPTCP socket (errno ");
+    line.int(errno);
+    line.text(match errno {
+        libc::ENOPROTOOPT => {
+            "): MPTCP is disabled here; enable it with sysctl -w net.mptcp.enabled=1"
+        }
+        libc::EPROTONOSUPPORT | libc::EINVAL => {
+            "): this kernel has no MPTCP (Linux 5.6+ with CONFIG_MPTCP)"
+        }
+        _ => ")",
+    });
+    line.text("; socket() fails, no fallback to TCP\n");
+    line.write_to_notice();
+}
+
 /// Where a line may be written now, if anywhere.
 fn target() -> Option<c_int> {
     let fd = LOG_FD.load(Ordering::Relaxed);
@@ -109,16 +130,19 @@ fn identity(fd: c_int) -> Option<(u64, u64)> {
     Some((st.st_dev, st.st_ino))
 }
 
+/// Longest line written; longer text is cut.
+const LINE_MAX: usize = 256;
+
 /// A fixed-size line buffer; text past its end is dropped.
 pub struct Line {
-    buf: [u8; 200],
+    buf: [u8; LINE_MAX],
     len: usize,
 }
 
 impl Line {
     pub fn new() -> Self {
         Line {
-            buf: [0; 200],
+            buf: [0; LINE_MAX],
             len: 0,
         }
     }
@@ -149,6 +173,11 @@ impl Line {
         }
         // The digits are ASCII, so this cannot fail.
         self.text(core::str::from_utf8(&digits[i..]).unwrap_or("?"));
+    }
+
+    fn write_to_notice(&self) {
+        // The buffer holds only the ASCII written by `text` and `int`.
+        notice(core::str::from_utf8(&self.buf[..self.len]).unwrap_or(""));
     }
 
     #[cfg(test)]
@@ -216,7 +245,16 @@ pub fn format_decision(
             }
             line.text(")");
         }
-        Outcome::KnownAbsent => line.text(": fell back to TCP (MPTCP known unavailable)"),
+        Outcome::KnownAbsent { failure } => {
+            line.text(": fell back to TCP (MPTCP unavailable here, errno ");
+            line.int(failure);
+            line.text(")");
+        }
+        Outcome::Refused { failure } => {
+            line.text(": refused: MPTCP failed with errno ");
+            line.int(failure);
+            line.text(" and MPTCP is required");
+        }
     }
     line.text("\n");
 }
@@ -263,6 +301,26 @@ mod tests {
     }
 
     #[test]
+    fn known_absent_and_refused_lines() {
+        let known = Outcome::KnownAbsent {
+            failure: libc::ENOPROTOOPT,
+        };
+        assert_eq!(
+            format(libc::AF_INET, libc::SOCK_STREAM, 0, 4, known),
+            "mptcpize-rs[4242]: socket(AF_INET, SOCK_STREAM, 0) -> 4: fell back to TCP \
+             (MPTCP unavailable here, errno 92)\n"
+        );
+        let refused = Outcome::Refused {
+            failure: libc::ENOPROTOOPT,
+        };
+        assert_eq!(
+            format(libc::AF_INET6, libc::SOCK_STREAM, 0, -1, refused),
+            "mptcpize-rs[4242]: socket(AF_INET6, SOCK_STREAM, 0) -> -1 (errno 24): refused: \
+             MPTCP failed with errno 92 and MPTCP is required\n"
+        );
+    }
+
+    #[test]
     fn untouched_line_with_unknown_family() {
         assert_eq!(
             format(
@@ -282,8 +340,8 @@ mod tests {
         for _ in 0..100 {
             line.text("0123456789");
         }
-        assert_eq!(line.len, 200);
+        assert_eq!(line.len, LINE_MAX);
         line.int(c_int::MIN);
-        assert_eq!(line.len, 200);
+        assert_eq!(line.len, LINE_MAX);
     }
 }

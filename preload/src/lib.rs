@@ -11,7 +11,8 @@
 //! - `availability`: what this process has learned about MPTCP being absent;
 //! - `real`: the next `socket` definition in the lookup order (libc's);
 //! - `config`: settings read once from the environment when the library loads;
-//! - `debug_log`: the optional one-line-per-decision log.
+//! - `debug_log`: the optional one-line-per-decision log;
+//! - `report`: counters shared by a process tree for `run --report`.
 //!
 //! The crate is `no_std` and built with `panic = "abort"`: no allocator, no
 //! unwinding, no formatting machinery, so the library stays a few KiB and its
@@ -26,6 +27,7 @@ mod config;
 mod debug_log;
 mod policy;
 mod real;
+mod report;
 mod socket;
 
 /// Never unwind into the C program: abort instead. Nothing in the shim is

@@ -8,6 +8,24 @@ pub const IPPROTO_MPTCP: c_int = 262;
 /// The flags `socket()` accepts or'ed into its `type` argument.
 const TYPE_FLAGS: c_int = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
 
+/// What the shim did with one `socket()` call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Not a TCP stream socket: passed through as asked.
+    Untouched,
+    /// Opened as MPTCP.
+    Converted,
+    /// MPTCP failed with `failure`; the caller's own call was made instead.
+    /// `remembered`: the error means MPTCP is absent, later calls skip it.
+    FellBack { failure: c_int, remembered: bool },
+    /// MPTCP is known to be absent (an earlier call failed with `failure`
+    /// and the TCP retry worked): plain TCP straight away.
+    KnownAbsent { failure: c_int },
+    /// MPTCP failed with `failure` and `--require-mptcp` forbids falling
+    /// back: the caller's `socket()` fails with that error.
+    Refused { failure: c_int },
+}
+
 /// Whether `socket(domain, ty, protocol)` asks for a TCP stream socket that
 /// should be opened as MPTCP instead: IPv4 or IPv6, `SOCK_STREAM` with at most the
 /// documented flags, and the default or explicit TCP protocol.

@@ -2,20 +2,21 @@
 //!
 //! Kept as small as the reference hook: a pure decision, one call to the real
 //! `socket()` with `IPPROTO_MPTCP`, and on failure the caller's own call, so the
-//! program sees exactly what it would have seen without the shim. No allocation,
-//! no lock, no environment access: safe after `fork()` and in signal handlers.
+//! program sees exactly what it would have seen without the shim (or, with
+//! `--require-mptcp`, the MPTCP error itself). No allocation, no lock, no
+//! environment access: safe after `fork()` and in signal handlers.
 
-use crate::debug_log::{self, Outcome};
-use crate::{availability, config, policy, real};
+use crate::policy::{self, Outcome};
+use crate::{availability, config, debug_log, real, report};
 use libc::c_int;
 
 #[cfg_attr(not(test), unsafe(no_mangle))]
 pub extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     if !policy::should_convert(domain, ty, protocol) {
-        return logged(domain, ty, protocol, Outcome::Untouched);
+        return finish(domain, ty, protocol, Outcome::Untouched);
     }
-    if availability::known_absent(domain) {
-        return logged(domain, ty, protocol, Outcome::KnownAbsent);
+    if let Some(failure) = availability::known_absent(domain) {
+        return finish(domain, ty, protocol, Outcome::KnownAbsent { failure });
     }
     // SAFETY: __errno_location() returns this thread's errno, always valid.
     let errno = unsafe { libc::__errno_location() };
@@ -23,9 +24,14 @@ pub extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     let saved_errno = unsafe { *errno };
     let fd = real::socket(domain, ty, policy::IPPROTO_MPTCP);
     if fd >= 0 {
-        if config::debug() {
-            debug_log::decision(domain, ty, protocol, fd, Outcome::Converted);
-        }
+        done(domain, ty, protocol, fd, Outcome::Converted);
+        return fd;
+    }
+    if config::require_mptcp() {
+        // SAFETY: as above.
+        let failure = unsafe { *errno };
+        debug_log::explain_refusal_once(failure);
+        done(domain, ty, protocol, fd, Outcome::Refused { failure });
         return fd;
     }
     // SAFETY: as above; restore errno so a successful retry looks untouched.
@@ -33,23 +39,33 @@ pub extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     let fd = real::socket(domain, ty, protocol);
     let remembered = fd >= 0 && policy::means_mptcp_absent(failure);
     if remembered {
-        availability::remember_absent(domain);
+        availability::remember_absent(domain, failure);
     }
-    if config::debug() {
-        let outcome = Outcome::FellBack {
+    done(
+        domain,
+        ty,
+        protocol,
+        fd,
+        Outcome::FellBack {
             failure,
             remembered,
-        };
-        debug_log::decision(domain, ty, protocol, fd, outcome);
-    }
+        },
+    );
     fd
 }
 
-/// The caller's own call, logged in debug mode.
-fn logged(domain: c_int, ty: c_int, protocol: c_int, outcome: Outcome) -> c_int {
+/// The caller's own call, then the bookkeeping.
+fn finish(domain: c_int, ty: c_int, protocol: c_int, outcome: Outcome) -> c_int {
     let fd = real::socket(domain, ty, protocol);
+    done(domain, ty, protocol, fd, outcome);
+    fd
+}
+
+/// Counts the decision for `--report` and logs it in debug mode.
+#[inline]
+fn done(domain: c_int, ty: c_int, protocol: c_int, fd: c_int, outcome: Outcome) {
+    report::count(outcome);
     if config::debug() {
         debug_log::decision(domain, ty, protocol, fd, outcome);
     }
-    fd
 }

@@ -1,0 +1,277 @@
+//! `run --report FILE`: the table the shim counts into, and the JSON made
+//! from it when the run ends.
+//!
+//! The launcher creates the table (a sparse file, so unused slots cost no
+//! disk) and names it in `MPTCPIZE_RS_REPORT`; every process of the tree
+//! that loads the shim counts into a slot of its own. The format is written
+//! down in `preload/src/report.rs`; this is its reader.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::{self, File};
+use std::io;
+use std::path::Path;
+
+pub const ENV_VAR: &str = "MPTCPIZE_RS_REPORT";
+
+const MAGIC: &[u8; 8] = b"MPTCPRT1";
+const HEADER: usize = 64;
+const SLOT: usize = 1152;
+const ERRNO_BUCKETS: usize = 134;
+/// Processes a run can record; more are counted as unrecorded.
+pub const CAPACITY: u32 = 4096;
+
+/// What one process's shim did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub converted: u64,
+    pub fallback: u64,
+    pub refused: u64,
+    pub untouched: u64,
+    /// errno → fallbacks and refusals with it (0: an errno past the table).
+    pub errnos: BTreeMap<i32, u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Process {
+    pub pid: u32,
+    pub program: String,
+    pub counts: Counts,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub processes: Vec<Process>,
+    /// Processes that found the table full.
+    pub unrecorded: u32,
+}
+
+/// Creates an empty table at `path` (which must not exist yet).
+pub fn create_table(path: &Path) -> io::Result<()> {
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    let mut header = [0u8; HEADER];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..12].copy_from_slice(&CAPACITY.to_ne_bytes());
+    std::os::unix::fs::FileExt::write_all_at(&file, &header, 0)?;
+    file.set_len((HEADER + CAPACITY as usize * SLOT) as u64)
+}
+
+/// Reads a table the shim counted into.
+pub fn read_table(path: &Path) -> io::Result<Report> {
+    parse(&fs::read(path)?).ok_or_else(|| io::Error::other("not an mptcpize-rs report table"))
+}
+
+/// Parses the table's bytes (pure).
+pub fn parse(bytes: &[u8]) -> Option<Report> {
+    let u32_at = |at: usize| Some(u32::from_ne_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+    let u64_at = |at: usize| Some(u64::from_ne_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
+    if bytes.get(..8)? != MAGIC {
+        return None;
+    }
+    let capacity = u32_at(8)? as usize;
+    let used = (u32_at(12)? as usize).min(capacity);
+    let mut report = Report {
+        processes: Vec::with_capacity(used),
+        unrecorded: u32_at(16)?,
+    };
+    for index in 0..used {
+        let slot = HEADER + index * SLOT;
+        let name = bytes.get(slot + 8..slot + 24)?;
+        let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
+        let mut counts = Counts {
+            converted: u64_at(slot + 24)?,
+            untouched: u64_at(slot + 32)?,
+            fallback: u64_at(slot + 40)?,
+            refused: u64_at(slot + 48)?,
+            errnos: BTreeMap::new(),
+        };
+        for errno in 0..ERRNO_BUCKETS {
+            let count = u64_at(slot + 56 + 8 * errno)?;
+            if count > 0 {
+                counts.errnos.insert(errno as i32, count);
+            }
+        }
+        let pid = u32_at(slot)?;
+        report.processes.push(Process {
+            pid,
+            program: String::from_utf8_lossy(name).into_owned(),
+            counts,
+        });
+    }
+    Some(report)
+}
+
+impl Report {
+    /// Every process's counts added up.
+    pub fn total(&self) -> Counts {
+        let mut total = Counts::default();
+        for process in &self.processes {
+            let counts = &process.counts;
+            total.converted += counts.converted;
+            total.fallback += counts.fallback;
+            total.refused += counts.refused;
+            total.untouched += counts.untouched;
+            for (errno, count) in &counts.errnos {
+                *total.errnos.entry(*errno).or_default() += count;
+            }
+        }
+        total
+    }
+
+    /// The report as JSON: totals at the top, then one object per process.
+    pub fn to_json(&self) -> String {
+        let mut json = String::from("{\n  ");
+        counts_json(&mut json, &self.total());
+        let _ = write!(json, ",\n  \"unrecorded_processes\": {},", self.unrecorded);
+        json.push_str("\n  \"processes\": [");
+        for (i, process) in self.processes.iter().enumerate() {
+            json.push_str(if i == 0 { "\n    {" } else { ",\n    {" });
+            let _ = write!(json, "\"pid\": {}, \"program\": ", process.pid);
+            json_string(&mut json, &process.program);
+            json.push_str(", ");
+            counts_json(&mut json, &process.counts);
+            json.push('}');
+        }
+        json.push_str(if self.processes.is_empty() {
+            "]\n}\n"
+        } else {
+            "\n  ]\n}\n"
+        });
+        json
+    }
+}
+
+fn counts_json(json: &mut String, counts: &Counts) {
+    let _ = write!(
+        json,
+        "\"converted\": {}, \"fallback\": {}, \"refused\": {}, \"untouched\": {}, \"errno\": {{",
+        counts.converted, counts.fallback, counts.refused, counts.untouched
+    );
+    for (i, (errno, count)) in counts.errnos.iter().enumerate() {
+        json.push_str(if i == 0 { "" } else { ", " });
+        json_string(json, &errno_name(*errno));
+        let _ = write!(json, ": {count}");
+    }
+    json.push('}');
+}
+
+/// The symbolic name of the errnos MPTCP fails with, the number otherwise.
+fn errno_name(errno: i32) -> String {
+    let name = match errno {
+        libc::ENOPROTOOPT => "ENOPROTOOPT",
+        libc::EPROTONOSUPPORT => "EPROTONOSUPPORT",
+        libc::EINVAL => "EINVAL",
+        libc::EAFNOSUPPORT => "EAFNOSUPPORT",
+        libc::EMFILE => "EMFILE",
+        libc::ENFILE => "ENFILE",
+        libc::ENOBUFS => "ENOBUFS",
+        libc::ENOMEM => "ENOMEM",
+        libc::EACCES => "EACCES",
+        libc::EPERM => "EPERM",
+        0 => "other",
+        other => return other.to_string(),
+    };
+    name.to_string()
+}
+
+/// A JSON string literal, with the escapes JSON requires.
+fn json_string(json: &mut String, text: &str) {
+    json.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => json.push_str("\\\""),
+            '\\' => json.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(json, "\\u{:04x}", c as u32);
+            }
+            c => json.push(c),
+        }
+    }
+    json.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// pid, program, [converted, untouched, fallback, refused], (errno, count)s.
+    type SlotSpec<'a> = (u32, &'a str, [u64; 4], &'a [(usize, u64)]);
+
+    /// A table as the shim leaves it, built by hand.
+    fn table(slots: &[SlotSpec], unrecorded: u32) -> Vec<u8> {
+        let mut bytes = vec![0u8; HEADER + slots.len() * SLOT];
+        bytes[..8].copy_from_slice(MAGIC);
+        bytes[8..12].copy_from_slice(&(slots.len() as u32).to_ne_bytes());
+        bytes[12..16].copy_from_slice(&(slots.len() as u32).to_ne_bytes());
+        bytes[16..20].copy_from_slice(&unrecorded.to_ne_bytes());
+        for (i, (pid, name, [conv, untouched, fallback, refused], errnos)) in
+            slots.iter().enumerate()
+        {
+            let slot = HEADER + i * SLOT;
+            bytes[slot..slot + 4].copy_from_slice(&pid.to_ne_bytes());
+            bytes[slot + 8..slot + 8 + name.len()].copy_from_slice(name.as_bytes());
+            for (offset, value) in [(24, conv), (32, untouched), (40, fallback), (48, refused)] {
+                bytes[slot + offset..slot + offset + 8].copy_from_slice(&value.to_ne_bytes());
+            }
+            for (errno, count) in *errnos {
+                let at = slot + 56 + 8 * errno;
+                bytes[at..at + 8].copy_from_slice(&count.to_ne_bytes());
+            }
+        }
+        bytes
+    }
+
+    #[test]
+    fn parses_and_sums() {
+        let bytes = table(
+            &[
+                (10, "curl", [3, 1, 0, 0], &[]),
+                (11, "sh\"x", [0, 2, 2, 0], &[(92, 2)]),
+            ],
+            1,
+        );
+        let report = parse(&bytes).unwrap();
+        assert_eq!(report.processes.len(), 2);
+        assert_eq!(report.processes[1].program, "sh\"x");
+        assert_eq!(report.unrecorded, 1);
+        let total = report.total();
+        assert_eq!(
+            (total.converted, total.fallback, total.untouched),
+            (3, 2, 3)
+        );
+        assert_eq!(total.errnos[&92], 2);
+        let json = report.to_json();
+        assert!(json.contains("\"converted\": 3, \"fallback\": 2"), "{json}");
+        assert!(json.contains("\"errno\": {\"ENOPROTOOPT\": 2}"), "{json}");
+        assert!(json.contains("\"program\": \"sh\\\"x\""), "{json}");
+        assert!(json.contains("\"unrecorded_processes\": 1"), "{json}");
+    }
+
+    #[test]
+    fn rejects_other_files() {
+        assert_eq!(parse(b"not a table"), None);
+        assert_eq!(parse(&[]), None);
+        let mut truncated = table(&[(1, "a", [1, 0, 0, 0], &[])], 0);
+        truncated.truncate(HEADER + 30);
+        assert_eq!(parse(&truncated), None);
+    }
+
+    #[test]
+    fn empty_report_is_valid_json_shape() {
+        let json = Report::default().to_json();
+        assert!(json.ends_with("\"processes\": []\n}\n"), "{json}");
+    }
+
+    #[test]
+    fn create_then_read_an_empty_table() {
+        let dir = crate::test_support::ScratchDir::new("report");
+        let path = dir.path().join("table");
+        create_table(&path).unwrap();
+        assert_eq!(read_table(&path).unwrap(), Report::default());
+        assert!(create_table(&path).is_err(), "never overwrites");
+    }
+}
