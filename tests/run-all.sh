@@ -43,6 +43,7 @@ REQUIREMENTS=(
 	gcc:cc,gcc
 	binutils:nm,readelf
 	busybox-static:busybox
+	golang-go:go
 	debootstrap:debootstrap
 	systemd-container:systemd-nspawn
 )

@@ -5,8 +5,9 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::{ArgAction, Args, Parser, Subcommand};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use mptcpize_rs::demo::{DemoOptions, PeerRole};
+use mptcpize_rs::engine::EngineOption;
 use mptcpize_rs::run::RunRequest;
 use mptcpize_rs::systemd::UnitRequest;
 
@@ -19,8 +20,10 @@ Run unmodified programs over Multipath TCP.
 and exit status) after adding a small library, libmptcpize_preload.so, to
 LD_PRELOAD. That library opens PROG's TCP stream sockets as IPPROTO_MPTCP.
 GODEBUG gets multipathtcp=1 so Go programs (Go >= 1.21) use MPTCP natively.
-Setuid and statically linked programs cannot be reached this way; run warns
-about them and starts them anyway.";
+Statically linked programs and Go programs, which LD_PRELOAD cannot reach,
+are run under a seccomp filter instead: mptcpize-rs stays as a supervisor
+that hands them MPTCP sockets (Linux >= 5.14, no root needed). Setuid
+programs cannot be reached; run warns about them and starts them anyway.";
 
 const EXAMPLES_AND_ENVIRONMENT: &str = "\
 EXAMPLES:
@@ -41,10 +44,25 @@ Options go before PROG; everything after PROG is passed to it unchanged
 Exit status is PROG's own, or 125 if mptcpize-rs itself failed, 126 if PROG
 cannot be executed, 127 if it was not found.
 
+ENGINES:
+  preload  PROG replaces mptcpize-rs (same PID) with the shim in LD_PRELOAD.
+           Free per socket, but only reaches dynamically linked programs
+           that call socket() through libc.
+  seccomp  A seccomp filter sends PROG's TCP socket() calls to mptcpize-rs,
+           which stays as a supervisor and hands back MPTCP sockets. Reaches
+           static and Go programs and everything they start; costs a round
+           trip per TCP socket (other system calls run at full speed). The
+           exit status (or death by a signal) is PROG's; SIGINT, SIGTERM,
+           SIGHUP, SIGQUIT, SIGUSR1/2 are passed on. Linux >= 5.14.
+  auto     seccomp for statically linked and Go programs, preload for the
+           rest (and for setuid programs); preload with a warning if the
+           kernel cannot do seccomp. The default.
+
 EXAMPLES:
   mptcpize-rs run iperf3 -s
   mptcpize-rs run -d curl http://example.com/
-  mptcpize-rs run -- python3 -m http.server";
+  mptcpize-rs run busybox wget http://example.com/   (static: seccomp)
+  mptcpize-rs run --engine seccomp -- python3 -m http.server";
 
 const DEMO_AFTER_HELP: &str = "\
 Builds two network namespaces joined by two paths of --rate Mbit/s each and
@@ -87,7 +105,7 @@ of its TCP-family sockets are MPTCP (reading them needs root).
 Exit status: 0 enabled, 1 not enabled, 2 bad input.";
 
 const USAGE: &str = "\
-mptcpize-rs run [-d|--debug] [--] PROG [ARGS]...
+mptcpize-rs run [-d|--debug] [--engine auto|preload|seccomp] [--] PROG [ARGS]...
        mptcpize-rs enable|disable [--user] [--root DIR] [--now] [--dry-run] UNIT
        mptcpize-rs status [--user] [--root DIR] UNIT
        mptcpize-rs demo [--rate MBIT] [--seconds N]
@@ -120,7 +138,7 @@ pub enum Command {
     /// Run PROG with its TCP sockets turned into Multipath TCP
     #[command(
         after_help = RUN_AFTER_HELP,
-        override_usage = "mptcpize-rs run [-d|--debug] [--] PROG [ARGS]..."
+        override_usage = "mptcpize-rs run [-d|--debug] [--engine ENGINE] [--] PROG [ARGS]..."
     )]
     Run(RunArgs),
 
@@ -284,9 +302,14 @@ impl DemoPeerArgs {
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Make the shim log each socket decision (sets MPTCPIZE_RS_DEBUG=1)
+    /// Log each socket decision (sets MPTCPIZE_RS_DEBUG=1 for the shim)
     #[arg(short, long)]
     pub debug: bool,
+
+    /// How to reach PROG's sockets: LD_PRELOAD, a seccomp supervisor, or
+    /// chosen from PROG's binary
+    #[arg(long, value_enum, value_name = "ENGINE", default_value_t = EngineArg::Auto)]
+    pub engine: EngineArg,
 
     /// Program to run (looked up in PATH), followed by its arguments
     #[arg(
@@ -298,6 +321,26 @@ pub struct RunArgs {
     command: Vec<OsString>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    /// seccomp for static and Go programs, preload for the others
+    Auto,
+    /// LD_PRELOAD shim: dynamically linked programs, no cost per socket
+    Preload,
+    /// seccomp supervisor: any program, a round trip per TCP socket
+    Seccomp,
+}
+
+impl From<EngineArg> for EngineOption {
+    fn from(engine: EngineArg) -> Self {
+        match engine {
+            EngineArg::Auto => EngineOption::Auto,
+            EngineArg::Preload => EngineOption::Preload,
+            EngineArg::Seccomp => EngineOption::Seccomp,
+        }
+    }
+}
+
 impl RunArgs {
     pub fn into_request(self) -> RunRequest {
         let mut command = self.command.into_iter();
@@ -307,6 +350,7 @@ impl RunArgs {
             program,
             args: command.collect(),
             debug: self.debug,
+            engine: self.engine.into(),
         }
     }
 }
@@ -366,6 +410,31 @@ mod tests {
         assert!(req.debug);
         assert_eq!(req.program, "-weird-name");
         assert_eq!(req.args, strings(&["x"]));
+    }
+
+    #[test]
+    fn engine_option() {
+        assert_eq!(run_request(&["run", "curl"]).engine, EngineOption::Auto);
+        let req = run_request(&["run", "--engine", "seccomp", "-d", "busybox", "--engine"]);
+        assert_eq!(req.engine, EngineOption::Seccomp);
+        assert!(req.debug);
+        assert_eq!(req.args, strings(&["--engine"]));
+        assert_eq!(
+            run_request(&["run", "--engine=preload", "curl"]).engine,
+            EngineOption::Preload
+        );
+        assert_eq!(
+            parse(&["run", "--engine", "ptrace", "curl"])
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
+        let mut command = Cli::command();
+        let run = command.find_subcommand_mut("run").expect("run exists");
+        let help = run.render_long_help().to_string();
+        for needle in ["--engine", "preload", "seccomp", "auto", "static", "Go"] {
+            assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
+        }
     }
 
     #[test]

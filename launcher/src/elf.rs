@@ -1,12 +1,17 @@
 //! Minimal ELF inspection: just enough of the file header and program
 //! headers to tell whether the dynamic loader (and so LD_PRELOAD) will be
-//! involved when the kernel starts a program.
+//! involved when the kernel starts a program, and whether it is a Go
+//! program (whose runtime makes raw system calls, bypassing LD_PRELOAD).
 //!
-//! Parsing is a pure function over a byte prefix of the file, so it is easy
-//! to test and never needs the whole binary in memory.
+//! Parsing is a pure function over the bytes of the file ([`inspect`]), so it
+//! is easy to test; [`inspect_file`] reads only the few parts it needs (the
+//! first KiB, the section header table, the section names), never the whole
+//! binary.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{self, Read};
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 /// How many leading bytes of a file [`inspect_file`] reads. Linkers put the
@@ -22,6 +27,23 @@ const ELFDATA2MSB: u8 = 2;
 const ET_EXEC: u16 = 2;
 const ET_DYN: u16 = 3;
 const PT_INTERP: u32 = 3;
+const PT_LOAD: u32 = 1;
+/// Segment flag: writable (the data segment, where Go keeps its build info).
+const PF_W: u32 = 2;
+/// Name of the section the Go linker puts its build information in.
+const GO_BUILDINFO_SECTION: &[u8] = b".go.buildinfo";
+/// The build information starts with this, 16-byte aligned (Go's
+/// `debug/buildinfo` searches for it the same way).
+pub const GO_BUILDINFO_MAGIC: &[u8; 14] = b"\xff Go buildinf:";
+/// How much of the data segment is searched for the magic when the file has
+/// no section headers: the linker puts `.go.buildinfo` first in it.
+const GO_MAGIC_SEARCH_LEN: usize = 64 * 1024;
+/// Bounds on what is read for section names, so a corrupt header cannot
+/// make us read a huge amount.
+const MAX_SECTION_TABLE_LEN: u64 = 4 * 1024 * 1024;
+const MAX_SECTION_NAMES_LEN: u64 = 1024 * 1024;
+/// Section index values with special meaning (the real value is elsewhere).
+const SHN_XINDEX: u16 = 0xffff;
 /// e_phnum value meaning "the real count is stored in section header 0".
 const PN_XNUM: u16 = 0xffff;
 
@@ -40,6 +62,11 @@ pub struct ElfInfo {
     /// Every program header lay within the inspected bytes and was readable,
     /// so `has_interp == false` is conclusive.
     pub program_headers_complete: bool,
+    /// Built by the Go toolchain (a `.go.buildinfo` section, or Go's build
+    /// information magic at the start of the data segment). Go's runtime
+    /// makes system calls directly, so LD_PRELOAD cannot reach its sockets
+    /// even when the program is dynamically linked (cgo).
+    pub is_go: bool,
 }
 
 impl ElfInfo {
@@ -50,32 +77,63 @@ impl ElfInfo {
     }
 }
 
-/// Inspects the leading bytes of a file. Anything that is not ELF
-/// (scripts, truncated or garbled headers) yields `is_elf == false`.
+/// Inspects the bytes of a file (all of it, or a prefix: the program
+/// headers must be in it; Go detection needs the parts it looks at).
+/// Anything that is not ELF (scripts, truncated or garbled headers) yields
+/// `is_elf == false`.
 pub fn inspect(bytes: &[u8]) -> ElfInfo {
-    let Some(header) = Header::parse(bytes) else {
+    inspect_image(bytes, &bytes)
+}
+
+/// Reads the first [`INSPECTED_PREFIX_LEN`] bytes of `path` for the headers,
+/// and for Go detection the section names (or the start of the data
+/// segment), and inspects them.
+pub fn inspect_file(path: &Path) -> io::Result<ElfInfo> {
+    let file = File::open(path)?;
+    let mut prefix = Vec::new();
+    (&file)
+        .take(INSPECTED_PREFIX_LEN)
+        .read_to_end(&mut prefix)?;
+    Ok(inspect_image(&prefix, &file))
+}
+
+/// Random access to the bytes of a file: exactly `len` bytes at `offset`,
+/// or `None` if they are not all there.
+trait Image {
+    fn bytes_at(&self, offset: u64, len: u64) -> Option<Cow<'_, [u8]>>;
+}
+
+impl Image for &[u8] {
+    fn bytes_at(&self, offset: u64, len: u64) -> Option<Cow<'_, [u8]>> {
+        let start = usize::try_from(offset).ok()?;
+        let end = start.checked_add(usize::try_from(len).ok()?)?;
+        self.get(start..end).map(Cow::Borrowed)
+    }
+}
+
+impl Image for File {
+    fn bytes_at(&self, offset: u64, len: u64) -> Option<Cow<'_, [u8]>> {
+        let mut buf = vec![0; usize::try_from(len).ok()?];
+        self.read_exact_at(&mut buf, offset).ok()?;
+        Some(Cow::Owned(buf))
+    }
+}
+
+fn inspect_image(prefix: &[u8], image: &dyn Image) -> ElfInfo {
+    let Some(header) = Header::parse(prefix) else {
         return ElfInfo::default();
     };
-    let (has_interp, program_headers_complete) = match header.scan_for_interp(bytes) {
-        Some(found) => (found, true),
-        None => (false, false),
-    };
+    let segments = header.program_headers(prefix);
+    let has_interp = segments
+        .as_ref()
+        .is_some_and(|segments| segments.iter().any(|s| s.p_type == PT_INTERP));
     ElfInfo {
         is_elf: true,
         is_executable: matches!(header.e_type, ET_EXEC | ET_DYN),
         has_interp,
-        program_headers_complete,
+        program_headers_complete: segments.is_some(),
+        is_go: header.is_go(segments.as_deref().unwrap_or_default(), image),
     }
-}
-
-/// Reads the first [`INSPECTED_PREFIX_LEN`] bytes of `path` and inspects
-/// them.
-pub fn inspect_file(path: &Path) -> io::Result<ElfInfo> {
-    let mut prefix = Vec::new();
-    File::open(path)?
-        .take(INSPECTED_PREFIX_LEN)
-        .read_to_end(&mut prefix)?;
-    Ok(inspect(&prefix))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +150,26 @@ struct Header {
     phoff: u64,
     phentsize: u16,
     phnum: u16,
+    shoff: u64,
+    shentsize: u16,
+    shnum: u16,
+    shstrndx: u16,
+}
+
+/// The fields of one program header we use.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    p_type: u32,
+    p_flags: u32,
+    p_offset: u64,
+    p_filesz: u64,
+}
+
+/// The fields of one section header we use.
+struct Section {
+    name: u32,
+    offset: u64,
+    size: u64,
 }
 
 impl Header {
@@ -112,23 +190,30 @@ impl Header {
         let read = Reader { bytes, big_endian };
         // Field offsets differ between classes only from e_entry onwards,
         // because e_entry/e_phoff/e_shoff are word-sized.
-        let (phoff, phentsize_at, phnum_at) = match class {
-            Class::Elf32 => (u64::from(read.u32(28)?), 42, 44),
-            Class::Elf64 => (read.u64(32)?, 54, 56),
+        let (phoff, shoff, phentsize_at) = match class {
+            Class::Elf32 => (u64::from(read.u32(28)?), u64::from(read.u32(32)?), 42),
+            Class::Elf64 => (read.u64(32)?, read.u64(40)?, 54),
         };
+        // e_phentsize, e_phnum, e_shentsize, e_shnum, e_shstrndx follow
+        // each other as u16s.
+        let half = |index: usize| read.u16(phentsize_at + 2 * index);
         Some(Header {
             class,
             big_endian,
             e_type: read.u16(16)?,
             phoff,
-            phentsize: read.u16(phentsize_at)?,
-            phnum: read.u16(phnum_at)?,
+            phentsize: half(0)?,
+            phnum: half(1)?,
+            shoff,
+            shentsize: half(2)?,
+            shnum: half(3)?,
+            shstrndx: half(4)?,
         })
     }
 
-    /// `Some(found)` if every program header could be read, `None` if the
-    /// table is malformed or extends past `bytes`.
-    fn scan_for_interp(&self, bytes: &[u8]) -> Option<bool> {
+    /// Every program header, or `None` if the table is malformed or
+    /// extends past `bytes`.
+    fn program_headers(&self, bytes: &[u8]) -> Option<Vec<Segment>> {
         if self.phnum == PN_XNUM {
             return None;
         }
@@ -143,20 +228,110 @@ impl Header {
             bytes,
             big_endian: self.big_endian,
         };
-        let mut found = false;
+        let mut segments = Vec::with_capacity(usize::from(self.phnum));
         for index in 0..u64::from(self.phnum) {
             let entry = index
                 .checked_mul(u64::from(self.phentsize))?
                 .checked_add(self.phoff)?;
-            // p_type is the first u32 of a program header in both classes.
             // Check the whole entry fits so a truncated table is inconclusive.
             let end = entry.checked_add(u64::from(self.phentsize))?;
             if end > bytes.len() as u64 {
                 return None;
             }
-            let p_type = read.u32(usize::try_from(entry).ok()?)?;
-            found |= p_type == PT_INTERP;
+            let at = usize::try_from(entry).ok()?;
+            // p_type comes first in both classes; the rest moves because
+            // ELF64 puts p_flags second to align the 64-bit fields.
+            segments.push(match self.class {
+                Class::Elf32 => Segment {
+                    p_type: read.u32(at)?,
+                    p_offset: u64::from(read.u32(at + 4)?),
+                    p_filesz: u64::from(read.u32(at + 16)?),
+                    p_flags: read.u32(at + 24)?,
+                },
+                Class::Elf64 => Segment {
+                    p_type: read.u32(at)?,
+                    p_flags: read.u32(at + 4)?,
+                    p_offset: read.u64(at + 8)?,
+                    p_filesz: read.u64(at + 32)?,
+                },
+            });
         }
+        Some(segments)
+    }
+
+    /// Whether Go build information is present: a section named
+    /// `.go.buildinfo` when there is a section table, otherwise the magic at
+    /// a 16-byte boundary near the start of the first writable segment.
+    fn is_go(&self, segments: &[Segment], image: &dyn Image) -> bool {
+        if let Some(found) = self.has_go_section(image) {
+            return found;
+        }
+        let Some(data) = segments
+            .iter()
+            .find(|s| s.p_type == PT_LOAD && s.p_flags & PF_W != 0)
+        else {
+            return false;
+        };
+        let len = data.p_filesz.min(GO_MAGIC_SEARCH_LEN as u64);
+        let Some(bytes) = image.bytes_at(data.p_offset, len) else {
+            return false;
+        };
+        bytes
+            .chunks(16)
+            .any(|chunk| chunk.starts_with(GO_BUILDINFO_MAGIC))
+    }
+
+    /// `Some(found)` when the section table and its name table could be
+    /// read, `None` when there is none or it is unreadable.
+    fn has_go_section(&self, image: &dyn Image) -> Option<bool> {
+        let min_entry_size = match self.class {
+            Class::Elf32 => 40,
+            Class::Elf64 => 64,
+        };
+        if self.shoff == 0
+            || self.shnum == 0
+            || self.shentsize < min_entry_size
+            || self.shstrndx == SHN_XINDEX
+            || self.shstrndx >= self.shnum
+        {
+            return None;
+        }
+        let table_len = u64::from(self.shnum) * u64::from(self.shentsize);
+        if table_len > MAX_SECTION_TABLE_LEN {
+            return None;
+        }
+        let table = image.bytes_at(self.shoff, table_len)?;
+        let read = Reader {
+            bytes: &table,
+            big_endian: self.big_endian,
+        };
+        let section = |index: u16| -> Option<Section> {
+            let at = usize::from(index) * usize::from(self.shentsize);
+            Some(match self.class {
+                Class::Elf32 => Section {
+                    name: read.u32(at)?,
+                    offset: u64::from(read.u32(at + 16)?),
+                    size: u64::from(read.u32(at + 20)?),
+                },
+                Class::Elf64 => Section {
+                    name: read.u32(at)?,
+                    offset: read.u64(at + 24)?,
+                    size: read.u64(at + 32)?,
+                },
+            })
+        };
+        let names = section(self.shstrndx)?;
+        if names.size > MAX_SECTION_NAMES_LEN {
+            return None;
+        }
+        let names = image.bytes_at(names.offset, names.size)?;
+        let found = (0..self.shnum).filter_map(section).any(|s| {
+            usize::try_from(s.name)
+                .ok()
+                .and_then(|start| names.get(start..))
+                .and_then(|rest| rest.split(|&b| b == 0).next())
+                == Some(GO_BUILDINFO_SECTION)
+        });
         Some(found)
     }
 }
@@ -204,7 +379,6 @@ impl Reader<'_> {
 mod tests {
     use super::*;
 
-    const PT_LOAD: u32 = 1;
     const PT_DYNAMIC: u32 = 2;
 
     /// Builds a synthetic ELF image: header immediately followed by program
@@ -363,6 +537,135 @@ mod tests {
             b"\x7fELF\x02\x01", // header cut short
         ] {
             assert_eq!(inspect(bytes), ElfInfo::default(), "{bytes:?}");
+        }
+    }
+
+    /// Writes `value` as a `width`-byte integer at `at` in the given order.
+    fn put_int(out: &mut [u8], big_endian: bool, at: usize, value: u64, width: usize) {
+        let be = value.to_be_bytes();
+        let le = value.to_le_bytes();
+        let field = if big_endian {
+            &be[8 - width..]
+        } else {
+            &le[..width]
+        };
+        out[at..at + width].copy_from_slice(field);
+    }
+
+    /// Appends a section name table and a section table naming `names`
+    /// (plus the null section and `.shstrtab`), and points the header at it.
+    fn with_sections(mut out: Vec<u8>, class: Class, big_endian: bool, names: &[&str]) -> Vec<u8> {
+        let mut strtab = vec![0u8];
+        let mut name_offsets = Vec::new();
+        for name in names.iter().chain([&".shstrtab"]) {
+            name_offsets.push(strtab.len() as u64);
+            strtab.extend_from_slice(name.as_bytes());
+            strtab.push(0);
+        }
+        let strtab_at = out.len();
+        out.extend_from_slice(&strtab);
+        while out.len() % 8 != 0 {
+            out.push(0);
+        }
+        let table_at = out.len();
+        let entsize = if class == Class::Elf64 { 64 } else { 40 };
+        let count = names.len() + 2;
+        out.resize(table_at + entsize * count, 0);
+        for (index, name) in name_offsets.iter().enumerate() {
+            let at = table_at + entsize * (index + 1);
+            put_int(&mut out, big_endian, at, *name, 4);
+            let (offset_at, size_at, width) = match class {
+                Class::Elf32 => (at + 16, at + 20, 4),
+                Class::Elf64 => (at + 24, at + 32, 8),
+            };
+            put_int(&mut out, big_endian, offset_at, strtab_at as u64, width);
+            put_int(&mut out, big_endian, size_at, strtab.len() as u64, width);
+        }
+        let (shoff_at, shoff_width, halves_at) = match class {
+            Class::Elf32 => (32, 4, 46),
+            Class::Elf64 => (40, 8, 58),
+        };
+        put_int(&mut out, big_endian, shoff_at, table_at as u64, shoff_width);
+        put_int(&mut out, big_endian, halves_at, entsize as u64, 2);
+        put_int(&mut out, big_endian, halves_at + 2, count as u64, 2);
+        put_int(&mut out, big_endian, halves_at + 4, (count - 1) as u64, 2);
+        out
+    }
+
+    #[test]
+    fn go_buildinfo_section_means_go_in_every_layout() {
+        for (class, big_endian) in all_layouts() {
+            let plain = synthetic(class, big_endian, ET_EXEC, &[PT_LOAD]);
+            let go = with_sections(
+                plain.clone(),
+                class,
+                big_endian,
+                &[".text", ".go.buildinfo", ".data"],
+            );
+            let info = inspect(&go);
+            assert!(info.is_go, "{class:?} be={big_endian}");
+            assert!(info.is_statically_linked());
+            let not_go = with_sections(plain, class, big_endian, &[".text", ".go.buildinfo2"]);
+            assert!(!inspect(&not_go).is_go, "{class:?} be={big_endian}");
+        }
+    }
+
+    #[test]
+    fn dynamically_linked_go_is_still_go() {
+        let bytes = synthetic(Class::Elf64, false, ET_DYN, &[PT_INTERP, PT_LOAD]);
+        let info = inspect(&with_sections(
+            bytes,
+            Class::Elf64,
+            false,
+            &[".go.buildinfo"],
+        ));
+        assert!(info.is_go);
+        assert!(info.has_interp);
+        assert!(!info.is_statically_linked());
+    }
+
+    #[test]
+    fn go_magic_in_the_data_segment_without_section_headers() {
+        // One writable PT_LOAD whose file data starts at 4096, with the
+        // magic at a 16-byte boundary a little way in.
+        let mut bytes = synthetic(Class::Elf64, false, ET_EXEC, &[PT_LOAD]);
+        let ph = 64;
+        put_int(&mut bytes, false, ph + 4, u64::from(PF_W), 4);
+        put_int(&mut bytes, false, ph + 8, 4096, 8);
+        put_int(&mut bytes, false, ph + 32, 256, 8);
+        bytes.resize(4096 + 256, 0);
+        let mut misaligned = bytes.clone();
+        bytes[4096 + 32..4096 + 46].copy_from_slice(GO_BUILDINFO_MAGIC);
+        assert!(inspect(&bytes).is_go);
+        misaligned[4096 + 33..4096 + 47].copy_from_slice(GO_BUILDINFO_MAGIC);
+        assert!(!inspect(&misaligned).is_go, "only 16-byte boundaries count");
+        // Not writable: not the data segment.
+        put_int(&mut bytes, false, ph + 4, 5, 4);
+        assert!(!inspect(&bytes).is_go);
+    }
+
+    #[test]
+    fn corrupt_section_tables_are_not_go() {
+        let bytes = synthetic(Class::Elf64, false, ET_EXEC, &[PT_LOAD]);
+        let go = with_sections(bytes, Class::Elf64, false, &[".go.buildinfo"]);
+        for (at, value, width) in [
+            (40, u64::MAX, 8), // e_shoff past the end
+            (58, 8, 2),        // e_shentsize too small
+            (62, 0xffff, 2),   // e_shstrndx = SHN_XINDEX
+            (62, 9, 2),        // e_shstrndx out of range
+        ] {
+            let mut corrupt = go.clone();
+            put_int(&mut corrupt, false, at, value, width);
+            assert!(!inspect(&corrupt).is_go, "field at {at} = {value:#x}");
+        }
+    }
+
+    #[test]
+    fn real_c_programs_are_not_go() {
+        let info = inspect_file(Path::new("/bin/sh")).expect("read /bin/sh");
+        assert!(!info.is_go);
+        if let Ok(info) = inspect_file(Path::new("/bin/busybox")) {
+            assert!(!info.is_go);
         }
     }
 

@@ -1,5 +1,7 @@
 //! mptcpize-rs: give unmodified Linux programs Multipath TCP by
-//! LD_PRELOADing a shim that opens TCP stream sockets as IPPROTO_MPTCP.
+//! LD_PRELOADing a shim that opens TCP stream sockets as IPPROTO_MPTCP, or,
+//! for programs LD_PRELOAD cannot reach (static, Go), by a seccomp
+//! supervisor that does the same from outside ([`seccomp`]).
 //!
 //! One module per subcommand (`run`, later `enable`/`disable`/`status`,
 //! `demo`, `check`, `inspect`); the others are building blocks they share.
@@ -11,6 +13,7 @@ pub mod disable;
 pub mod dropin;
 pub mod elf;
 pub mod enable;
+pub mod engine;
 pub mod exit_code;
 pub mod failure;
 pub mod netns;
@@ -19,6 +22,7 @@ pub mod process_sockets;
 pub mod program;
 pub mod report;
 pub mod run;
+pub mod seccomp;
 pub mod shim;
 pub mod status;
 pub mod systemd;

@@ -23,11 +23,13 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     match cli.command {
-        Some(Command::Run(args)) => {
-            let error = run::run(&args.into_request());
-            eprintln!("{TOOL_NAME}: {error}");
-            ExitCode::from(error.exit_code())
-        }
+        Some(Command::Run(args)) => match run::run(&args.into_request()) {
+            Ok(code) => ExitCode::from(code),
+            Err(error) => {
+                let _ = writeln!(std::io::stderr(), "{TOOL_NAME}: {error}");
+                ExitCode::from(error.exit_code())
+            }
+        },
         Some(Command::Enable(args)) => finish(enable::enable(&args.request()).map(|()| 0)),
         Some(Command::Disable(args)) => finish(disable::disable(&args.request()).map(|()| 0)),
         Some(Command::Status(args)) => finish(status::status(&args.scope.request())),

@@ -361,6 +361,7 @@ mod tests {
             is_executable: true,
             has_interp: true,
             program_headers_complete: true,
+            is_go: false,
         };
         assert_eq!(preload_obstacles(0o755, &dynamic), vec![]);
         assert_eq!(
@@ -395,6 +396,7 @@ mod tests {
             is_executable: true,
             has_interp: false,
             program_headers_complete: true,
+            is_go: false,
         };
         assert_eq!(
             preload_obstacles(0o755, &static_elf),

@@ -1,15 +1,19 @@
-//! `mptcpize-rs run`: exec a program with the shim preloaded.
+//! `mptcpize-rs run`: start a program with its TCP sockets turned into
+//! MPTCP, through one of two engines (see [`crate::engine`]): exec it with
+//! the shim preloaded, or supervise it under a seccomp filter.
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
-use std::io;
+use std::io::{self, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::engine::{self, Choice, Engine, EngineOption, ProgramFacts};
 use crate::exit_code;
-use crate::preload_env::program_environment;
+use crate::preload_env::{GODEBUG, merge_godebug, program_environment};
 use crate::program::{self, PreloadObstacle, Resolution};
+use crate::seccomp::{self, LogSink, SuperviseError};
 use crate::shim::ShimError;
 
 /// What the user asked `run` to do.
@@ -20,6 +24,8 @@ pub struct RunRequest {
     pub args: Vec<OsString>,
     /// Ask the shim to log its socket decisions (`MPTCPIZE_RS_DEBUG=1`).
     pub debug: bool,
+    /// `--engine`.
+    pub engine: EngineOption,
 }
 
 /// Why `run` did not turn into the program; carries the exit status.
@@ -133,6 +139,16 @@ pub fn prepare(
 ) -> Result<Launch, RunError> {
     let resolution = program::resolve(&request.program, path_var);
     let path = resolution_to_path(&request.program, resolution)?;
+    prepare_preload(request, path, locate_shim, current_env)
+}
+
+/// The preload launch of an already resolved program.
+pub fn prepare_preload(
+    request: &RunRequest,
+    path: PathBuf,
+    locate_shim: impl FnOnce() -> Result<PathBuf, ShimError>,
+    current_env: impl Fn(&str) -> Option<OsString>,
+) -> Result<Launch, RunError> {
     let shim = locate_shim()?;
     Ok(Launch {
         env: program_environment(current_env, &shim, request.debug),
@@ -143,28 +159,133 @@ pub fn prepare(
     })
 }
 
-/// Replaces this process with the program. Only returns on failure.
+/// The environment additions of the seccomp engine: GODEBUG only (Go >=
+/// 1.21 then opens MPTCP sockets itself, which the filter lets through).
+pub fn seccomp_environment(
+    current_env: impl Fn(&str) -> Option<OsString>,
+) -> Vec<(&'static str, OsString)> {
+    vec![(GODEBUG, merge_godebug(current_env(GODEBUG).as_deref()))]
+}
+
+/// The warnings for a program started with `engine` (pure).
+pub fn warnings(engine: Engine, obstacles: &[PreloadObstacle], program: &OsStr) -> Vec<String> {
+    obstacles
+        .iter()
+        .filter_map(|obstacle| match (engine, obstacle) {
+            (Engine::Preload, obstacle) => Some(obstacle.describe(program)),
+            (Engine::Seccomp, PreloadObstacle::StaticallyLinked) => None,
+            (Engine::Seccomp, PreloadObstacle::SetId { .. }) => Some(format!(
+                "{} is set-ID; the seccomp engine's no_new_privs keeps it from \
+                 gaining those privileges",
+                Path::new(program).display()
+            )),
+        })
+        .collect()
+}
+
+fn warn(text: &str) {
+    // Like eprintln!, without its panic when stderr is closed.
+    let _ = writeln!(io::stderr(), "{}: warning: {text}", crate::TOOL_NAME);
+}
+
+/// Starts the program with the engine `request.engine` asks for or `auto`
+/// picks. With LD_PRELOAD this process becomes the program and only
+/// returns on failure; with seccomp it returns the program's exit status
+/// (or dies of the same signal).
+pub fn run(request: &RunRequest) -> Result<u8, RunError> {
+    let path_var = std::env::var_os("PATH");
+    let resolution = program::resolve(&request.program, path_var.as_deref());
+    let path = resolution_to_path(&request.program, resolution)?;
+    let obstacles = program::inspect_obstacles(&path);
+    let facts = ProgramFacts {
+        elf: crate::elf::inspect_file(&path).unwrap_or_default(),
+        set_id: obstacles
+            .iter()
+            .any(|o| matches!(o, PreloadObstacle::SetId { .. })),
+    };
+    let choice =
+        engine::choose(request.engine, &facts, seccomp::availability).map_err(|message| {
+            RunError {
+                exit_code: exit_code::LAUNCHER_FAILED,
+                message,
+            }
+        })?;
+    let mut fallback = choice.fallback_from_seccomp.clone();
+    if choice.engine == Engine::Seccomp {
+        match run_seccomp(request, &path, &obstacles, &choice) {
+            Err(SuperviseError::Unsupported(reason)) if request.engine == EngineOption::Auto => {
+                fallback = Some(reason);
+            }
+            outcome => return outcome.map_err(|error| seccomp_failure(request, &path, error)),
+        }
+    }
+    if let Some(reason) = fallback {
+        warn(&format!(
+            "the seccomp engine cannot be used ({reason}); using LD_PRELOAD"
+        ));
+    }
+    Err(exec_preload(request, path))
+}
+
+fn seccomp_failure(request: &RunRequest, path: &Path, error: SuperviseError) -> RunError {
+    match error {
+        SuperviseError::Exec(error) => exec_failure(&request.program, path, &error),
+        SuperviseError::Unsupported(reason) => RunError {
+            exit_code: exit_code::LAUNCHER_FAILED,
+            message: format!("the seccomp engine cannot be used: {reason}"),
+        },
+        SuperviseError::Failed(reason) => RunError {
+            exit_code: exit_code::LAUNCHER_FAILED,
+            message: format!("seccomp engine: {reason}"),
+        },
+    }
+}
+
+/// Runs the program under the seccomp supervisor; the exit status to use.
+fn run_seccomp(
+    request: &RunRequest,
+    path: &Path,
+    obstacles: &[PreloadObstacle],
+    choice: &Choice,
+) -> Result<u8, SuperviseError> {
+    for warning in warnings(Engine::Seccomp, obstacles, &request.program) {
+        warn(&warning);
+    }
+    let log_file = std::env::var_os(crate::preload_env::LOG_VAR);
+    let log = LogSink::choose(request.debug, log_file.as_deref());
+    if let Some(log) = &log {
+        log.write_line(&format!(
+            "{}: using the seccomp engine ({})",
+            crate::TOOL_NAME,
+            choice.reason.describe(choice.engine, &request.program)
+        ));
+    }
+    let env = seccomp_environment(|name: &str| std::env::var_os(name));
+    let target = seccomp::Target {
+        path,
+        arg0: &request.program,
+        args: &request.args,
+        env: &env,
+        log,
+    };
+    seccomp::supervise(&target).map(seccomp::exit_like)
+}
+
+/// Replaces this process with the program, the shim preloaded. Only
+/// returns on failure.
 ///
 /// Note: std's exec resets the signal mask and SIGPIPE to their defaults
 /// (it has to undo its own SIGPIPE=ignore); other dispositions, fds, PID
 /// and the rest of the environment pass through unchanged.
-pub fn run(request: &RunRequest) -> RunError {
-    let path_var = std::env::var_os("PATH");
-    let launch = match prepare(
-        request,
-        path_var.as_deref(),
-        crate::shim::locate,
-        |name: &str| std::env::var_os(name),
-    ) {
+fn exec_preload(request: &RunRequest, path: PathBuf) -> RunError {
+    let launch = match prepare_preload(request, path, crate::shim::locate, |name: &str| {
+        std::env::var_os(name)
+    }) {
         Ok(launch) => launch,
         Err(error) => return error,
     };
-    for obstacle in &launch.obstacles {
-        eprintln!(
-            "{}: warning: {}",
-            crate::TOOL_NAME,
-            obstacle.describe(&launch.arg0)
-        );
+    for warning in warnings(Engine::Preload, &launch.obstacles, &launch.arg0) {
+        warn(&warning);
     }
     let error = Command::new(&launch.path)
         .arg0(&launch.arg0)
@@ -186,6 +307,7 @@ mod tests {
             program: program.into(),
             args: args.iter().map(OsString::from).collect(),
             debug,
+            engine: EngineOption::Auto,
         }
     }
 
@@ -280,6 +402,29 @@ mod tests {
             ]
         );
         assert_eq!(launch.obstacles, vec![]);
+    }
+
+    #[test]
+    fn static_warning_only_with_preload() {
+        let prog = OsStr::new("busybox");
+        let obstacles = [PreloadObstacle::StaticallyLinked];
+        assert!(warnings(Engine::Seccomp, &obstacles, prog).is_empty());
+        let preload = warnings(Engine::Preload, &obstacles, prog);
+        assert_eq!(preload.len(), 1);
+        assert!(preload[0].contains("statically linked"), "{preload:?}");
+        let set_id = [PreloadObstacle::SetId {
+            setuid: true,
+            setgid: false,
+        }];
+        let seccomp = warnings(Engine::Seccomp, &set_id, prog);
+        assert_eq!(seccomp.len(), 1);
+        assert!(seccomp[0].contains("no_new_privs"), "{seccomp:?}");
+    }
+
+    #[test]
+    fn seccomp_environment_is_godebug_only() {
+        let env = seccomp_environment(|name| (name == "GODEBUG").then(|| "x=1".into()));
+        assert_eq!(env, vec![(GODEBUG, OsString::from("x=1,multipathtcp=1"))]);
     }
 
     #[test]

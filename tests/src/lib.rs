@@ -13,6 +13,8 @@
 //! - [`netns`]: namespaces (the launcher library's guard, the two-path
 //!   network) and test views of their sockets and counters.
 //! - [`fs`]: unique temporary directories and file/byte helpers.
+//! - [`seccomp`]: static busybox, the Go client fixture, the seccomp
+//!   engine's `-d` lines.
 //! - [`systemd`]: a real systemd booted as PID 1 in a throwaway container
 //!   (`systemd-nspawn` over an overlay of a cached Debian root filesystem).
 
@@ -21,6 +23,7 @@ pub mod http;
 pub mod netns;
 pub mod prereq;
 pub mod process;
+pub mod seccomp;
 pub mod systemd;
 pub mod workspace;
 
@@ -31,6 +34,7 @@ pub use netns::{
 };
 pub use prereq::{is_root, require_mptcp, require_program, require_root};
 pub use process::{ChildGuard, CmdOutput, run_timeout, wait_timeout};
+pub use seccomp::{build_gofetch, seccomp_conversions, seccomp_lines, static_busybox};
 pub use systemd::{CONTAINER_LAUNCHER, CONTAINER_SHIM, SystemdContainer};
 pub use workspace::{
     build_other_preload, ensure_built, fixture, is_dynamically_linked, launcher, shim, sockprobe,

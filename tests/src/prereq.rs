@@ -28,6 +28,7 @@ fn package_for(program: &str) -> &str {
         "nm" | "readelf" => "binutils",
         "ncat" => "ncat",
         "python3" => "python3",
+        "go" => "golang-go",
         "debootstrap" => "debootstrap",
         "systemd-nspawn" => "systemd-container",
         "nsenter" | "unshare" => "util-linux",

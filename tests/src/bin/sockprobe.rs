@@ -9,6 +9,11 @@
 //!                                  its output (after a `child-pid PID` line)
 //!   sockprobe stress THREADS COUNT THREADS threads each create COUNT TCP sockets and check
 //!                                  that SO_PROTOCOL is 262; prints `converted N of M`
+//!   sockprobe orphan FILE DELAY_MS start a background process and exit at once; that
+//!                                  process waits until it is orphaned, sleeps DELAY_MS,
+//!                                  opens a TCP socket and writes `protocol P pid PID` to FILE
+//!   sockprobe bench COUNT          COUNT times socket(AF_INET, SOCK_STREAM, 0) + close();
+//!                                  prints `ns_per_socket N`
 
 use std::io::{self, Read, Write};
 use std::process::{Command, ExitCode, Stdio};
@@ -241,8 +246,74 @@ fn stress(threads: usize, count: usize) -> ExitCode {
     print_and_exit(&format!("converted {converted} of {total}\n"), code)
 }
 
+/// Starts `orphan-late` in the background and exits without waiting.
+fn orphan(file: &str, delay_ms: &str) -> ExitCode {
+    let parent = std::process::id().to_string();
+    let spawned = Command::new("/proc/self/exe")
+        .args(["orphan-late", file, delay_ms, &parent])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn();
+    match spawned {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sockprobe: cannot spawn /proc/self/exe: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Waits until the parent `parent` has exited (we are reparented), then
+/// `delay_ms` more, then reports a TCP socket's protocol in `file`.
+fn orphan_late(file: &str, delay_ms: u64, parent: u32) -> ExitCode {
+    // SAFETY: getppid has no preconditions.
+    while unsafe { libc::getppid() } as u32 == parent {
+        thread::sleep(std::time::Duration::from_millis(10));
+    }
+    thread::sleep(std::time::Duration::from_millis(delay_ms));
+    // SAFETY: plain socket(2) call.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    let text = if fd < 0 {
+        format!("error {}\n", errno())
+    } else {
+        let line = match so_protocol(fd) {
+            Ok(p) => format!("protocol {p} pid {}\n", std::process::id()),
+            Err(e) => format!("getsockopt-error {e}\n"),
+        };
+        close(fd);
+        line
+    };
+    // Write then rename, so a reader never sees half a line.
+    let tmp = format!("{file}.tmp");
+    if std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, file))
+        .is_err()
+    {
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Cost of socket() + close() of a TCP socket, averaged over `count`.
+fn bench(count: u32) -> ExitCode {
+    let start = std::time::Instant::now();
+    for _ in 0..count {
+        // SAFETY: plain socket(2) call.
+        let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+        if fd < 0 {
+            eprintln!("sockprobe: socket failed: errno {}", errno());
+            return ExitCode::FAILURE;
+        }
+        close(fd);
+    }
+    let ns = start.elapsed().as_nanos() / u128::from(count.max(1));
+    print_and_exit(&format!("ns_per_socket {ns}\n"), ExitCode::SUCCESS)
+}
+
 fn usage() -> ExitCode {
-    eprintln!("usage: sockprobe sockets | child | stress THREADS COUNT");
+    eprintln!(
+        "usage: sockprobe sockets | child | stress THREADS COUNT | orphan FILE DELAY_MS | bench COUNT"
+    );
     ExitCode::from(2)
 }
 
@@ -254,6 +325,15 @@ fn main() -> ExitCode {
         ["child"] => child(),
         ["stress", threads, count] => match (threads.parse(), count.parse()) {
             (Ok(t), Ok(c)) if t > 0 => stress(t, c),
+            _ => usage(),
+        },
+        ["orphan", file, delay] => orphan(file, delay),
+        ["orphan-late", file, delay, parent] => match (delay.parse(), parent.parse()) {
+            (Ok(d), Ok(p)) => orphan_late(file, d, p),
+            _ => usage(),
+        },
+        ["bench", count] => match count.parse() {
+            Ok(c) => bench(c),
             _ => usage(),
         },
         _ => usage(),

@@ -1,0 +1,376 @@
+//! The seccomp BPF program, built as data by a pure function.
+//!
+//! It sends exactly one kind of system call to the supervisor:
+//! `socket(AF_INET|AF_INET6, SOCK_STREAM[|SOCK_NONBLOCK][|SOCK_CLOEXEC],
+//! 0|IPPROTO_TCP)` of the native architecture. Every other call (UDP, UNIX,
+//! raw and MPTCP sockets, socket calls with unknown type bits, every other
+//! system call, x32 and 32-bit compat calls) is allowed at once in the
+//! kernel, costing a few BPF instructions.
+//!
+//! ```text
+//!      ld  [arch]
+//!      jeq #AUDIT_ARCH, 0, allow
+//!      ld  [nr]
+//!      jge #X32_BIT, allow, 0        (x86_64 only: x32 calls are not ours)
+//!      jeq #NR_socket, 0, allow
+//!      ld  [args[0]]                 (low 32 bits: the kernel takes an int)
+//!      jeq #AF_INET, type, 0
+//!      jeq #AF_INET6, 0, allow
+//! type: ld [args[1]]
+//!      and #~(SOCK_NONBLOCK|SOCK_CLOEXEC)
+//!      jeq #SOCK_STREAM, 0, allow
+//!      ld  [args[2]]
+//!      jeq #0, notify, 0
+//!      jeq #IPPROTO_TCP, notify, allow
+//! notify: ret #SECCOMP_RET_USER_NOTIF
+//! allow:  ret #SECCOMP_RET_ALLOW
+//! ```
+
+use super::ffi::{
+    self, AUDIT_ARCH_AARCH64, AUDIT_ARCH_X86_64, NR_SOCKET_AARCH64, NR_SOCKET_X86_64, RET_ALLOW,
+    RET_USER_NOTIF, X32_SYSCALL_BIT, sock_filter,
+};
+
+/// What the filter needs to know about an architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Arch {
+    /// `AUDIT_ARCH_*` value of `seccomp_data.arch`.
+    pub audit_arch: u32,
+    /// `socket(2)`'s system call number.
+    pub nr_socket: u32,
+    /// Numbers with `__X32_SYSCALL_BIT` belong to the x32 ABI (x86_64).
+    pub has_x32: bool,
+}
+
+pub const X86_64: Arch = Arch {
+    audit_arch: AUDIT_ARCH_X86_64,
+    nr_socket: NR_SOCKET_X86_64,
+    has_x32: true,
+};
+
+pub const AARCH64: Arch = Arch {
+    audit_arch: AUDIT_ARCH_AARCH64,
+    nr_socket: NR_SOCKET_AARCH64,
+    has_x32: false,
+};
+
+/// The architecture this binary runs as, if the engine supports it.
+pub const fn native() -> Option<Arch> {
+    if cfg!(target_arch = "x86_64") {
+        Some(X86_64)
+    } else if cfg!(target_arch = "aarch64") {
+        Some(AARCH64)
+    } else {
+        None
+    }
+}
+
+// Classic BPF opcodes (linux/bpf_common.h), as u16 like sock_filter.code.
+const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+const AND_K: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
+const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+
+/// Where a conditional jump goes, resolved into offsets at the end.
+#[derive(Clone, Copy)]
+enum To {
+    Next,
+    Type,
+    Notify,
+    Allow,
+}
+
+enum Step {
+    Load(u32),
+    And(u32),
+    Jump { op: u16, k: u32, yes: To, no: To },
+    Label(To),
+    Return(u32),
+}
+
+/// The filter program for `arch`.
+pub fn socket_filter(arch: Arch) -> Vec<sock_filter> {
+    let ignored_flags = (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u32;
+    let mut steps = vec![
+        Step::Load(ffi::DATA_ARCH),
+        Step::Jump {
+            op: JEQ_K,
+            k: arch.audit_arch,
+            yes: To::Next,
+            no: To::Allow,
+        },
+        Step::Load(ffi::DATA_NR),
+    ];
+    if arch.has_x32 {
+        steps.push(Step::Jump {
+            op: JGE_K,
+            k: X32_SYSCALL_BIT,
+            yes: To::Allow,
+            no: To::Next,
+        });
+    }
+    steps.extend([
+        Step::Jump {
+            op: JEQ_K,
+            k: arch.nr_socket,
+            yes: To::Next,
+            no: To::Allow,
+        },
+        Step::Load(ffi::data_arg_low(0)),
+        Step::Jump {
+            op: JEQ_K,
+            k: libc::AF_INET as u32,
+            yes: To::Type,
+            no: To::Next,
+        },
+        Step::Jump {
+            op: JEQ_K,
+            k: libc::AF_INET6 as u32,
+            yes: To::Next,
+            no: To::Allow,
+        },
+        Step::Label(To::Type),
+        Step::Load(ffi::data_arg_low(1)),
+        Step::And(!ignored_flags),
+        Step::Jump {
+            op: JEQ_K,
+            k: libc::SOCK_STREAM as u32,
+            yes: To::Next,
+            no: To::Allow,
+        },
+        Step::Load(ffi::data_arg_low(2)),
+        Step::Jump {
+            op: JEQ_K,
+            k: 0,
+            yes: To::Notify,
+            no: To::Next,
+        },
+        Step::Jump {
+            op: JEQ_K,
+            k: libc::IPPROTO_TCP as u32,
+            yes: To::Notify,
+            no: To::Allow,
+        },
+        Step::Label(To::Notify),
+        Step::Return(RET_USER_NOTIF),
+        Step::Label(To::Allow),
+        Step::Return(RET_ALLOW),
+    ]);
+    assemble(&steps)
+}
+
+/// Turns steps into instructions, resolving labels into forward offsets.
+fn assemble(steps: &[Step]) -> Vec<sock_filter> {
+    // Instruction index of each label (labels take no space).
+    let mut at = 0usize;
+    let mut labels = [0usize; 4];
+    for step in steps {
+        match step {
+            Step::Label(to) => labels[*to as usize] = at,
+            _ => at += 1,
+        }
+    }
+    let mut program = Vec::with_capacity(at);
+    for step in steps {
+        let here = program.len();
+        let offset = |to: To| -> u8 {
+            match to {
+                To::Next => 0,
+                // Every jump in the program goes forward by a few steps, so
+                // the offset always fits in a u8.
+                label => (labels[label as usize] - here - 1) as u8,
+            }
+        };
+        let insn = |code: u16, jt: u8, jf: u8, k: u32| sock_filter { code, jt, jf, k };
+        program.push(match *step {
+            Step::Load(offset) => insn(LD_W_ABS, 0, 0, offset),
+            Step::And(mask) => insn(AND_K, 0, 0, mask),
+            Step::Jump { op, k, yes, no } => insn(op, offset(yes), offset(no), k),
+            Step::Return(action) => insn(RET_K, 0, 0, action),
+            Step::Label(_) => continue,
+        });
+    }
+    program
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const IPPROTO_MPTCP: i32 = 262;
+    const SOCKET: i64 = NR_SOCKET_X86_64 as i64;
+
+    /// A classic BPF interpreter for the instructions the filter uses, over
+    /// a `seccomp_data` laid out as the kernel does. Panics on anything
+    /// else, including jumps out of the program or falling off its end.
+    fn run(program: &[sock_filter], arch: u32, nr: i64, args: [u64; 6]) -> u32 {
+        let mut data = [0u8; 64];
+        data[0..4].copy_from_slice(&(nr as i32).to_le_bytes());
+        data[4..8].copy_from_slice(&arch.to_le_bytes());
+        for (index, arg) in args.iter().enumerate() {
+            data[16 + 8 * index..24 + 8 * index].copy_from_slice(&arg.to_le_bytes());
+        }
+        let mut acc: u32 = 0;
+        let mut pc = 0usize;
+        for _ in 0..program.len() {
+            let insn = program[pc];
+            pc += 1;
+            match insn.code {
+                LD_W_ABS => {
+                    let at = insn.k as usize;
+                    assert!(at % 4 == 0 && at + 4 <= 64, "bad load offset {at}");
+                    acc = u32::from_le_bytes(data[at..at + 4].try_into().unwrap());
+                }
+                AND_K => acc &= insn.k,
+                JEQ_K | JGE_K => {
+                    let taken = if insn.code == JEQ_K {
+                        acc == insn.k
+                    } else {
+                        acc >= insn.k
+                    };
+                    pc += usize::from(if taken { insn.jt } else { insn.jf });
+                }
+                RET_K => return insn.k,
+                other => panic!("unexpected opcode {other:#x}"),
+            }
+            assert!(pc < program.len(), "jumped past the end");
+        }
+        panic!("no return reached");
+    }
+
+    fn x86(nr: i64, args: [u64; 6]) -> u32 {
+        run(&socket_filter(X86_64), AUDIT_ARCH_X86_64, nr, args)
+    }
+
+    fn socket_args(domain: i32, ty: i32, protocol: i32) -> [u64; 6] {
+        // Sign-extended like a C int in a 64-bit register.
+        [
+            domain as i64 as u64,
+            ty as i64 as u64,
+            protocol as i64 as u64,
+            0,
+            0,
+            0,
+        ]
+    }
+
+    #[test]
+    fn tcp_stream_sockets_are_sent_to_the_supervisor() {
+        let flags = [
+            0,
+            libc::SOCK_NONBLOCK,
+            libc::SOCK_CLOEXEC,
+            libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+        ];
+        for domain in [libc::AF_INET, libc::AF_INET6] {
+            for flag in flags {
+                for protocol in [0, libc::IPPROTO_TCP] {
+                    let args = socket_args(domain, libc::SOCK_STREAM | flag, protocol);
+                    assert_eq!(
+                        x86(SOCKET, args),
+                        RET_USER_NOTIF,
+                        "{domain} {flag:#x} {protocol}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn other_sockets_are_allowed() {
+        for (domain, ty, protocol) in [
+            (libc::AF_INET, libc::SOCK_DGRAM, 0),
+            (libc::AF_INET6, libc::SOCK_DGRAM, libc::IPPROTO_UDP),
+            (libc::AF_INET, libc::SOCK_STREAM, IPPROTO_MPTCP),
+            (libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_SCTP),
+            (libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_TCP),
+            (libc::AF_INET, libc::SOCK_SEQPACKET, 0),
+            (libc::AF_UNIX, libc::SOCK_STREAM, 0),
+            (libc::AF_NETLINK, libc::SOCK_RAW, 0),
+            (libc::AF_PACKET, libc::SOCK_STREAM, 0),
+            // Unknown type bits: the kernel says EINVAL, as it should.
+            (libc::AF_INET, libc::SOCK_STREAM | 0x100, 0),
+            (libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_DGRAM, 0),
+        ] {
+            let args = socket_args(domain, ty, protocol);
+            assert_eq!(x86(SOCKET, args), RET_ALLOW, "{domain} {ty:#x} {protocol}");
+        }
+    }
+
+    #[test]
+    fn only_the_low_half_of_each_argument_counts() {
+        // The kernel truncates socket()'s int arguments; so does the filter
+        // (and the supervisor).
+        let mut args = socket_args(libc::AF_INET, libc::SOCK_STREAM, 0);
+        args[0] |= 0xdead_0000_0000;
+        args[2] |= 0x1_0000_0000;
+        assert_eq!(x86(SOCKET, args), RET_USER_NOTIF);
+    }
+
+    #[test]
+    fn other_system_calls_are_allowed() {
+        let tcp = socket_args(libc::AF_INET, libc::SOCK_STREAM, 0);
+        for nr in [0, 1, 40, 42, 53, 59, 231, 435, 0x3fff_ffff] {
+            assert_eq!(x86(nr, tcp), RET_ALLOW, "nr {nr}");
+        }
+    }
+
+    #[test]
+    fn x32_calls_are_not_trapped() {
+        let tcp = socket_args(libc::AF_INET, libc::SOCK_STREAM, 0);
+        let x32_socket = i64::from(X32_SYSCALL_BIT) + SOCKET;
+        assert_eq!(x86(x32_socket, tcp), RET_ALLOW);
+        assert_eq!(x86(i64::from(X32_SYSCALL_BIT), tcp), RET_ALLOW);
+        assert_eq!(x86(-1, tcp), RET_ALLOW);
+    }
+
+    #[test]
+    fn foreign_architectures_are_allowed() {
+        let tcp = socket_args(libc::AF_INET, libc::SOCK_STREAM, 0);
+        let program = socket_filter(X86_64);
+        const AUDIT_ARCH_I386: u32 = 0x4000_0003;
+        for arch in [AUDIT_ARCH_I386, AUDIT_ARCH_AARCH64, 0] {
+            assert_eq!(run(&program, arch, SOCKET, tcp), RET_ALLOW, "{arch:#x}");
+            assert_eq!(run(&program, arch, 359, tcp), RET_ALLOW, "{arch:#x}");
+        }
+    }
+
+    #[test]
+    fn aarch64_program() {
+        let program = socket_filter(AARCH64);
+        let tcp = socket_args(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        let nr = i64::from(NR_SOCKET_AARCH64);
+        assert_eq!(run(&program, AUDIT_ARCH_AARCH64, nr, tcp), RET_USER_NOTIF);
+        assert_eq!(run(&program, AUDIT_ARCH_AARCH64, SOCKET, tcp), RET_ALLOW);
+        assert_eq!(run(&program, AUDIT_ARCH_X86_64, nr, tcp), RET_ALLOW);
+        let udp = socket_args(libc::AF_INET, libc::SOCK_DGRAM, 0);
+        assert_eq!(run(&program, AUDIT_ARCH_AARCH64, nr, udp), RET_ALLOW);
+        // No x32 check, one instruction shorter.
+        assert_eq!(program.len() + 1, socket_filter(X86_64).len());
+    }
+
+    #[test]
+    fn program_shape() {
+        let program = socket_filter(X86_64);
+        assert_eq!(program.len(), 16);
+        assert_eq!(program[0].code, LD_W_ABS);
+        assert_eq!(program[0].k, ffi::DATA_ARCH);
+        let last = program[program.len() - 1];
+        assert_eq!((last.code, last.k), (RET_K, RET_ALLOW));
+        // Every jump lands inside the program.
+        for (index, insn) in program.iter().enumerate() {
+            if insn.code == JEQ_K || insn.code == JGE_K {
+                let furthest = index + 1 + usize::from(insn.jt.max(insn.jf));
+                assert!(furthest < program.len(), "instruction {index}");
+            }
+        }
+    }
+
+    #[test]
+    fn native_architecture_is_known_here() {
+        if cfg!(target_arch = "x86_64") {
+            assert_eq!(native(), Some(X86_64));
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The seccomp engine: MPTCP for programs LD_PRELOAD cannot reach
+//! (statically linked programs, Go programs), without root.
+//!
+//! # How it works
+//!
+//! `run` forks. The child sets `no_new_privs`, installs a seccomp filter
+//! ([`filter`]) with a notification listener, hands the listener to the
+//! parent over a socket pair (`SCM_RIGHTS`) and execs the program. The
+//! filter sends only `socket(AF_INET|AF_INET6, SOCK_STREAM[|flags],
+//! 0|IPPROTO_TCP)` to the parent; every other system call runs in the kernel
+//! at full speed. The parent, the supervisor ([`supervisor`]), answers each
+//! such call: it creates the socket itself with `IPPROTO_MPTCP` and the same
+//! type flags, and installs it in the caller with
+//! `SECCOMP_IOCTL_NOTIF_ADDFD` + `SECCOMP_ADDFD_FLAG_SEND`, which also makes
+//! the caller's `socket()` return that descriptor (`SOCK_CLOEXEC` becomes
+//! the new descriptor's `O_CLOEXEC`). If MPTCP cannot be created (disabled
+//! with `net.mptcp.enabled=0`, not built in) or the caller is in another
+//! network namespace, it answers "continue": the kernel makes the caller's
+//! own TCP socket, so the program sees what it would have seen without us.
+//!
+//! The filter is inherited by every process the program starts and cannot
+//! be removed, so the supervisor stays until no process uses it any more
+//! (the listener reports `POLLHUP`), including daemons that outlive the
+//! program. It exits with the program's status; when the program died of a
+//! signal it kills itself with the same signal (core dumps off), so the
+//! caller sees the same death. It forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+//! SIGUSR1 and SIGUSR2 sent to it (with kill) to the program; the same
+//! signals from the terminal already reach the program through its process
+//! group and are not sent twice. Once the program has exited, one of those
+//! signals makes the supervisor stop waiting for what it left behind.
+//!
+//! # Support detection
+//!
+//! Without side effects, before anything is started ([`availability`]):
+//! `SECCOMP_GET_ACTION_AVAIL` for `SECCOMP_RET_USER_NOTIF` (Linux 5.0+) and
+//! `SECCOMP_GET_NOTIF_SIZES`. `SECCOMP_ADDFD_FLAG_SEND` (Linux 5.14+) has no
+//! such query; the child probes it after installing the filter and before
+//! exec, with an ADDFD for a notification id that does not exist (kernels
+//! that know the flag answer ENOENT, older ones EINVAL). If that fails the
+//! child exits without running the program, and `run` falls back to
+//! LD_PRELOAD (engine `auto`) or stops with a message (engine `seccomp`).
+//! This is exact on kernels with backported features, where a version
+//! number check would not be.
+//!
+//! # Limits
+//!
+//! - A program that installs its own seccomp notification listener: a task
+//!   can have only one listener in its filter chain, so that fails with
+//!   EBUSY (container runtimes and sandboxing supervisors do this).
+//! - A program, or a child of it, that moves to another network namespace:
+//!   its sockets stay TCP (the supervisor can only create sockets in its own
+//!   namespace).
+//! - `no_new_privs`: set-user-ID, set-group-ID and file-capability programs
+//!   started under the filter run without gaining those privileges (`auto`
+//!   therefore never picks this engine for a set-ID program).
+//! - A program that is being ptrace-d (debuggers, strace) works, but a
+//!   tracer that rewrites system calls can bypass or confuse the filter.
+//! - Only the native ABI is trapped: x32 and 32-bit (i386, `socketcall`)
+//!   programs on x86_64 keep TCP.
+//! - Each converted socket costs two context switches to the supervisor
+//!   (tens of microseconds, see the README's benchmark); other calls cost a
+//!   few BPF instructions.
+//! - If the supervisor is killed (SIGKILL), the processes under the filter
+//!   get ENOSYS from every later TCP `socket()` call.
+//! - The MPTCP socket is created by the supervisor: it is charged to its
+//!   memory cgroup and carries its credentials (the same user).
+
+pub mod ffi;
+pub mod filter;
+pub mod supervisor;
+
+pub use supervisor::{ChildStatus, LogSink, SuperviseError, Target, exit_like, supervise};
+
+/// Whether the engine can work on this system, checked without side
+/// effects. The error says why not, for the user.
+pub fn availability() -> Result<(), String> {
+    if filter::native().is_none() {
+        return Err("it supports x86_64 and aarch64 only".into());
+    }
+    if let Err(error) = ffi::user_notif_action_available() {
+        return Err(match error.raw_os_error() {
+            Some(libc::EOPNOTSUPP) => {
+                "the kernel lacks seccomp user notification (Linux 5.0+)".into()
+            }
+            _ => format!("seccomp filters are not available ({error})"),
+        });
+    }
+    ffi::notif_sizes()
+        .map(drop)
+        .map_err(|error| format!("seccomp user notification is not available ({error})"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn available_on_the_development_kernel() {
+        // Linux 6.18 here; the test documents what the engine needs.
+        if let Err(reason) = super::availability() {
+            panic!("seccomp engine unavailable: {reason}");
+        }
+    }
+}
