@@ -3,11 +3,12 @@
 //! for programs LD_PRELOAD cannot reach (static, Go), by a seccomp
 //! supervisor that does the same from outside ([`seccomp`]).
 //!
-//! One module per subcommand (`run`, later `enable`/`disable`/`status`,
-//! `demo`, `check`, `inspect`); the others are building blocks they share.
+//! One module per subcommand (`run`, `enable`, `disable`, `status`, `demo`,
+//! `check`, `inspect`); the others are building blocks they share.
 //! Messages are returned without the `mptcpize-rs: ` prefix; the binary adds
 //! it when printing.
 
+pub mod check;
 pub mod demo;
 pub mod disable;
 pub mod dropin;
@@ -16,6 +17,11 @@ pub mod enable;
 pub mod engine;
 pub mod exit_code;
 pub mod failure;
+pub mod inspect;
+pub mod json;
+pub mod mptcp_info;
+pub mod mptcp_pm;
+pub mod netlink;
 pub mod netns;
 pub mod preload_env;
 pub mod process_sockets;
@@ -24,6 +30,7 @@ pub mod report;
 pub mod run;
 pub mod seccomp;
 pub mod shim;
+pub mod sock_diag;
 pub mod status;
 pub mod systemd;
 pub mod testnet;

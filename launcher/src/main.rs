@@ -35,6 +35,10 @@ fn main() -> ExitCode {
         Some(Command::Status(args)) => finish(status::status(&args.scope.request())),
         Some(Command::Demo(args)) => finish(demo::demo(&args.options()).map(|()| 0)),
         Some(Command::DemoPeer(args)) => finish(demo::run_peer(&args.role()).map(|()| 0)),
+        Some(Command::Check(args)) => finish(mptcpize_rs::check::check(args.json)),
+        Some(Command::Inspect(args)) => {
+            finish(mptcpize_rs::inspect::inspect(&args.pids, args.json))
+        }
         // Unreachable in practice (arg_required_else_help), kept total.
         None => {
             let _ = write!(std::io::stderr(), "{}", Cli::command().render_help());

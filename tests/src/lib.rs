@@ -20,6 +20,7 @@
 
 pub mod fs;
 pub mod http;
+pub mod json;
 pub mod netns;
 pub mod prereq;
 pub mod process;

@@ -1,0 +1,211 @@
+//! Integration tests of `mptcpize-rs inspect` (root: each test builds its
+//! own network namespace; `inspect` runs inside it).
+
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mptcpize_rs_tests::json::{assert_valid_json, json_eval};
+use mptcpize_rs_tests::*;
+
+/// `mptcpize-rs inspect ARGS...` inside `ns`, bounded.
+fn inspect(ns: &Netns, args: &[&str]) -> CmdOutput {
+    let mut cmd: Command = ns.cmd(launcher());
+    clean_env(&mut cmd);
+    cmd.arg("inspect").args(args);
+    run_timeout(&mut cmd, SHORT)
+}
+
+/// A client that connects to the http.server on [::1]:HTTP_PORT and stays
+/// connected (at most 60 s; killed on drop), wrapped or not.
+fn idle_client(ns: &Netns, wrapped: bool) -> ChildGuard {
+    let script = format!(
+        "import socket, time\n\
+         s = socket.create_connection(('::1', {HTTP_PORT}))\n\
+         time.sleep(60)"
+    );
+    let mut cmd = if wrapped {
+        let mut c = ns.cmd(launcher());
+        c.args(["run", "--", "python3"]);
+        c
+    } else {
+        ns.cmd("python3")
+    };
+    clean_env(&mut cmd);
+    cmd.args(["-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    ChildGuard::spawn(&mut cmd)
+}
+
+/// `inspect --json PID` until the process has an ESTABLISHED socket (the
+/// client may still be connecting); returns the JSON.
+fn inspect_until_established(ns: &Netns, pid: u32) -> String {
+    let deadline = Instant::now() + SHORT;
+    loop {
+        let out = inspect(ns, &["--json", &pid.to_string()]);
+        out.expect_code(0);
+        let established = json_eval(
+            &out.stdout,
+            "any(s['state'] == 'ESTABLISHED' for s in d[0]['sockets'])",
+        );
+        if established == "true" {
+            return out.stdout;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process {pid} has no ESTABLISHED socket after {SHORT:?}:\n{out}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The socket of the first process whose `state` is `state`, as a Python
+/// expression on the document `d`.
+fn socket_in(state: &str) -> String {
+    format!("[s for s in d[0]['sockets'] if s['state'] == '{state}'][0]")
+}
+
+/// root: a wrapped `python3 -m http.server`: its listener is MPTCP; with a
+/// wrapped client connected, the server's connection and the client's are
+/// MPTCP, ESTABLISHED, with at least one subflow and no fallback.
+#[test]
+fn wrapped_http_server() {
+    let ns = netns(true);
+    let tmp = TempDir::new("inspect-wrapped");
+    let server = HttpServer::start(&ns, &tmp, true);
+    let server_pid = server.child.id();
+
+    let out = inspect(&ns, &[&server_pid.to_string()]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains(&format!("PID {server_pid} (python3)")),
+        "{out}"
+    );
+    assert!(out.stdout.contains("FD  PROTOCOL  STATE"), "{out}");
+    let listen = out.stdout.lines().find(|l| l.contains("LISTEN"));
+    let listen = listen.unwrap_or_else(|| panic!("no LISTEN row:\n{out}"));
+    assert!(listen.contains("mptcp"), "{out}");
+    assert!(listen.contains(&format!("[::]:{HTTP_PORT}")), "{out}");
+
+    let out = inspect(&ns, &["--json", &server_pid.to_string()]);
+    out.expect_code(0);
+    let json = &out.stdout;
+    assert_valid_json(json);
+    assert_eq!(json_eval(json, "len(d)"), "1");
+    assert_eq!(json_eval(json, "d[0]['pid']"), server_pid.to_string());
+    let listener = socket_in("LISTEN");
+    assert_eq!(
+        json_eval(json, &format!("{listener}['protocol']")),
+        "\"mptcp\""
+    );
+    assert_eq!(
+        json_eval(json, &format!("{listener}['local']")),
+        format!("\"[::]:{HTTP_PORT}\"")
+    );
+
+    let mut client = idle_client(&ns, true);
+    let client_pid = client.id();
+    let json = inspect_until_established(&ns, server_pid);
+    let connection = socket_in("ESTABLISHED");
+    assert_eq!(
+        json_eval(&json, &format!("{connection}['protocol']")),
+        "\"mptcp\"",
+        "{json}"
+    );
+    assert_eq!(
+        json_eval(&json, &format!("{connection}['local']")),
+        format!("\"[::1]:{HTTP_PORT}\"")
+    );
+    assert_eq!(
+        json_eval(&json, &format!("{connection}['subflows'] >= 1")),
+        "true",
+        "{json}"
+    );
+    assert_eq!(
+        json_eval(&json, &format!("{connection}['fallback']")),
+        "false",
+        "{json}"
+    );
+
+    // The client's side, and two PIDs in one call.
+    let out = inspect(
+        &ns,
+        &["--json", &server_pid.to_string(), &client_pid.to_string()],
+    );
+    out.expect_code(0);
+    let json = &out.stdout;
+    assert_eq!(
+        json_eval(json, "[p['pid'] for p in d]"),
+        format!("[{server_pid}, {client_pid}]")
+    );
+    let client_socket = "[s for s in d[1]['sockets'] if s['state'] == 'ESTABLISHED'][0]";
+    assert_eq!(
+        json_eval(json, &format!("{client_socket}['protocol']")),
+        "\"mptcp\""
+    );
+    assert_eq!(
+        json_eval(json, &format!("{client_socket}['remote']")),
+        format!("\"[::1]:{HTTP_PORT}\"")
+    );
+    assert_eq!(
+        json_eval(json, &format!("{client_socket}['subflows'] >= 1")),
+        "true"
+    );
+    client.kill();
+}
+
+/// root: the same server and client without `mptcpize-rs run`: every
+/// socket is plain TCP, and TCP sockets carry no subflow count.
+#[test]
+fn plain_http_server() {
+    let ns = netns(true);
+    let tmp = TempDir::new("inspect-plain");
+    let server = HttpServer::start(&ns, &tmp, false);
+    let server_pid = server.child.id();
+    let _client = idle_client(&ns, false);
+    let json = inspect_until_established(&ns, server_pid);
+    assert_eq!(
+        json_eval(&json, "sorted(set(s['protocol'] for s in d[0]['sockets']))"),
+        "[\"tcp\"]",
+        "{json}"
+    );
+    let listener = socket_in("LISTEN");
+    assert_eq!(
+        json_eval(&json, &format!("{listener}['local']")),
+        format!("\"[::]:{HTTP_PORT}\"")
+    );
+    assert_eq!(
+        json_eval(&json, "any('subflows' in s for s in d[0]['sockets'])"),
+        "false"
+    );
+
+    let out = inspect(&ns, &[&server_pid.to_string()]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("0 of 2 TCP-family sockets are MPTCP"),
+        "{out}"
+    );
+}
+
+/// A PID with no process is an error (1); a malformed one a usage error (2).
+#[test]
+fn bad_pids() {
+    // Above any pid_max (at most 2^22), so never a live process.
+    let out = run_timeout(
+        Command::new(launcher()).args(["inspect", "2147483647"]),
+        SHORT,
+    );
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("no process with PID 2147483647"),
+        "{out}"
+    );
+    for bad in ["abc", "0", "-3", "12x"] {
+        let out = run_timeout(Command::new(launcher()).args(["inspect", bad]), SHORT);
+        out.expect_code(2);
+    }
+    let out = run_timeout(Command::new(launcher()).arg("inspect"), SHORT);
+    out.expect_code(2);
+}
