@@ -7,10 +7,11 @@
 //! down in `preload/src/report.rs`; this is its reader.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::fs::{self, File};
 use std::io;
 use std::path::Path;
+
+use crate::json::Json;
 
 pub const ENV_VAR: &str = "MPTCPIZE_RS_REPORT";
 
@@ -124,39 +125,34 @@ impl Report {
 
     /// The report as JSON: totals at the top, then one object per process.
     pub fn to_json(&self) -> String {
-        let mut json = String::from("{\n  ");
-        counts_json(&mut json, &self.total());
-        let _ = write!(json, ",\n  \"unrecorded_processes\": {},", self.unrecorded);
-        json.push_str("\n  \"processes\": [");
-        for (i, process) in self.processes.iter().enumerate() {
-            json.push_str(if i == 0 { "\n    {" } else { ",\n    {" });
-            let _ = write!(json, "\"pid\": {}, \"program\": ", process.pid);
-            json_string(&mut json, &process.program);
-            json.push_str(", ");
-            counts_json(&mut json, &process.counts);
-            json.push('}');
-        }
-        json.push_str(if self.processes.is_empty() {
-            "]\n}\n"
-        } else {
-            "\n  ]\n}\n"
+        let mut fields = counts_fields(&self.total());
+        fields.push(("unrecorded_processes", Json::int(self.unrecorded)));
+        let processes = self.processes.iter().map(|process| {
+            let mut fields = vec![
+                ("pid", Json::int(process.pid)),
+                ("program", Json::str(&process.program)),
+            ];
+            fields.extend(counts_fields(&process.counts));
+            Json::object(fields)
         });
-        json
+        fields.push(("processes", Json::Array(processes.collect())));
+        Json::object(fields).pretty() + "\n"
     }
 }
 
-fn counts_json(json: &mut String, counts: &Counts) {
-    let _ = write!(
-        json,
-        "\"converted\": {}, \"fallback\": {}, \"refused\": {}, \"untouched\": {}, \"errno\": {{",
-        counts.converted, counts.fallback, counts.refused, counts.untouched
-    );
-    for (i, (errno, count)) in counts.errnos.iter().enumerate() {
-        json.push_str(if i == 0 { "" } else { ", " });
-        json_string(json, &errno_name(*errno));
-        let _ = write!(json, ": {count}");
-    }
-    json.push('}');
+fn counts_fields(counts: &Counts) -> Vec<(&'static str, Json)> {
+    let count = |n: u64| Json::Int(i64::try_from(n).unwrap_or(i64::MAX));
+    let errnos = counts
+        .errnos
+        .iter()
+        .map(|(errno, n)| (errno_name(*errno), count(*n)));
+    vec![
+        ("converted", count(counts.converted)),
+        ("fallback", count(counts.fallback)),
+        ("refused", count(counts.refused)),
+        ("untouched", count(counts.untouched)),
+        ("errno", Json::object(errnos)),
+    ]
 }
 
 /// The symbolic name of the errnos MPTCP fails with, the number otherwise.
@@ -176,22 +172,6 @@ fn errno_name(errno: i32) -> String {
         other => return other.to_string(),
     };
     name.to_string()
-}
-
-/// A JSON string literal, with the escapes JSON requires.
-fn json_string(json: &mut String, text: &str) {
-    json.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => json.push_str("\\\""),
-            '\\' => json.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(json, "\\u{:04x}", c as u32);
-            }
-            c => json.push(c),
-        }
-    }
-    json.push('"');
 }
 
 #[cfg(test)]
@@ -245,8 +225,11 @@ mod tests {
         );
         assert_eq!(total.errnos[&92], 2);
         let json = report.to_json();
-        assert!(json.contains("\"converted\": 3, \"fallback\": 2"), "{json}");
-        assert!(json.contains("\"errno\": {\"ENOPROTOOPT\": 2}"), "{json}");
+        assert!(
+            json.starts_with("{\n  \"converted\": 3,\n  \"fallback\": 2,"),
+            "{json}"
+        );
+        assert!(json.contains("\"ENOPROTOOPT\": 2"), "{json}");
         assert!(json.contains("\"program\": \"sh\\\"x\""), "{json}");
         assert!(json.contains("\"unrecorded_processes\": 1"), "{json}");
     }
@@ -264,6 +247,7 @@ mod tests {
     fn empty_report_is_valid_json_shape() {
         let json = Report::default().to_json();
         assert!(json.ends_with("\"processes\": []\n}\n"), "{json}");
+        assert!(json.contains("\"errno\": {}"), "{json}");
     }
 
     #[test]
