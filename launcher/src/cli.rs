@@ -44,6 +44,13 @@ Options go before PROG; everything after PROG is passed to it unchanged
 Exit status is PROG's own, or 125 if mptcpize-rs itself failed, 126 if PROG
 cannot be executed, 127 if it was not found.
 
+IS IT WORKING?
+  --require-mptcp makes a socket that cannot be MPTCP fail (curl then exits
+  7, say) instead of quietly using TCP: a CI job that passes used MPTCP.
+  --report FILE counts, for PROG and every process it starts, the sockets
+  converted, fallen back (by errno), refused and untouched; with the preload
+  engine, run then stays as PROG's parent to write FILE when it ends.
+
 ENGINES:
   preload  PROG replaces mptcpize-rs (same PID) with the shim in LD_PRELOAD.
            Free per socket, but only reaches dynamically linked programs
@@ -62,6 +69,7 @@ EXAMPLES:
   mptcpize-rs run iperf3 -s
   mptcpize-rs run -d curl http://example.com/
   mptcpize-rs run busybox wget http://example.com/   (static: seccomp)
+  mptcpize-rs run --require-mptcp --report mptcp.json -- ./integration-tests
   mptcpize-rs run --engine seccomp -- python3 -m http.server";
 
 const DEMO_AFTER_HELP: &str = "\
@@ -105,7 +113,7 @@ of its TCP-family sockets are MPTCP (reading them needs root).
 Exit status: 0 enabled, 1 not enabled, 2 bad input.";
 
 const USAGE: &str = "\
-mptcpize-rs run [-d|--debug] [--engine auto|preload|seccomp] [--] PROG [ARGS]...
+mptcpize-rs run [-d] [--engine auto|preload|seccomp] [--require-mptcp] [--report FILE] [--] PROG [ARGS]...
        mptcpize-rs enable|disable [--user] [--root DIR] [--now] [--dry-run] UNIT
        mptcpize-rs status [--user] [--root DIR] UNIT
        mptcpize-rs demo [--rate MBIT] [--seconds N]
@@ -140,7 +148,7 @@ pub enum Command {
     /// Run PROG with its TCP sockets turned into Multipath TCP
     #[command(
         after_help = RUN_AFTER_HELP,
-        override_usage = "mptcpize-rs run [-d|--debug] [--engine ENGINE] [--] PROG [ARGS]..."
+        override_usage = "mptcpize-rs run [-d|--debug] [--engine ENGINE] [--require-mptcp] [--report FILE] [--] PROG [ARGS]..."
     )]
     Run(RunArgs),
 
@@ -321,6 +329,16 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "ENGINE", default_value_t = EngineArg::Auto)]
     pub engine: EngineArg,
 
+    /// Fail PROG's socket() instead of falling back to TCP when MPTCP cannot
+    /// be had (the reason is printed once): proves MPTCP was used, in CI
+    #[arg(long)]
+    pub require_mptcp: bool,
+
+    /// When PROG ends, write JSON counts of converted, fallback (by errno),
+    /// refused and untouched sockets for its whole process tree to FILE
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
     /// Program to run (looked up in PATH), followed by its arguments
     #[arg(
         value_name = "PROG",
@@ -361,6 +379,8 @@ impl RunArgs {
             args: command.collect(),
             debug: self.debug,
             engine: self.engine.into(),
+            require_mptcp: self.require_mptcp,
+            report: self.report,
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod enable;
 pub mod engine;
 pub mod exit_code;
 pub mod failure;
+pub mod foreground;
 pub mod inspect;
 pub mod json;
 pub mod mptcp_info;

@@ -11,6 +11,8 @@ pub const GODEBUG: &str = "GODEBUG";
 pub const DEBUG_VAR: &str = "MPTCPIZE_RS_DEBUG";
 /// Read by the shim: file to log to instead of stderr.
 pub const LOG_VAR: &str = "MPTCPIZE_RS_LOG";
+/// Read by the shim: "1" forbids falling back to TCP (`--require-mptcp`).
+pub const REQUIRE_VAR: &str = "MPTCPIZE_RS_REQUIRE";
 
 /// Go's knob for native MPTCP (Go >= 1.21).
 const GODEBUG_MPTCP_KEY: &[u8] = b"multipathtcp";

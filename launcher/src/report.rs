@@ -106,7 +106,63 @@ pub fn parse(bytes: &[u8]) -> Option<Report> {
     Some(report)
 }
 
+/// One decision, as a process's counts record it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decision {
+    Converted,
+    /// Plain TCP after all, with the errno that kept it from MPTCP.
+    Fallback(i32),
+    /// `--require-mptcp`: the call failed with this errno.
+    Refused(i32),
+}
+
+impl Counts {
+    pub fn add(&mut self, decision: Decision) {
+        let errno = match decision {
+            Decision::Converted => {
+                self.converted += 1;
+                return;
+            }
+            Decision::Fallback(errno) => {
+                self.fallback += 1;
+                errno
+            }
+            Decision::Refused(errno) => {
+                self.refused += 1;
+                errno
+            }
+        };
+        // Same buckets as the shim's table: larger errnos count as 0.
+        let bucket = if (0..ERRNO_BUCKETS as i32).contains(&errno) {
+            errno
+        } else {
+            0
+        };
+        *self.errnos.entry(bucket).or_default() += 1;
+    }
+}
+
 impl Report {
+    /// Counts a decision made for process `pid` (the seccomp supervisor's
+    /// tally; the shim counts into the table instead). `program` names a
+    /// process seen for the first time.
+    pub fn count(&mut self, pid: u32, program: impl FnOnce() -> String, decision: Decision) {
+        // Most calls come from the process seen last: search from the end.
+        let index = match self.processes.iter().rposition(|p| p.pid == pid) {
+            Some(index) => index,
+            None => {
+                let counts = Counts::default();
+                self.processes.push(Process {
+                    pid,
+                    program: program(),
+                    counts,
+                });
+                self.processes.len() - 1
+            }
+        };
+        self.processes[index].counts.add(decision);
+    }
+
     /// Every process's counts added up.
     pub fn total(&self) -> Counts {
         let mut total = Counts::default();
@@ -232,6 +288,25 @@ mod tests {
         assert!(json.contains("\"ENOPROTOOPT\": 2"), "{json}");
         assert!(json.contains("\"program\": \"sh\\\"x\""), "{json}");
         assert!(json.contains("\"unrecorded_processes\": 1"), "{json}");
+    }
+
+    #[test]
+    fn counting_in_process() {
+        let mut report = Report::default();
+        report.count(7, || "busybox".into(), Decision::Converted);
+        report.count(
+            7,
+            || unreachable!("known process"),
+            Decision::Fallback(libc::ENOPROTOOPT),
+        );
+        report.count(8, || "sh".into(), Decision::Refused(9999));
+        assert_eq!(report.processes.len(), 2);
+        let total = report.total();
+        assert_eq!((total.converted, total.fallback, total.refused), (1, 1, 1));
+        assert_eq!(
+            total.errnos,
+            BTreeMap::from([(0, 1), (libc::ENOPROTOOPT, 1)])
+        );
     }
 
     #[test]

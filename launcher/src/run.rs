@@ -5,13 +5,14 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{self, Write};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::engine::{self, Choice, Engine, EngineOption, ProgramFacts};
 use crate::exit_code;
-use crate::preload_env::{GODEBUG, merge_godebug, program_environment};
+use crate::preload_env::{GODEBUG, REQUIRE_VAR, merge_godebug, program_environment};
 use crate::program::{self, PreloadObstacle, Resolution};
 use crate::seccomp::{self, LogSink, SuperviseError};
 use crate::shim::ShimError;
@@ -26,6 +27,12 @@ pub struct RunRequest {
     pub debug: bool,
     /// `--engine`.
     pub engine: EngineOption,
+    /// `--require-mptcp`: a socket that cannot be MPTCP fails instead of
+    /// falling back to TCP.
+    pub require_mptcp: bool,
+    /// `--report FILE`: JSON counts for the whole process tree, written
+    /// when the program ends (so `run` stays as its parent).
+    pub report: Option<PathBuf>,
 }
 
 /// Why `run` did not turn into the program; carries the exit status.
@@ -150,8 +157,12 @@ pub fn prepare_preload(
     current_env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Launch, RunError> {
     let shim = locate_shim()?;
+    let mut env = program_environment(current_env, &shim, request.debug);
+    if request.require_mptcp {
+        env.push((REQUIRE_VAR, OsString::from("1")));
+    }
     Ok(Launch {
-        env: program_environment(current_env, &shim, request.debug),
+        env,
         obstacles: program::inspect_obstacles(&path),
         arg0: request.program.clone(),
         args: request.args.clone(),
@@ -196,6 +207,10 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
     let path_var = std::env::var_os("PATH");
     let resolution = program::resolve(&request.program, path_var.as_deref());
     let path = resolution_to_path(&request.program, resolution)?;
+    if let Some(report) = &request.report {
+        // Fail before the program starts, not after it has done its work.
+        std::fs::File::create(report).map_err(|e| report_failure(report, &e))?;
+    }
     let obstacles = program::inspect_obstacles(&path);
     let facts = ProgramFacts {
         elf: crate::elf::inspect_file(&path).unwrap_or_default(),
@@ -224,7 +239,21 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
             "the seccomp engine cannot be used ({reason}); using LD_PRELOAD"
         ));
     }
-    Err(exec_preload(request, path))
+    match &request.report {
+        Some(report) => run_preload_reported(request, path, report),
+        None => Err(exec_preload(request, path)),
+    }
+}
+
+fn report_failure(path: &Path, error: &io::Error) -> RunError {
+    RunError {
+        exit_code: exit_code::LAUNCHER_FAILED,
+        message: format!("cannot write the report {}: {error}", path.display()),
+    }
+}
+
+fn write_report(path: &Path, report: &crate::report::Report) -> Result<(), RunError> {
+    std::fs::write(path, report.to_json()).map_err(|e| report_failure(path, &e))
 }
 
 fn seccomp_failure(request: &RunRequest, path: &Path, error: SuperviseError) -> RunError {
@@ -267,8 +296,82 @@ fn run_seccomp(
         args: &request.args,
         env: &env,
         log,
+        require_mptcp: request.require_mptcp,
+        report: request.report.is_some(),
     };
-    seccomp::supervise(&target).map(seccomp::exit_like)
+    let supervised = seccomp::supervise(&target)?;
+    if let Some(path) = &request.report
+        && let Err(error) = write_report(path, &supervised.report)
+    {
+        warn(&error.to_string());
+    }
+    Ok(seccomp::exit_like(supervised.status))
+}
+
+/// Runs the program with the shim preloaded as a child, not by exec, so
+/// that its report can be written when it ends: the shim of every process
+/// in the tree counts into a table this process made.
+fn run_preload_reported(
+    request: &RunRequest,
+    path: PathBuf,
+    report: &Path,
+) -> Result<u8, RunError> {
+    let launch = prepare_preload(request, path, crate::shim::locate, |name: &str| {
+        std::env::var_os(name)
+    })?;
+    for warning in warnings(Engine::Preload, &launch.obstacles, &launch.arg0) {
+        warn(&warning);
+    }
+    let table = ReportTable::create().map_err(|e| RunError {
+        exit_code: exit_code::LAUNCHER_FAILED,
+        message: format!("cannot create the report's counter table: {e}"),
+    })?;
+    let mut command = Command::new(&launch.path);
+    command
+        .arg0(&launch.arg0)
+        .args(&launch.args)
+        .envs(launch.env.iter().map(|(name, value)| (name, value)))
+        .env(crate::report::ENV_VAR, &table.path);
+    let status = crate::foreground::run(&mut command)
+        .map_err(|error| exec_failure(&launch.arg0, &launch.path, &error))?;
+    match crate::report::read_table(&table.path) {
+        Ok(counts) => write_report(report, &counts)?,
+        Err(error) => warn(&format!("cannot read the report's counter table: {error}")),
+    }
+    Ok(seccomp::exit_like(status))
+}
+
+/// The shim's counter table, in a private directory removed on drop.
+struct ReportTable {
+    dir: PathBuf,
+    path: PathBuf,
+}
+
+impl ReportTable {
+    fn create() -> io::Result<ReportTable> {
+        let unique = format!(
+            "mptcpize-rs-report-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        );
+        let dir = std::env::temp_dir().join(unique);
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let table = ReportTable {
+            path: dir.join("table"),
+            dir,
+        };
+        crate::report::create_table(&table.path)?;
+        Ok(table)
+    }
+}
+
+impl Drop for ReportTable {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }
 
 /// Replaces this process with the program, the shim preloaded. Only
@@ -308,7 +411,18 @@ mod tests {
             args: args.iter().map(OsString::from).collect(),
             debug,
             engine: EngineOption::Auto,
+            require_mptcp: false,
+            report: None,
         }
+    }
+
+    #[test]
+    fn require_mptcp_reaches_the_shim() {
+        let mut req = request("/bin/sh", &[], false);
+        req.require_mptcp = true;
+        let shim = PathBuf::from("/opt/shim/libmptcpize_preload.so");
+        let launch = prepare(&req, None, || Ok(shim.clone()), |_| None).unwrap();
+        assert!(launch.env.contains(&(REQUIRE_VAR, OsString::from("1"))));
     }
 
     #[test]

@@ -228,12 +228,33 @@ pub fn id_valid(listener: BorrowedFd<'_>, id: u64) -> bool {
 /// Answers notification `id` with "run the system call as it was"
 /// (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`).
 pub fn respond_continue(listener: BorrowedFd<'_>, id: u64) -> io::Result<()> {
-    let response = seccomp_notif_resp {
-        id,
-        val: 0,
-        error: 0,
-        flags: libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32,
-    };
+    let flags = libc::SECCOMP_USER_NOTIF_FLAG_CONTINUE as u32;
+    respond(
+        listener,
+        seccomp_notif_resp {
+            id,
+            val: 0,
+            error: 0,
+            flags,
+        },
+    )
+}
+
+/// Answers notification `id` with a failure: the caller's system call
+/// returns -1 with `errno` (`--require-mptcp`).
+pub fn respond_error(listener: BorrowedFd<'_>, id: u64, errno: i32) -> io::Result<()> {
+    respond(
+        listener,
+        seccomp_notif_resp {
+            id,
+            val: 0,
+            error: -errno,
+            flags: 0,
+        },
+    )
+}
+
+fn respond(listener: BorrowedFd<'_>, response: seccomp_notif_resp) -> io::Result<()> {
     // SAFETY: the ioctl reads one seccomp_notif_resp from a live local
     // (the kernel's size for it has been 24 bytes since 5.0).
     let rc = unsafe {

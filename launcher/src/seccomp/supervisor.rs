@@ -32,6 +32,7 @@ use std::path::Path;
 
 use super::ffi::{self, NotifBuffer};
 use super::filter;
+use crate::report::{self, Report};
 
 const IPPROTO_MPTCP: i32 = 262;
 
@@ -56,6 +57,19 @@ pub struct Target<'a> {
     pub env: &'a [(&'static str, OsString)],
     /// Where to print one line per decision (None: nowhere).
     pub log: Option<LogSink>,
+    /// `--require-mptcp`: a socket that cannot be MPTCP fails, instead of
+    /// continuing as TCP; the reason is printed once.
+    pub require_mptcp: bool,
+    /// Count the decisions per process, for `run --report`.
+    pub report: bool,
+}
+
+/// How supervision ended: the program's status and what was decided for
+/// each process (for `run --report`).
+#[derive(Debug)]
+pub struct Supervised {
+    pub status: ChildStatus,
+    pub report: Report,
 }
 
 /// Where the decision lines go: the same rules as the shim's log.
@@ -143,7 +157,7 @@ const MSG_EXEC: u8 = b'E';
 /// Runs the program under the filter and supervises it and everything it
 /// starts. Returns the program's status once no process uses the filter
 /// any more.
-pub fn supervise(target: &Target<'_>) -> Result<ChildStatus, SuperviseError> {
+pub fn supervise(target: &Target<'_>) -> Result<Supervised, SuperviseError> {
     let arch = filter::native().ok_or_else(|| {
         SuperviseError::Unsupported("the seccomp engine supports x86_64 and aarch64 only".into())
     })?;
@@ -200,11 +214,15 @@ pub fn supervise(target: &Target<'_>) -> Result<ChildStatus, SuperviseError> {
         buffer: NotifBuffer::new(sizes.seccomp_notif),
         own_netns,
         log: target.log.as_ref(),
+        require_mptcp: target.require_mptcp,
+        refusal_explained: false,
+        report: target.report.then(Report::default),
     };
     let outcome = supervisor.run(child, &ours, &signals);
+    let report = supervisor.report.take().unwrap_or_default();
     drop(supervisor);
     drop(signals);
-    outcome
+    outcome.map(|status| Supervised { status, report })
 }
 
 /// The environment and arguments as C arrays, built before the fork.
@@ -645,6 +663,24 @@ pub enum Decision {
     AddFdFailed(i32),
     /// The caller went away (exited, or a signal interrupted the call).
     CallerGone,
+    /// MPTCP could not be created (errno) and `--require-mptcp` is on: the
+    /// caller's `socket()` failed with that errno.
+    Refused(i32),
+}
+
+impl Decision {
+    /// How `run --report` counts it (a caller that went away: not at all).
+    fn counted(self) -> Option<report::Decision> {
+        match self {
+            Decision::Converted(_) => Some(report::Decision::Converted),
+            Decision::FellBack(errno)
+            | Decision::NamespaceUnknown(errno)
+            | Decision::AddFdFailed(errno) => Some(report::Decision::Fallback(errno)),
+            Decision::OtherNamespace => Some(report::Decision::Fallback(0)),
+            Decision::Refused(errno) => Some(report::Decision::Refused(errno)),
+            Decision::CallerGone => None,
+        }
+    }
 }
 
 /// Formats one decision line like the shim's (pure, unit-tested).
@@ -691,6 +727,9 @@ pub fn format_decision(
             )
         }
         Decision::CallerGone => format!("{call}: caller exited or was interrupted (seccomp)"),
+        Decision::Refused(errno) => format!(
+            "{call}: refused: MPTCP failed with errno {errno} and MPTCP is required (seccomp)"
+        ),
     }
 }
 
@@ -699,6 +738,9 @@ struct Supervisor<'a> {
     buffer: NotifBuffer,
     own_netns: (u64, u64),
     log: Option<&'a LogSink>,
+    require_mptcp: bool,
+    refusal_explained: bool,
+    report: Option<Report>,
 }
 
 impl Supervisor<'_> {
@@ -782,9 +824,27 @@ impl Supervisor<'_> {
         let domain = notif.data.args[0] as u32 as i32;
         let ty = notif.data.args[1] as u32 as i32;
         let protocol = notif.data.args[2] as u32 as i32;
+        // The notification names the calling thread; the report counts per
+        // process. Look it up while the caller waits for our answer.
+        let process = self.report.is_some().then(|| process_of_thread(notif.pid));
         let decision = self.decide(listener, notif.id, notif.pid, domain, ty);
         if let Some(log) = self.log {
             log.write_line(&format_decision(notif.pid, domain, ty, protocol, decision));
+        }
+        if let Decision::Refused(errno) = decision
+            && !self.refusal_explained
+        {
+            self.refusal_explained = true;
+            let reason = io::Error::from_raw_os_error(errno);
+            self.say(&format!(
+                "--require-mptcp: the kernel refused an MPTCP socket ({reason}); \
+                 socket() fails, no fallback to TCP"
+            ));
+        }
+        if let (Some(report), Some((pid, program)), Some(counted)) =
+            (self.report.as_mut(), process, decision.counted())
+        {
+            report.count(pid, || program, counted);
         }
     }
 
@@ -821,7 +881,14 @@ impl Supervisor<'_> {
         let socket = match ffi::socket(domain, ty | libc::SOCK_CLOEXEC, IPPROTO_MPTCP) {
             Ok(socket) => socket,
             Err(error) => {
-                return respond_continue(Decision::FellBack(error.raw_os_error().unwrap_or(0)));
+                let errno = error.raw_os_error().unwrap_or(0);
+                if self.require_mptcp {
+                    return match ffi::respond_error(listener, id, errno) {
+                        Ok(()) => Decision::Refused(errno),
+                        Err(_) => Decision::CallerGone,
+                    };
+                }
+                return respond_continue(Decision::FellBack(errno));
             }
         };
         let cloexec = ty & libc::SOCK_CLOEXEC != 0;
@@ -840,6 +907,20 @@ impl Supervisor<'_> {
     fn say(&self, text: &str) {
         let _ = writeln!(io::stderr(), "{}: {text}", crate::TOOL_NAME);
     }
+}
+
+/// The process (thread group) a thread belongs to, and its name, from
+/// `/proc/TID/status`; the thread itself if it is already gone.
+fn process_of_thread(tid: u32) -> (u32, String) {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        let line = status.lines().find_map(|line| line.strip_prefix(name))?;
+        Some(line.trim().to_string())
+    };
+    let pid = field("Tgid:")
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or(tid);
+    (pid, field("Name:").unwrap_or_default())
 }
 
 fn poll_entry(fd: BorrowedFd<'_>) -> libc::pollfd {
