@@ -49,6 +49,45 @@ pub const SHORT: Duration = Duration::from_secs(30);
 /// Bound for transfers and other slower operations.
 pub const LONG: Duration = Duration::from_secs(120);
 
+/// Protocol numbers `sockprobe sockets` reports.
+pub const MPTCP: i32 = 262;
+pub const TCP: i32 = 6;
+pub const UDP: i32 = 17;
+
+/// TCP stream sockets `sockprobe sockets` creates (with protocol 0 or TCP).
+pub const TCP_CASES: &[&str] = &[
+    "tcp4",
+    "tcp6",
+    "tcp4-explicit",
+    "tcp4-flags",
+    "tcp6-explicit",
+    "tcp6-flags",
+];
+/// Cases created with SOCK_NONBLOCK | SOCK_CLOEXEC.
+pub const FLAG_CASES: &[&str] = &["tcp4-flags", "tcp6-flags"];
+
+/// `mptcpize-rs ARGS...` with a clean environment for the variables under
+/// test ([`clean_env`]).
+pub fn launch<I, S>(args: I) -> std::process::Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = std::process::Command::new(launcher());
+    clean_env(&mut cmd);
+    cmd.args(args);
+    cmd
+}
+
+/// Runs the launcher with ARGS (bounded by [`SHORT`]) and captures its output.
+pub fn mptcpize<I, S>(args: I) -> CmdOutput
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    run_timeout(&mut launch(args), SHORT)
+}
+
 /// Parse `sockprobe sockets` output into `(name, fields)` pairs, where
 /// `fields` are the whitespace separated words after the name.
 pub fn parse_probe(stdout: &str) -> Vec<(String, Vec<String>)> {

@@ -13,43 +13,6 @@ use std::time::Duration;
 
 use mptcpize_rs_tests::*;
 
-const MPTCP: i32 = 262;
-const TCP: i32 = 6;
-const UDP: i32 = 17;
-
-/// TCP stream sockets `sockprobe sockets` creates (with protocol 0 or TCP).
-const TCP_CASES: &[&str] = &[
-    "tcp4",
-    "tcp6",
-    "tcp4-explicit",
-    "tcp4-flags",
-    "tcp6-explicit",
-    "tcp6-flags",
-];
-/// Cases created with SOCK_NONBLOCK | SOCK_CLOEXEC.
-const FLAG_CASES: &[&str] = &["tcp4-flags", "tcp6-flags"];
-
-/// `mptcpize-rs ARGS...` with a clean environment for the variables under test.
-fn launch<I, S>(args: I) -> Command
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let mut cmd = Command::new(launcher());
-    clean_env(&mut cmd);
-    cmd.args(args);
-    cmd
-}
-
-/// Run the launcher with ARGS (bounded) and capture its output.
-fn mptcpize<I, S>(args: I) -> CmdOutput
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    run_timeout(&mut launch(args), SHORT)
-}
-
 /// Check a `sockprobe sockets` listing: TCP stream sockets have protocol
 /// `tcp_proto`, explicit MPTCP stays MPTCP, UDP and UNIX are unchanged and
 /// the NONBLOCK/CLOEXEC flags are exactly the requested ones.

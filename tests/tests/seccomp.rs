@@ -4,47 +4,14 @@
 //! network namespaces; the others run as any user on a host with MPTCP.
 
 use std::fs;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use mptcpize_rs_tests::*;
 
-const MPTCP: i32 = 262;
-const TCP: i32 = 6;
-const UDP: i32 = 17;
 /// Path 1's server address on the two-path network.
 const SERVER: &str = "198.18.1.2";
-
-const TCP_CASES: &[&str] = &[
-    "tcp4",
-    "tcp6",
-    "tcp4-explicit",
-    "tcp4-flags",
-    "tcp6-explicit",
-    "tcp6-flags",
-];
-const FLAG_CASES: &[&str] = &["tcp4-flags", "tcp6-flags"];
-
-/// `mptcpize-rs ARGS...` with a clean environment.
-fn launch<I, S>(args: I) -> Command
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let mut cmd = Command::new(launcher());
-    clean_env(&mut cmd);
-    cmd.args(args);
-    cmd
-}
-
-fn mptcpize<I, S>(args: I) -> CmdOutput
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    run_timeout(&mut launch(args), SHORT)
-}
 
 fn warnings(out: &CmdOutput) -> Vec<&str> {
     out.stderr
