@@ -1,17 +1,40 @@
 //! Thin entry point: parse, dispatch to the library, print any error and
 //! exit with its status.
+//!
+//! The entry point is C's `main`, not std's: `run` is in the start-up path
+//! of every program it wraps, and std's runtime set-up costs more than the
+//! rest of `run` (it reads `/proc/self/maps` to find the main thread's stack
+//! guard, and maps an alternate signal stack for its overflow message).
+//! What that set-up did that matters is kept: SIGPIPE is ignored (writes to
+//! a closed pipe fail with EPIPE instead of killing a supervisor; `exec`
+//! restores the default for the program) and standard output is flushed.
+//! A stack overflow is then a plain SIGSEGV, without std's message.
+#![cfg_attr(not(test), no_main)]
 
 mod cli;
 
 use std::io::Write;
-use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Command};
 use mptcpize_rs::failure::Failure;
 use mptcpize_rs::{TOOL_NAME, demo, disable, enable, exit_code, run, shim, status, version};
 
-fn main() -> ExitCode {
+/// The C entry point (see the module documentation). std still works:
+/// glibc hands `argv` and the environment to std before `main` runs.
+#[cfg(not(test))]
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
+    // SAFETY: changing SIGPIPE's disposition has no preconditions; no other
+    // thread exists yet. std's runtime does the same.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    let code = cli_main();
+    let _ = std::io::stdout().flush();
+    libc::c_int::from(code)
+}
+
+#[cfg_attr(test, allow(dead_code))]
+fn cli_main() -> u8 {
     let cli = Cli::parse();
     if cli.version {
         // Ignore write errors (e.g. closed stdout): nothing useful to do.
@@ -20,14 +43,14 @@ fn main() -> ExitCode {
             "{}",
             version::version_text(&shim::locate())
         );
-        return ExitCode::SUCCESS;
+        return 0;
     }
     match cli.command {
         Some(Command::Run(args)) => match run::run(&args.into_request()) {
-            Ok(code) => ExitCode::from(code),
+            Ok(code) => code,
             Err(error) => {
                 let _ = writeln!(std::io::stderr(), "{TOOL_NAME}: {error}");
-                ExitCode::from(error.exit_code())
+                error.exit_code()
             }
         },
         Some(Command::Enable(args)) => finish(enable::enable(&args.request()).map(|()| 0)),
@@ -42,19 +65,20 @@ fn main() -> ExitCode {
         // Unreachable in practice (arg_required_else_help), kept total.
         None => {
             let _ = write!(std::io::stderr(), "{}", Cli::command().render_help());
-            ExitCode::from(exit_code::USAGE)
+            exit_code::USAGE
         }
     }
 }
 
 /// Exit status of a subcommand that returns: its own, or the failure's
 /// after printing it.
-fn finish(result: Result<u8, Failure>) -> ExitCode {
+#[cfg_attr(test, allow(dead_code))]
+fn finish(result: Result<u8, Failure>) -> u8 {
     match result {
-        Ok(code) => ExitCode::from(code),
+        Ok(code) => code,
         Err(error) => {
             eprintln!("{TOOL_NAME}: {error}");
-            ExitCode::from(error.exit_code)
+            error.exit_code
         }
     }
 }

@@ -176,11 +176,20 @@ pub fn preload_obstacles(mode: u32, elf: &ElfInfo) -> Vec<PreloadObstacle> {
 /// Reads `path` (following symlinks) and returns its obstacles. Files we
 /// cannot stat or read yield none: the warning is advisory only.
 pub fn inspect_obstacles(path: &Path) -> Vec<PreloadObstacle> {
+    inspect(path).1
+}
+
+/// Reads `path` once (following symlinks): its ELF facts and the obstacles
+/// they imply, for `run`, which needs both and sits in the start-up path of
+/// the program. A file we cannot stat or read yields the defaults and no
+/// obstacles.
+pub fn inspect(path: &Path) -> (elf::ElfInfo, Vec<PreloadObstacle>) {
     let Ok(meta) = fs::metadata(path) else {
-        return Vec::new();
+        return (elf::ElfInfo::default(), Vec::new());
     };
     let elf = elf::inspect_file(path).unwrap_or_default();
-    preload_obstacles(meta.permissions().mode(), &elf)
+    let obstacles = preload_obstacles(meta.permissions().mode(), &elf);
+    (elf, obstacles)
 }
 
 #[cfg(test)]

@@ -146,13 +146,15 @@ pub fn prepare(
 ) -> Result<Launch, RunError> {
     let resolution = program::resolve(&request.program, path_var);
     let path = resolution_to_path(&request.program, resolution)?;
-    prepare_preload(request, path, locate_shim, current_env)
+    let obstacles = program::inspect_obstacles(&path);
+    prepare_preload(request, path, obstacles, locate_shim, current_env)
 }
 
-/// The preload launch of an already resolved program.
+/// The preload launch of an already resolved and inspected program.
 pub fn prepare_preload(
     request: &RunRequest,
     path: PathBuf,
+    obstacles: Vec<PreloadObstacle>,
     locate_shim: impl FnOnce() -> Result<PathBuf, ShimError>,
     current_env: impl Fn(&str) -> Option<OsString>,
 ) -> Result<Launch, RunError> {
@@ -163,7 +165,7 @@ pub fn prepare_preload(
     }
     Ok(Launch {
         env,
-        obstacles: program::inspect_obstacles(&path),
+        obstacles,
         arg0: request.program.clone(),
         args: request.args.clone(),
         path,
@@ -211,9 +213,10 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
         // Fail before the program starts, not after it has done its work.
         std::fs::File::create(report).map_err(|e| report_failure(report, &e))?;
     }
-    let obstacles = program::inspect_obstacles(&path);
+    // One read of the file for both the engine choice and the warnings.
+    let (elf, obstacles) = program::inspect(&path);
     let facts = ProgramFacts {
-        elf: crate::elf::inspect_file(&path).unwrap_or_default(),
+        elf,
         set_id: obstacles
             .iter()
             .any(|o| matches!(o, PreloadObstacle::SetId { .. })),
@@ -240,8 +243,8 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
         ));
     }
     match &request.report {
-        Some(report) => run_preload_reported(request, path, report),
-        None => Err(exec_preload(request, path)),
+        Some(report) => run_preload_reported(request, path, obstacles, report),
+        None => Err(exec_preload(request, path, obstacles)),
     }
 }
 
@@ -314,11 +317,16 @@ fn run_seccomp(
 fn run_preload_reported(
     request: &RunRequest,
     path: PathBuf,
+    obstacles: Vec<PreloadObstacle>,
     report: &Path,
 ) -> Result<u8, RunError> {
-    let launch = prepare_preload(request, path, crate::shim::locate, |name: &str| {
-        std::env::var_os(name)
-    })?;
+    let launch = prepare_preload(
+        request,
+        path,
+        obstacles,
+        crate::shim::locate,
+        |name: &str| std::env::var_os(name),
+    )?;
     for warning in warnings(Engine::Preload, &launch.obstacles, &launch.arg0) {
         warn(&warning);
     }
@@ -380,10 +388,14 @@ impl Drop for ReportTable {
 /// Note: std's exec resets the signal mask and SIGPIPE to their defaults
 /// (it has to undo its own SIGPIPE=ignore); other dispositions, fds, PID
 /// and the rest of the environment pass through unchanged.
-fn exec_preload(request: &RunRequest, path: PathBuf) -> RunError {
-    let launch = match prepare_preload(request, path, crate::shim::locate, |name: &str| {
-        std::env::var_os(name)
-    }) {
+fn exec_preload(request: &RunRequest, path: PathBuf, obstacles: Vec<PreloadObstacle>) -> RunError {
+    let launch = match prepare_preload(
+        request,
+        path,
+        obstacles,
+        crate::shim::locate,
+        |name: &str| std::env::var_os(name),
+    ) {
         Ok(launch) => launch,
         Err(error) => return error,
     };

@@ -1,0 +1,385 @@
+#!/usr/bin/env bash
+# Benchmarks mptcpize-rs against the reference `mptcpize` (Debian package
+# mptcpd/mptcpize) and the raw baseline, side by side in one run, and writes
+# BENCHMARKS.md at the top of the repository.
+#
+#   sudo tests/bench.sh
+#
+# Root, because it installs what is missing (mptcpd, mptcpize, valgrind, a C
+# compiler; apt-get) and because the throughput figure builds the two-path
+# test network (`mptcpize-rs demo`). Without root that row says so and the
+# rest is measured. Settings (environment): BENCH_N1/BENCH_N2 socket loop
+# lengths under callgrind (1000/2000), BENCH_ROUNDS launch rounds (500),
+# BENCH_OUT the report (BENCHMARKS.md).
+#
+# Figures:
+#  1. User-space instructions added per intercepted socket(), counted with
+#     valgrind's callgrind (deterministic): a C loop of N socket(AF_INET,
+#     SOCK_STREAM, 0) + close(), run for N1 and N2; (I(N2)-I(N1))/(N2-N1)
+#     cancels start-up. Baseline: the same loop calling socket(..., 262)
+#     itself, without any wrapper. Each library is put in LD_PRELOAD
+#     directly (what each `run` does); valgrind hands LD_PRELOAD on to the
+#     program, and the loop prints SO_PROTOCOL of its last socket, which
+#     must be 262, so the conversion is checked under valgrind too. Once
+#     with a small environment and once with 60 more variables.
+#  2. Launch overhead: median wall time of ROUNDS interleaved rounds, each
+#     running bare `true`, `mptcpize-rs run true` and `mptcpize run true`
+#     (posix_spawn + waitpid, order rotated every round).
+#  3. Memory added to a wrapped `sleep`: VmRSS and Pss (smaps_rollup),
+#     median of 3; the libraries' file sizes and relocation counts.
+#  4. Throughput on the two-path network: `mptcpize-rs demo`'s "both paths
+#     up" line (its sender under `mptcpize-rs run` against plain TCP).
+#  5. Per-socket cost of the seccomp engine beside the preload engine:
+#     tests/bench-engines.sh.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
+N1=${BENCH_N1:-1000}
+N2=${BENCH_N2:-2000}
+ROUNDS=${BENCH_ROUNDS:-500}
+ENGINE_N=20000
+ENGINE_ROUNDS=3
+DEMO_SECONDS=6
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+die() {
+	printf 'bench: %s\n' "$*" >&2
+	exit 1
+}
+
+# --- what it needs ----------------------------------------------------------
+missing=()
+command -v mptcpize >/dev/null || missing+=(mptcpd mptcpize)
+command -v valgrind >/dev/null || missing+=(valgrind)
+command -v cc >/dev/null || missing+=(gcc libc6-dev)
+command -v readelf >/dev/null || missing+=(binutils)
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "$(id -u)" -eq 0 ] || die "missing ${missing[*]}: run as root to install them"
+	say "installing ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 ||
+		{ apt-get update -qq >/dev/null && apt-get install -y -qq "${missing[@]}" >/dev/null; }
+fi
+REF_BIN=$(command -v mptcpize)
+REF_LIB=$(dpkg -L libmptcpwrap0 mptcpize mptcpd 2>/dev/null | grep -m1 'libmptcpwrap\.so' || true)
+[ -n "$REF_LIB" ] || die "the reference's libmptcpwrap.so is not installed"
+REF_LIB=$(readlink -f "$REF_LIB")
+REF_VERSION=$(dpkg-query -W -f '${Version}' mptcpize 2>/dev/null || echo unknown)
+
+say "building the release binaries"
+cargo build -q --release --workspace --bins --lib
+BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
+OURS_BIN=$BIN/mptcpize-rs
+OURS_LIB=$BIN/libmptcpize_preload.so
+[ -x "$OURS_BIN" ] && [ -f "$OURS_LIB" ] || die "no $OURS_BIN or $OURS_LIB after the build"
+
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+# --- helper programs, compiled now ------------------------------------------
+cat >"$TMP/sockloop.c" <<'EOF'
+/* sockloop tcp|raw N: N x socket(AF_INET, SOCK_STREAM, 0 | IPPROTO_MPTCP)
+ * + close(); prints SO_PROTOCOL of the last socket. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int main(int argc, char **argv)
+{
+	if (argc != 3)
+		return 2;
+	int protocol = strcmp(argv[1], "raw") == 0 ? 262 : 0;
+	long n = atol(argv[2]);
+	int last = -1;
+	for (long i = 0; i < n; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, protocol);
+		if (fd < 0) {
+			perror("socket");
+			return 1;
+		}
+		if (i == n - 1) {
+			socklen_t len = sizeof last;
+			getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &last, &len);
+		}
+		close(fd);
+	}
+	printf("protocol %d\n", last);
+	return 0;
+}
+EOF
+cat >"$TMP/launchtime.c" <<'EOF'
+/* launchtime ROUNDS -- CMD... -- CMD...: every round runs each command once,
+ * in an order rotated each round (posix_spawn, stdout to /dev/null, then
+ * waitpid); prints "INDEX MEDIAN_NS" per command. */
+#include <fcntl.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+
+extern char **environ;
+
+static long long now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+	long long x = *(const long long *)a, y = *(const long long *)b;
+	return (x > y) - (x < y);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 4)
+		return 2;
+	int rounds = atoi(argv[1]);
+	char **cmds[16];
+	int n = 0;
+	for (int i = 2; i < argc && n < 16; i++)
+		if (strcmp(argv[i], "--") == 0) {
+			argv[i] = NULL;
+			cmds[n++] = &argv[i + 1];
+		}
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	long long *t = calloc((size_t)rounds * n, sizeof *t);
+	for (int r = 0; r < rounds; r++)
+		for (int k = 0; k < n; k++) {
+			int c = (r + k) % n, status;
+			pid_t pid;
+			long long start = now();
+			if (posix_spawn(&pid, cmds[c][0], &fa, NULL, cmds[c], environ) != 0) {
+				perror("posix_spawn");
+				return 1;
+			}
+			if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status) ||
+			    WEXITSTATUS(status) != 0) {
+				fprintf(stderr, "launchtime: %s failed\n", cmds[c][0]);
+				return 1;
+			}
+			t[c * rounds + r] = now() - start;
+		}
+	for (int c = 0; c < n; c++) {
+		qsort(&t[c * rounds], rounds, sizeof *t, cmp);
+		printf("%d %lld\n", c, t[c * rounds + rounds / 2]);
+	}
+	return 0;
+}
+EOF
+cc -O2 -o "$TMP/sockloop" "$TMP/sockloop.c"
+cc -O2 -o "$TMP/launchtime" "$TMP/launchtime.c"
+
+# --- 1. instructions per socket() -------------------------------------------
+# A small environment, and the same with 60 more variables.
+SMALL_ENV=(PATH=/usr/bin:/bin)
+BIG_ENV=("${SMALL_ENV[@]}")
+for i in $(seq -w 1 60); do BIG_ENV+=("BENCH_FILLER_$i=some value number $i"); done
+
+# instructions ENVNAME LIB MODE N: callgrind's total for one sockloop run.
+instructions() {
+	local -n envref=$1
+	local lib=$2 mode=$3 n=$4 out
+	local preload=()
+	[ -n "$lib" ] && preload=("LD_PRELOAD=$lib")
+	out=$(env -i "${envref[@]}" "${preload[@]}" valgrind --tool=callgrind \
+		--callgrind-out-file=/dev/null "$TMP/sockloop" "$mode" "$n" 2>"$TMP/vg.log") ||
+		die "sockloop failed under valgrind: $(tail -3 "$TMP/vg.log")"
+	[ "$out" = "protocol 262" ] ||
+		die "sockloop $mode with ${lib:-no wrapper} made $out, not MPTCP, under valgrind"
+	awk '/Collected :/ { print $NF }' "$TMP/vg.log"
+}
+
+# per_socket ENVNAME LIB MODE: instructions per loop iteration.
+per_socket() {
+	local a b
+	a=$(instructions "$1" "$2" "$3" "$N1")
+	b=$(instructions "$1" "$2" "$3" "$N2")
+	awk -v a="$a" -v b="$b" -v n1="$N1" -v n2="$N2" 'BEGIN { printf "%.1f", (b - a) / (n2 - n1) }'
+}
+
+say "counting instructions per socket() (callgrind, N=$N1 and $N2)"
+declare -A INSN
+for envname in SMALL_ENV BIG_ENV; do
+	INSN[raw,$envname]=$(per_socket "$envname" "" raw)
+	INSN[ref,$envname]=$(per_socket "$envname" "$REF_LIB" tcp)
+	INSN[ours,$envname]=$(per_socket "$envname" "$OURS_LIB" tcp)
+done
+sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
+for who in ref ours; do
+	for envname in SMALL_ENV BIG_ENV; do
+		INSN[$who,$envname,added]=$(sub "${INSN[$who,$envname]}" "${INSN[raw,$envname]}")
+	done
+done
+
+# --- 2. launch overhead -----------------------------------------------------
+say "timing launches ($ROUNDS interleaved rounds)"
+TRUE=$(type -P true)
+declare -A LAUNCH
+while read -r index ns; do
+	case $index in
+	0) LAUNCH[bare]=$ns ;;
+	1) LAUNCH[ours]=$ns ;;
+	2) LAUNCH[ref]=$ns ;;
+	esac
+done < <("$TMP/launchtime" "$ROUNDS" -- "$TRUE" -- "$OURS_BIN" run true -- "$REF_BIN" run true)
+[ -n "${LAUNCH[ref]:-}" ] || die "launch timing failed"
+ms() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e6 }'; }
+LAUNCH[ours,over]=$((LAUNCH[ours] - LAUNCH[bare]))
+LAUNCH[ref,over]=$((LAUNCH[ref] - LAUNCH[bare]))
+
+# --- 3. memory --------------------------------------------------------------
+say "measuring the memory of a wrapped sleep"
+# memory CMD...: "VmRSS_KiB Pss_KiB" of `CMD sleep 5` half a second in.
+memory() {
+	"$@" sleep 5 &
+	local pid=$! rss pss
+	sleep 0.5
+	if [ "$(cat "/proc/$pid/comm")" != sleep ]; then
+		pid=$(pgrep -P "$pid" -x sleep | head -1)
+	fi
+	rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+	pss=$(awk '/^Pss:/ { print $2 }' "/proc/$pid/smaps_rollup")
+	if [ $# -gt 0 ] && ! grep -qE 'libmptcpwrap|libmptcpize_preload' "/proc/$pid/maps"; then
+		kill "$!" 2>/dev/null
+		die "no wrapper library in the memory map of: $* sleep"
+	fi
+	kill "$!" 2>/dev/null
+	wait "$!" 2>/dev/null || true
+	echo "$rss $pss"
+}
+median3() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
+declare -A MEM
+for who in bare ours ref; do
+	case $who in
+	bare) cmd=() ;;
+	ours) cmd=("$OURS_BIN" run) ;;
+	ref) cmd=("$REF_BIN" run) ;;
+	esac
+	rss=() pss=()
+	for _ in 1 2 3; do
+		read -r r p < <(memory "${cmd[@]}")
+		rss+=("$r") pss+=("$p")
+	done
+	MEM[$who,rss]=$(median3 "${rss[@]}")
+	MEM[$who,pss]=$(median3 "${pss[@]}")
+done
+for who in ours ref; do
+	MEM[$who,rss,added]=$((MEM[$who,rss] - MEM[bare,rss]))
+	MEM[$who,pss,added]=$((MEM[$who,pss] - MEM[bare,pss]))
+done
+SIZE_OURS=$(stat -L -c %s "$OURS_LIB")
+SIZE_REF=$(stat -L -c %s "$REF_LIB")
+relocations() { readelf -rW "$1" | awk '/^ *[0-9a-f]+ +[0-9a-f]+ +R_/ { n++ } END { print n + 0 }'; }
+RELOC_OURS=$(relocations "$OURS_LIB")
+RELOC_REF=$(relocations "$REF_LIB")
+
+# --- 4. throughput on the two-path network ------------------------------------
+if [ "$(id -u)" -eq 0 ]; then
+	say "measuring throughput on the two-path network (mptcpize-rs demo, ${DEMO_SECONDS} s per transfer)"
+	demo_line=$("$OURS_BIN" demo --seconds "$DEMO_SECONDS" 2>&1 | grep -m1 '^both paths up' || true)
+	# both paths up      95.3 Mbit/s      181.8 Mbit/s  (1.91x)
+	read -r TCP_MBIT MPTCP_MBIT TPUT_RATIO < <(echo "$demo_line" |
+		awk '{ gsub(/[()x]/, "", $NF); print $4, $6, $NF }') || true
+else
+	say "not root: skipping the two-path throughput"
+fi
+
+# --- 5. engines -------------------------------------------------------------
+say "per-socket cost of the engines (tests/bench-engines.sh $ENGINE_N $ENGINE_ROUNDS)"
+engines=$(tests/bench-engines.sh "$ENGINE_N" "$ENGINE_ROUNDS")
+engine_ns() { echo "$engines" | awk -v e="$1" '$1 == e { print $2 }'; }
+ENG_NONE=$(engine_ns none)
+ENG_PRELOAD=$(engine_ns preload)
+ENG_SECCOMP=$(engine_ns seccomp)
+
+# --- report -----------------------------------------------------------------
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "—"; else printf "%.2fx", a / b }'; }
+yes_no() { if awk "BEGIN { exit !($1) }"; then echo "**yes**"; else echo "**NO**"; fi; }
+kib() { echo "$1 KiB"; }
+
+small=${INSN[ours,SMALL_ENV,added]} big=${INSN[ours,BIG_ENV,added]}
+insn_met=$(yes_no "$small <= 100 && $big <= 100 && ($big - $small) <= 1 && ($small - $big) <= 1")
+launch_met=$(yes_no "${LAUNCH[ours,over]} <= ${LAUNCH[ref,over]}")
+rss_met=$(yes_no "${MEM[ours,rss,added]} <= ${MEM[ref,rss,added]} + 256")
+if [ -n "${TPUT_RATIO:-}" ]; then
+	tput_met=$(yes_no "$TPUT_RATIO >= 1.7")
+	tput_cells="$TCP_MBIT Mbit/s (plain TCP, one path) | — | $MPTCP_MBIT Mbit/s | ${TPUT_RATIO}x TCP | ≥ 1.7x TCP | $tput_met"
+else
+	tput_cells="— | — | not measured (needs root) | — | ≥ 1.7x TCP | —"
+fi
+
+MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+{
+	cat <<EOF
+# Benchmarks
+
+mptcpize-rs against the reference \`mptcpize\` (mptcpd $REF_VERSION, \`$REF_BIN\`,
+library \`$REF_LIB\`) and the raw baseline, measured side by side in one run
+of \`tests/bench.sh\`. Generated file: do not edit, run the command again.
+
+- Machine: $(nproc) CPUs, $MODEL; kernel $(uname -r)
+- Date: $(date -u '+%Y-%m-%d %H:%M UTC')
+- Command: \`sudo tests/bench.sh\` (from the repository's top directory)
+
+| figure | raw baseline | mptcpize (reference) | mptcpize-rs | mptcpize-rs / reference | target | met |
+| --- | ---: | ---: | ---: | ---: | --- | --- |
+| user-space instructions added per \`socket()\`, environment of \`PATH\` only | ${INSN[raw,SMALL_ENV]} per socket()+close() | ${INSN[ref,SMALL_ENV,added]} | $small | $(ratio "$small" "${INSN[ref,SMALL_ENV,added]}") | ≤ 100, independent of the environment | $insn_met |
+| user-space instructions added per \`socket()\`, \`PATH\` and 60 more variables | ${INSN[raw,BIG_ENV]} per socket()+close() | ${INSN[ref,BIG_ENV,added]} | $big | $(ratio "$big" "${INSN[ref,BIG_ENV,added]}") | ≤ 100, independent of the environment | $insn_met |
+| launch: median wall time of \`run true\` | $(ms "${LAUNCH[bare]}") ms (bare \`true\`) | $(ms "${LAUNCH[ref]}") ms | $(ms "${LAUNCH[ours]}") ms | $(ratio "${LAUNCH[ours]}" "${LAUNCH[ref]}") | | |
+| launch overhead over bare \`true\` | — | $(ms "${LAUNCH[ref,over]}") ms | $(ms "${LAUNCH[ours,over]}") ms | $(ratio "${LAUNCH[ours,over]}" "${LAUNCH[ref,over]}") | ≤ the reference's | $launch_met |
+| VmRSS of \`sleep 5\` | $(kib "${MEM[bare,rss]}") | $(kib "${MEM[ref,rss]}") | $(kib "${MEM[ours,rss]}") | | | |
+| resident memory added (VmRSS) | — | $(kib "${MEM[ref,rss,added]}") | $(kib "${MEM[ours,rss,added]}") | | within 256 KiB of the reference's | $rss_met |
+| proportional memory added (Pss) | $(kib "${MEM[bare,pss]}") (bare Pss) | $(kib "${MEM[ref,pss,added]}") | $(kib "${MEM[ours,pss,added]}") | | | |
+| preload library: file size | — | $SIZE_REF bytes | $SIZE_OURS bytes | $(ratio "$SIZE_OURS" "$SIZE_REF") | | |
+| preload library: relocations (\`readelf -r\`) | — | $RELOC_REF | $RELOC_OURS | $(ratio "$RELOC_OURS" "$RELOC_REF") | | |
+| throughput, two 100 Mbit/s paths (\`mptcpize-rs demo\`) | $tput_cells |
+| ns per \`socket()\`+\`close()\`, preload engine ($ENGINE_N iterations, best of $ENGINE_ROUNDS) | $ENG_NONE (plain TCP) | — | $ENG_PRELOAD | $(ratio "$ENG_PRELOAD" "$ENG_NONE") of raw | | |
+| ns per \`socket()\`+\`close()\`, seccomp engine | $ENG_NONE (plain TCP) | — (no such engine) | $ENG_SECCOMP | $(ratio "$ENG_SECCOMP" "$ENG_NONE") of raw | reported | |
+
+How each figure is taken:
+
+- **Instructions**: valgrind's callgrind counts the user-space instructions of
+  a C loop of N \`socket(AF_INET, SOCK_STREAM, 0)\` + \`close()\`, for
+  N = $N1 and $N2; (I($N2) − I($N1)) / $((N2 - N1)) cancels start-up and is the cost
+  of one iteration. The raw baseline is the same loop calling
+  \`socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP)\` itself with no wrapper;
+  "added" is a wrapper's figure minus it. Each library is put in
+  \`LD_PRELOAD\` directly, as each \`run\` would (valgrind passes \`LD_PRELOAD\`
+  on to the program); the loop prints the protocol of its last socket, and
+  the script checks it is 262 (MPTCP) under valgrind. The environment holds
+  \`PATH\` only, then \`PATH\` and 60 more variables: the reference calls
+  \`getenv()\` on every \`socket()\`, mptcpize-rs reads its settings once at load.
+- **Launch**: $ROUNDS rounds, each running bare \`$TRUE\`, \`mptcpize-rs run true\` and
+  \`mptcpize run true\` once (posix_spawn + waitpid, order rotated each round);
+  the median of each. Absolute times on a shared machine are noise; compare
+  within the table.
+- **Memory**: \`sleep 5\` bare and under each \`run\`, read half a second in:
+  VmRSS from \`/proc/PID/status\`, Pss from \`/proc/PID/smaps_rollup\`; median of 3.
+- **Throughput**: the "both paths up" line of \`mptcpize-rs demo --seconds $DEMO_SECONDS\`:
+  two network namespaces joined by two paths shaped to 100 Mbit/s each; the
+  demo's own sender and receiver, once as plain TCP, once under
+  \`mptcpize-rs run\` (\`tests/multipath.rs\` asserts the same ≥ 1.7x with iperf3).
+- **Engines**: \`tests/bench-engines.sh $ENGINE_N $ENGINE_ROUNDS\` (the probe program's loop of
+  \`socket()\` + \`close()\`, wall time, best of $ENGINE_ROUNDS); both engines make MPTCP
+  sockets, which cost more in the kernel than the plain TCP of the first column.
+
+\`tests/bench-engines.sh\` output of this run:
+
+\`\`\`
+$engines
+\`\`\`
+EOF
+} >"$OUT"
+say "wrote $OUT"
+cat "$OUT"
