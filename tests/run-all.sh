@@ -46,6 +46,8 @@ REQUIREMENTS=(
 	golang-go:go
 	debootstrap:debootstrap
 	systemd-container:systemd-nspawn
+	make:make
+	rpm:rpmspec
 )
 
 missing=()
@@ -107,6 +109,9 @@ log "cargo fmt --all -- --check"
 cargo fmt --all -- --check
 log "cargo clippy --workspace --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+# The man page/completion generator is behind a feature (see launcher/Cargo.toml).
+log "cargo clippy -p mptcpize-rs --features gen --all-targets -- -D warnings"
+cargo clippy -p mptcpize-rs --features gen --all-targets -- -D warnings
 log "cargo test --workspace"
 cargo test --workspace
 log "all checks passed"

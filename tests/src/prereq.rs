@@ -32,6 +32,8 @@ fn package_for(program: &str) -> &str {
         "debootstrap" => "debootstrap",
         "systemd-nspawn" => "systemd-container",
         "nsenter" | "unshare" => "util-linux",
+        "rpmspec" | "rpmbuild" => "rpm",
+        "dpkg-deb" => "dpkg",
         other => other,
     }
 }

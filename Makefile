@@ -1,0 +1,114 @@
+# mptcpize-rs: build, install and package like a system tool.
+#
+#   make                          release build + man pages + completions
+#   sudo make install             into PREFIX (default /usr/local); no cargo run
+#   sudo make uninstall           removes exactly what install put there
+#   make deb                      target/debian/mptcpize-rs_VERSION_ARCH.deb (/usr)
+#   make test                     tests/run-all.sh (as root for the full suite)
+#
+# Use the same PREFIX for `make` and `make install`: the build records
+# PREFIX/lib/mptcpize-rs as the shim's last-resort directory (the installed
+# binary finds the shim through ../lib/mptcpize-rs/ first, so a staged
+# DESTDIR tree works too). `install` never runs cargo (root often has no
+# toolchain): run `make` first.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+# The shim's stable, unversioned home: systemd drop-ins written by
+# `mptcpize-rs enable` point here, so it must not move between versions.
+PKGLIBDIR ?= $(PREFIX)/lib/mptcpize-rs
+DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+MAN1DIR ?= $(MANDIR)/man1
+DOCDIR ?= $(DATADIR)/doc/mptcpize-rs
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
+# zsh: site-functions is upstream's (and Fedora's) place; Debian packages
+# use vendor-completions (what `make deb` passes).
+ZSHCOMPDIR ?= $(DATADIR)/zsh/site-functions
+FISHCOMPDIR ?= $(DATADIR)/fish/vendor_completions.d
+
+CARGO ?= cargo
+CARGO_FLAGS ?= --locked
+INSTALL ?= install
+
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+# Honours CARGO_TARGET_DIR like cargo does (relative: to the current directory).
+TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),$(ROOT)/target))
+RELEASE_DIR := $(TARGET_DIR)/release
+GEN_DIR := $(TARGET_DIR)/gen
+DEB_DIR := $(TARGET_DIR)/debian
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml | head -n 1)
+
+BIN := $(RELEASE_DIR)/mptcpize-rs
+SHIM := $(RELEASE_DIR)/libmptcpize_preload.so
+DOCS := README.md LICENSE-MIT LICENSE-APACHE
+
+.PHONY: all build install uninstall deb test clean
+
+all: build
+
+# cargo decides what is stale; the generator is cheap and always rerun (its
+# output depends on PKGLIBDIR). It is a separate, never-installed binary
+# behind the `gen` feature (see launcher/src/bin/gen.rs), built in the dev
+# profile: clap_mangen/clap_complete never reach the shipped binary.
+build:
+	MPTCPIZE_RS_LIBDIR='$(PKGLIBDIR)' $(CARGO) build --release $(CARGO_FLAGS) \
+		--manifest-path '$(ROOT)/Cargo.toml' --target-dir '$(TARGET_DIR)' \
+		-p mptcpize-rs -p mptcpize-preload
+	$(CARGO) run --quiet $(CARGO_FLAGS) \
+		--manifest-path '$(ROOT)/Cargo.toml' --target-dir '$(TARGET_DIR)' \
+		-p mptcpize-rs --features gen --bin mptcpize-rs-gen -- '$(GEN_DIR)' --libdir '$(PKGLIBDIR)'
+
+install:
+	@for f in '$(BIN)' '$(SHIM)' '$(GEN_DIR)/man/mptcpize-rs.1' '$(GEN_DIR)/completions/mptcpize-rs.bash'; do \
+		test -f "$$f" || { echo "$$f is missing: run \`make PREFIX=$(PREFIX)\` first" >&2; exit 1; }; \
+	done
+	$(INSTALL) -d -m 0755 '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(PKGLIBDIR)' '$(DESTDIR)$(MAN1DIR)' \
+		'$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(BASHCOMPDIR)' '$(DESTDIR)$(ZSHCOMPDIR)' '$(DESTDIR)$(FISHCOMPDIR)'
+	$(INSTALL) -m 0755 '$(BIN)' '$(DESTDIR)$(BINDIR)/mptcpize-rs'
+	$(INSTALL) -m 0644 '$(SHIM)' '$(DESTDIR)$(PKGLIBDIR)/libmptcpize_preload.so'
+	$(INSTALL) -m 0644 '$(GEN_DIR)'/man/*.1 '$(DESTDIR)$(MAN1DIR)/'
+	$(INSTALL) -m 0644 '$(GEN_DIR)/completions/mptcpize-rs.bash' '$(DESTDIR)$(BASHCOMPDIR)/mptcpize-rs'
+	$(INSTALL) -m 0644 '$(GEN_DIR)/completions/_mptcpize-rs' '$(DESTDIR)$(ZSHCOMPDIR)/_mptcpize-rs'
+	$(INSTALL) -m 0644 '$(GEN_DIR)/completions/mptcpize-rs.fish' '$(DESTDIR)$(FISHCOMPDIR)/mptcpize-rs.fish'
+	cd '$(ROOT)' && $(INSTALL) -m 0644 $(DOCS) '$(DESTDIR)$(DOCDIR)/'
+
+# Our own directories go when empty; shared ones (bin, man1, completion
+# dirs...) only inside a DESTDIR staging tree, never on the live system.
+uninstall:
+	rm -f '$(DESTDIR)$(BINDIR)/mptcpize-rs' \
+		'$(DESTDIR)$(PKGLIBDIR)/libmptcpize_preload.so' \
+		'$(DESTDIR)$(MAN1DIR)/mptcpize-rs.1' '$(DESTDIR)$(MAN1DIR)'/mptcpize-rs-*.1 \
+		'$(DESTDIR)$(BASHCOMPDIR)/mptcpize-rs' \
+		'$(DESTDIR)$(ZSHCOMPDIR)/_mptcpize-rs' \
+		'$(DESTDIR)$(FISHCOMPDIR)/mptcpize-rs.fish'
+	cd '$(DESTDIR)$(DOCDIR)' 2>/dev/null && rm -f $(DOCS) || true
+	rmdir '$(DESTDIR)$(PKGLIBDIR)' '$(DESTDIR)$(DOCDIR)' 2>/dev/null || :
+	@if [ -n '$(DESTDIR)' ] && [ -d '$(DESTDIR)' ]; then \
+		cd '$(DESTDIR)' && for d in '$(BINDIR)' '$(PKGLIBDIR)' '$(MAN1DIR)' '$(DOCDIR)' \
+			'$(BASHCOMPDIR)' '$(ZSHCOMPDIR)' '$(FISHCOMPDIR)'; do \
+			d=$${d#/}; while [ -n "$$d" ]; do \
+				if [ -d "$$d" ]; then rmdir "$$d" 2>/dev/null || break; fi; \
+				case $$d in */*) d=$${d%/*} ;; *) break ;; esac; \
+			done; \
+		done; \
+	fi
+
+# A plain dpkg-deb package from a staged `make install PREFIX=/usr` (no
+# extra tooling; see packaging/deb.sh). Safe to run concurrently: each run
+# stages in its own directory and renames the .deb into place.
+deb:
+	$(MAKE) -f '$(ROOT)/Makefile' build PREFIX=/usr
+	mkdir -p '$(DEB_DIR)'
+	set -e; work=$$(mktemp -d '$(DEB_DIR)/build.XXXXXX'); \
+	trap 'rm -rf "$$work"' EXIT; \
+	$(MAKE) -f '$(ROOT)/Makefile' install PREFIX=/usr DESTDIR="$$work/debian/mptcpize-rs" \
+		ZSHCOMPDIR=/usr/share/zsh/vendor-completions; \
+	'$(ROOT)/packaging/deb.sh' "$$work" '$(VERSION)' '$(DEB_DIR)'
+
+test:
+	'$(ROOT)/tests/run-all.sh'
+
+clean:
+	$(CARGO) clean --manifest-path '$(ROOT)/Cargo.toml' --target-dir '$(TARGET_DIR)'
