@@ -68,15 +68,18 @@ REF_LIB=$(dpkg -L libmptcpwrap0 mptcpize mptcpd 2>/dev/null | grep -m1 'libmptcp
 REF_LIB=$(readlink -f "$REF_LIB")
 REF_VERSION=$(dpkg-query -W -f '${Version}' mptcpize 2>/dev/null || echo unknown)
 
-say "building the release binaries"
-cargo build -q --release --workspace --bins --lib
-BIN=${CARGO_TARGET_DIR:-$ROOT/target}/release
-OURS_BIN=$BIN/mptcpize-rs
-OURS_LIB=$BIN/libmptcpize_preload.so
-[ -x "$OURS_BIN" ] && [ -f "$OURS_LIB" ] || die "no $OURS_BIN or $OURS_LIB after the build"
-
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+
+# What users install: the Makefile's build (a static-pie launcher), staged
+# with make install, so the launcher finds the shim as it does on a system.
+say "building and staging what make install installs"
+make -s -C "$ROOT" build PREFIX=/usr >"$TMP/build.log" 2>&1 || { cat "$TMP/build.log" >&2; die "make failed"; }
+make -s -C "$ROOT" install PREFIX=/usr DESTDIR="$TMP/stage" >"$TMP/install.log" 2>&1 ||
+	{ cat "$TMP/install.log" >&2; die "make install failed"; }
+OURS_BIN=$TMP/stage/usr/bin/mptcpize-rs
+OURS_LIB=$TMP/stage/usr/lib/mptcpize-rs/libmptcpize_preload.so
+[ -x "$OURS_BIN" ] && [ -f "$OURS_LIB" ] || die "no $OURS_BIN or $OURS_LIB after make install"
 
 # --- helper programs, compiled now ------------------------------------------
 cat >"$TMP/sockloop.c" <<'EOF'

@@ -10,7 +10,7 @@
 
 use std::borrow::Cow;
 use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
@@ -90,10 +90,11 @@ pub fn inspect(bytes: &[u8]) -> ElfInfo {
 /// segment), and inspects them.
 pub fn inspect_file(path: &Path) -> io::Result<ElfInfo> {
     let file = File::open(path)?;
-    let mut prefix = Vec::new();
-    (&file)
-        .take(INSPECTED_PREFIX_LEN)
-        .read_to_end(&mut prefix)?;
+    // One read for the whole prefix (read_to_end would grow its buffer in
+    // doubling reads): `run` is in the start-up path of every program.
+    let mut prefix = vec![0; INSPECTED_PREFIX_LEN as usize];
+    let len = file.read_at(&mut prefix, 0)?;
+    prefix.truncate(len);
     Ok(inspect_image(&prefix, &file))
 }
 
