@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use mptcpize_rs::demo::{DemoOptions, PeerRole};
 use mptcpize_rs::engine::EngineOption;
+use mptcpize_rs::rules::RuleOptions;
 use mptcpize_rs::run::RunRequest;
 use mptcpize_rs::systemd::UnitRequest;
 
@@ -339,6 +340,35 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
+    /// Let loopback connections (127.0.0.0/8, ::1) use MPTCP too; by default
+    /// they stay plain TCP, where MPTCP can add no path and only costs
+    #[arg(long)]
+    pub loopback: bool,
+
+    /// Connections to NET (an IPv4/IPv6 address or ADDRESS/PREFIX) stay
+    /// plain TCP; repeatable
+    #[arg(long, value_name = "NET", value_parser = mptcpize_rs::rules::parse_net)]
+    pub exclude: Vec<String>,
+
+    /// Connections to PORT, and listeners on PORT, stay plain TCP; repeatable
+    #[arg(long, value_name = "PORT", value_parser = mptcpize_rs::rules::parse_port)]
+    pub exclude_port: Vec<String>,
+
+    /// Only connections to NET use MPTCP (the others stay plain TCP);
+    /// repeatable
+    #[arg(long, value_name = "NET", value_parser = mptcpize_rs::rules::parse_net)]
+    pub include: Vec<String>,
+
+    /// Only connections to PORT use MPTCP (with --include: both must match);
+    /// repeatable
+    #[arg(long, value_name = "PORT", value_parser = mptcpize_rs::rules::parse_port)]
+    pub include_port: Vec<String>,
+
+    /// Listening sockets stay plain TCP (by default they are MPTCP, and
+    /// still accept plain TCP clients)
+    #[arg(long)]
+    pub no_listen: bool,
+
     /// Program to run (looked up in PATH), followed by its arguments
     #[arg(
         value_name = "PROG",
@@ -381,6 +411,14 @@ impl RunArgs {
             engine: self.engine.into(),
             require_mptcp: self.require_mptcp,
             report: self.report,
+            rules: RuleOptions {
+                loopback: self.loopback,
+                no_listen: self.no_listen,
+                exclude: self.exclude,
+                exclude_ports: self.exclude_port,
+                include: self.include,
+                include_ports: self.include_port,
+            },
         }
     }
 }
@@ -493,6 +531,63 @@ mod tests {
         assert!(req.debug);
         assert_eq!(req.program, "-weird-name");
         assert_eq!(req.args, strings(&["x"]));
+    }
+
+    #[test]
+    fn rule_options() {
+        let req = run_request(&[
+            "run",
+            "--loopback",
+            "--exclude",
+            "10.0.0.0/8",
+            "--exclude",
+            "::1",
+            "--exclude-port",
+            "22",
+            "--include",
+            "198.18.0.0/15",
+            "--include-port",
+            "5201",
+            "--no-listen",
+            "curl",
+            "--exclude",
+        ]);
+        assert_eq!(req.program, "curl");
+        assert_eq!(req.args, strings(&["--exclude"]));
+        assert_eq!(
+            req.rules,
+            RuleOptions {
+                loopback: true,
+                no_listen: true,
+                exclude: vec!["10.0.0.0/8".into(), "::1".into()],
+                exclude_ports: vec!["22".into()],
+                include: vec!["198.18.0.0/15".into()],
+                include_ports: vec!["5201".into()],
+            }
+        );
+        assert_eq!(run_request(&["run", "curl"]).rules, RuleOptions::default());
+        for bad in [
+            &["run", "--exclude", "10.0.0.0/33", "curl"][..],
+            &["run", "--include", "example.com", "curl"],
+            &["run", "--exclude-port", "0", "curl"],
+            &["run", "--include-port", "http", "curl"],
+        ] {
+            let error = parse(bad).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{bad:?}");
+        }
+        let mut command = Cli::command();
+        let run = command.find_subcommand_mut("run").expect("run exists");
+        let help = run.render_long_help().to_string();
+        for needle in [
+            "--loopback",
+            "--exclude <NET>",
+            "--exclude-port <PORT>",
+            "--include <NET>",
+            "--include-port <PORT>",
+            "--no-listen",
+        ] {
+            assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
+        }
     }
 
     #[test]

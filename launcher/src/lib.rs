@@ -28,6 +28,7 @@ pub mod preload_env;
 pub mod process_sockets;
 pub mod program;
 pub mod report;
+pub mod rules;
 pub mod run;
 pub mod seccomp;
 pub mod shim;

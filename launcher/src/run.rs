@@ -33,6 +33,9 @@ pub struct RunRequest {
     /// `--report FILE`: JSON counts for the whole process tree, written
     /// when the program ends (so `run` stays as its parent).
     pub report: Option<PathBuf>,
+    /// `--loopback`, `--exclude`, ...: which connections the shim swaps
+    /// back to plain TCP (the preload engine only).
+    pub rules: crate::rules::RuleOptions,
 }
 
 /// Why `run` did not turn into the program; carries the exit status.
@@ -162,6 +165,13 @@ pub fn prepare_preload(
     let mut env = program_environment(current_env, &shim, request.debug);
     if request.require_mptcp {
         env.push((REQUIRE_VAR, OsString::from("1")));
+    }
+    let rules = request.rules.canonical().map_err(|message| RunError {
+        exit_code: exit_code::USAGE,
+        message,
+    })?;
+    if let Some(rules) = rules {
+        env.push((crate::rules::RULES_VAR, OsString::from(rules)));
     }
     Ok(Launch {
         env,
@@ -425,7 +435,31 @@ mod tests {
             engine: EngineOption::Auto,
             require_mptcp: false,
             report: None,
+            rules: Default::default(),
         }
+    }
+
+    #[test]
+    fn rules_reach_the_shim_and_bad_ones_stop_the_launch() {
+        let mut req = request("/bin/sh", &[], false);
+        let shim = PathBuf::from("/opt/shim/libmptcpize_preload.so");
+        let launch = prepare(&req, None, || Ok(shim.clone()), |_| None).unwrap();
+        assert!(
+            !launch
+                .env
+                .iter()
+                .any(|(name, _)| *name == crate::rules::RULES_VAR)
+        );
+        req.rules.loopback = true;
+        let launch = prepare(&req, None, || Ok(shim.clone()), |_| None).unwrap();
+        assert!(launch.env.contains(&(
+            crate::rules::RULES_VAR,
+            OsString::from("loopback=1;listen=1")
+        )));
+        req.rules.exclude = vec!["nonsense".into()];
+        let err = prepare(&req, None, || Ok(shim.clone()), |_| None).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--exclude"), "{err}");
     }
 
     #[test]

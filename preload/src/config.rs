@@ -6,8 +6,14 @@
 //! - `MPTCPIZE_RS_REQUIRE=1` (`run --require-mptcp`): never fall back to TCP;
 //!   a socket that cannot be MPTCP fails, and the reason is printed once.
 //! - `MPTCPIZE_RS_REPORT=PATH` (`run --report`): the shared counter table.
+//! - `MPTCPIZE_RS_RULES=TEXT` (`run --loopback`, `--exclude`, ...): which
+//!   connections and listeners are swapped back to plain TCP (`rules`);
+//!   unset means the defaults, malformed means the defaults and a notice.
 
+use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::rules::Rules;
 
 static DEBUG: AtomicBool = AtomicBool::new(false);
 static REQUIRE: AtomicBool = AtomicBool::new(false);
@@ -22,9 +28,26 @@ pub fn require_mptcp() -> bool {
     REQUIRE.load(Ordering::Relaxed)
 }
 
+/// The rules, written once by `load` (before `main`, one thread), read-only
+/// afterwards.
+struct RulesCell(UnsafeCell<Rules>);
+
+// SAFETY: written only from the load-time constructor, before any other
+// thread of the program exists; only read afterwards.
+unsafe impl Sync for RulesCell {}
+
+static RULES: RulesCell = RulesCell(UnsafeCell::new(Rules::DEFAULT));
+
+/// The rules in force.
+pub fn rules() -> &'static Rules {
+    // SAFETY: see `RulesCell`: no write happens once threads can exist.
+    unsafe { &*RULES.0.get() }
+}
+
 /// Reads the environment. Runs from the load-time constructor, before `main`,
 /// when no other thread of the program exists yet, so `getenv` is safe here.
 pub fn load() {
+    load_rules();
     if switch(c"MPTCPIZE_RS_REQUIRE") {
         REQUIRE.store(true, Ordering::Relaxed);
     }
@@ -41,6 +64,26 @@ pub fn load() {
     }
     if switch(c"MPTCPIZE_RS_DEBUG") {
         DEBUG.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Parses `MPTCPIZE_RS_RULES`, if set. Called from `load`, see there.
+fn load_rules() {
+    // SAFETY: getenv with a NUL-terminated name.
+    let text = unsafe { libc::getenv(c"MPTCPIZE_RS_RULES".as_ptr()) };
+    if text.is_null() {
+        return;
+    }
+    // SAFETY: a non-null getenv result points to a NUL-terminated string.
+    let text = unsafe { core::ffi::CStr::from_ptr(text) }.to_bytes();
+    match Rules::parse(text) {
+        // SAFETY: see `RulesCell`: the constructor runs before any thread.
+        Ok(rules) => unsafe { *RULES.0.get() = rules },
+        Err(error) => {
+            crate::debug_log::notice("mptcpize-rs: MPTCPIZE_RS_RULES is malformed (");
+            crate::debug_log::notice(error.kind.describe());
+            crate::debug_log::notice("); using the default rules\n");
+        }
     }
 }
 

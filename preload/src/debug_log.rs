@@ -65,6 +65,87 @@ pub fn decision(domain: c_int, ty: c_int, protocol: c_int, fd: c_int, outcome: O
     unsafe { *errno = saved };
 }
 
+/// Writes the line for a swap decision, e.g.
+/// `mptcpize-rs[42]: connect(3): swapped to TCP: loopback destination`.
+/// Keeps `errno` as the program left it.
+pub fn swap(
+    fd: c_int,
+    call: &str,
+    option: Option<(c_int, c_int)>,
+    why: &str,
+    result: Result<(), crate::swap::Failure>,
+) {
+    // SAFETY: __errno_location() returns this thread's errno, always valid.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: as above.
+    let saved = unsafe { *errno };
+    if let Some(target) = target() {
+        let mut line = Line::new();
+        // SAFETY: getpid has no preconditions.
+        format_swap(
+            &mut line,
+            unsafe { libc::getpid() },
+            fd,
+            call,
+            option,
+            why,
+            result,
+        );
+        // SAFETY: writes `len` initialised bytes from our buffer.
+        unsafe { libc::write(target, line.buf.as_ptr().cast(), line.len) };
+    }
+    // SAFETY: as above.
+    unsafe { *errno = saved };
+}
+
+/// Formats one swap line (pure, unit-tested).
+pub fn format_swap(
+    line: &mut Line,
+    pid: c_int,
+    fd: c_int,
+    call: &str,
+    option: Option<(c_int, c_int)>,
+    why: &str,
+    result: Result<(), crate::swap::Failure>,
+) {
+    use crate::swap::Failure;
+    line.text("mptcpize-rs[");
+    line.int(pid);
+    line.text("]: ");
+    line.text(call);
+    line.text("(");
+    line.int(fd);
+    if let Some((level, name)) = option {
+        line.text(", ");
+        match crate::swap::option_name(level, name) {
+            Some(text) => line.text(text),
+            None => {
+                line.text("level ");
+                line.int(level);
+                line.text(" option ");
+                line.int(name);
+            }
+        }
+    }
+    line.text("): ");
+    match result {
+        Ok(()) => line.text("swapped to TCP: "),
+        Err(Failure::NotSwappable) => line.text("stays MPTCP (already connected or listening): "),
+        Err(Failure::Errno(errno)) => {
+            line.text("stays MPTCP (swap failed with errno ");
+            line.int(errno);
+            line.text("): ");
+        }
+        Err(Failure::Rejected(errno)) => {
+            line.text("stays MPTCP (TCP fails with errno ");
+            line.int(errno);
+            line.text(" too): ");
+        }
+    }
+    line.text(why);
+    line.text("\n");
+}
+
 /// Writes `text` where debug lines go (stderr, unless it is closed or a
 /// socket, or the log file), whether or not debug mode is on: for the one
 /// notice `--require-mptcp` owes the user.
@@ -331,6 +412,46 @@ mod tests {
                 Outcome::Untouched
             ),
             "mptcpize-rs[4242]: socket(99, SOCK_DGRAM|SOCK_NONBLOCK, 17) -> 7: untouched\n"
+        );
+    }
+
+    #[test]
+    fn swap_lines() {
+        let mut line = Line::new();
+        format_swap(
+            &mut line,
+            7,
+            3,
+            "connect",
+            None,
+            "loopback destination",
+            Ok(()),
+        );
+        assert_eq!(
+            line.as_str(),
+            "mptcpize-rs[7]: connect(3): swapped to TCP: loopback destination\n"
+        );
+        let mut line = Line::new();
+        let option = Some((libc::SOL_TCP, libc::TCP_USER_TIMEOUT));
+        format_swap(
+            &mut line,
+            7,
+            4,
+            "setsockopt",
+            option,
+            "MPTCP rejects the option",
+            Ok(()),
+        );
+        assert_eq!(
+            line.as_str(),
+            "mptcpize-rs[7]: setsockopt(4, TCP_USER_TIMEOUT): swapped to TCP: MPTCP rejects the option\n"
+        );
+        let mut line = Line::new();
+        let failure = Err(crate::swap::Failure::Rejected(libc::EINVAL));
+        format_swap(&mut line, 7, 4, "setsockopt", Some((6, 999)), "x", failure);
+        assert_eq!(
+            line.as_str(),
+            "mptcpize-rs[7]: setsockopt(4, level 6 option 999): stays MPTCP (TCP fails with errno 22 too): x\n"
         );
     }
 

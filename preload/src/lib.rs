@@ -5,11 +5,17 @@
 //! protocol whenever MPTCP cannot be created, so a program never breaks.
 //!
 //! Layout (one file per intercepted call, logic kept apart from FFI):
-//! - `socket`: the exported `socket()` detour, the only hot path;
-//! - `policy`: pure decisions (which sockets to convert, which errors mean
-//!   "MPTCP is absent"), unit-tested without FFI;
+//! - `socket`: the exported `socket()` detour;
+//! - `connect`, `listen`, `setsockopt`: where a converted socket may be
+//!   swapped back to plain TCP (`swap`) when the `rules` (loopback,
+//!   `--exclude`, ...) or an option MPTCP rejects call for it;
+//! - `close`: `close`/`dup2`/`dup3`, which keep `fds` (the lock-free set of
+//!   converted, still undecided descriptors) right;
+//! - `policy`, `rules`: pure decisions (which sockets to convert, which errors
+//!   mean "MPTCP is absent", which destinations stay TCP), unit-tested
+//!   without FFI;
 //! - `availability`: what this process has learned about MPTCP being absent;
-//! - `real`: the next `socket` definition in the lookup order (libc's);
+//! - `real`: the next definitions of the wrapped functions (libc's);
 //! - `config`: settings read once from the environment when the library loads;
 //! - `debug_log`: the optional one-line-per-decision log;
 //! - `report`: counters shared by a process tree for `run --report`.
@@ -23,12 +29,19 @@
 #![cfg_attr(test, allow(dead_code))]
 
 mod availability;
+mod close;
 mod config;
+mod connect;
 mod debug_log;
+mod fds;
+mod listen;
 mod policy;
 mod real;
 mod report;
+mod rules;
+mod setsockopt;
 mod socket;
+mod swap;
 
 /// Never unwind into the C program: abort instead. Nothing in the shim is
 /// expected to panic; this only makes the guarantee explicit.
@@ -40,8 +53,8 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 }
 
 /// Runs once when the dynamic loader maps the library, before the program's
-/// `main`: reads the configuration and resolves libc's `socket`, so the hot path
-/// never touches the environment or `dlsym`.
+/// `main`: reads the configuration and resolves libc's functions, so the hot
+/// paths never touch the environment or `dlsym`.
 extern "C" fn on_load() {
     config::load();
     real::resolve();
@@ -58,7 +71,7 @@ static ON_LOAD: extern "C" fn() = on_load;
 /// this library never unwinds (`panic = "abort"`); optimised builds drop the
 /// reference with link-time optimisation, unoptimised ones keep it and would
 /// fail to load. Nothing ever calls it. Only in unoptimised builds, so the
-/// shipped library exports `socket` alone.
+/// shipped library exports the wrapped functions alone.
 #[cfg(all(not(test), debug_assertions))]
 #[unsafe(no_mangle)]
 extern "C" fn rust_eh_personality() {}

@@ -1,39 +1,71 @@
-//! The real `socket()`: the next definition after this library in the dynamic
-//! lookup order (`dlsym(RTLD_NEXT)`), so the shim composes with other preload
-//! libraries; the raw system call only if no such definition exists.
+//! The real functions the shim wraps: the next definition after this library
+//! in the dynamic lookup order (`dlsym(RTLD_NEXT)`), so the shim composes
+//! with other preload libraries; the raw system call only if no such
+//! definition exists.
+//!
+//! Inside the shim, these must be used instead of `libc::socket`,
+//! `libc::close`, ...: a call to a name the shim itself exports would land in
+//! its own hook.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
-use libc::c_int;
+use libc::{c_int, c_void, sockaddr, socklen_t};
 
-type SocketFn = unsafe extern "C" fn(c_int, c_int, c_int) -> c_int;
-
-/// The resolved address of the next `socket`, 0 while unresolved.
-static NEXT_SOCKET: AtomicUsize = AtomicUsize::new(0);
-
-/// Looks the next `socket` up. Called from the load-time constructor, so the
-/// hot path normally finds it ready; also called lazily if another library's
-/// constructor opens a socket before ours has run.
-pub fn resolve() -> usize {
+/// Looks `name` (NUL-terminated) up and caches its address in `slot` (0
+/// when there is none).
+fn lookup(slot: &AtomicUsize, name: &'static str) -> usize {
     // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name has no other
     // preconditions; it returns null when there is no later definition.
-    let address = unsafe { libc::dlsym(libc::RTLD_NEXT, c"socket".as_ptr()) } as usize;
-    NEXT_SOCKET.store(address, Ordering::Relaxed);
+    let address = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) } as usize;
+    slot.store(address, Ordering::Relaxed);
     address
 }
 
-/// Calls the real `socket()`.
-pub fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
-    let mut address = NEXT_SOCKET.load(Ordering::Relaxed);
-    if address == 0 {
-        address = resolve();
-    }
-    if address == 0 {
-        // SAFETY: socket(2) takes three integers and returns a descriptor or -1.
-        return unsafe { libc::syscall(libc::SYS_socket, domain, ty, protocol) } as c_int;
-    }
-    // SAFETY: `address` is non-null and came from dlsym for the symbol
-    // `socket`, whose C signature is `int socket(int, int, int)`.
-    let next: SocketFn = unsafe { core::mem::transmute::<usize, SocketFn>(address) };
-    // SAFETY: the arguments are plain integers, as socket() takes them.
-    unsafe { next(domain, ty, protocol) }
+/// Defines `pub fn $name(args) -> c_int` calling the next `$name`, looked up
+/// lazily if `resolve` has not run yet, or the system call `$sys`.
+macro_rules! next {
+    ($($slot:ident: fn $name:ident($($arg:ident: $ty:ty),*) = $sys:expr;)*) => {
+        $(
+            static $slot: AtomicUsize = AtomicUsize::new(0);
+
+            pub fn $name($($arg: $ty),*) -> c_int {
+                let mut address = $slot.load(Ordering::Relaxed);
+                if address == 0 {
+                    address = lookup(&$slot, concat!(stringify!($name), "\0"));
+                }
+                if address == 0 {
+                    // SAFETY: the system call of the same name takes the
+                    // same arguments, passed through unchanged.
+                    return unsafe { libc::syscall($sys, $($arg),*) } as c_int;
+                }
+                type Next = unsafe extern "C" fn($($ty),*) -> c_int;
+                // SAFETY: `address` is non-null and came from dlsym for the
+                // symbol `$name`, whose C signature `Next` spells out.
+                let next: Next = unsafe { core::mem::transmute::<usize, Next>(address) };
+                // SAFETY: the caller's arguments, passed through unchanged.
+                unsafe { next($($arg),*) }
+            }
+        )*
+
+        /// Looks every wrapped function up. Called from the load-time
+        /// constructor, so hot paths normally find them ready.
+        pub fn resolve() {
+            $( lookup(&$slot, concat!(stringify!($name), "\0")); )*
+        }
+    };
+}
+
+next! {
+    NEXT_SOCKET: fn socket(domain: c_int, ty: c_int, protocol: c_int) = libc::SYS_socket;
+    NEXT_CONNECT: fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) = libc::SYS_connect;
+    NEXT_LISTEN: fn listen(fd: c_int, backlog: c_int) = libc::SYS_listen;
+    NEXT_SETSOCKOPT: fn setsockopt(
+        fd: c_int,
+        level: c_int,
+        name: c_int,
+        value: *const c_void,
+        len: socklen_t
+    ) = libc::SYS_setsockopt;
+    NEXT_CLOSE: fn close(fd: c_int) = libc::SYS_close;
+    NEXT_DUP2: fn dup2(old: c_int, new: c_int) = libc::SYS_dup2;
+    NEXT_DUP3: fn dup3(old: c_int, new: c_int, flags: c_int) = libc::SYS_dup3;
 }

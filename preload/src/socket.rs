@@ -7,7 +7,7 @@
 //! environment access: safe after `fork()` and in signal handlers.
 
 use crate::policy::{self, Outcome};
-use crate::{availability, config, debug_log, real, report};
+use crate::{availability, config, debug_log, fds, real, report};
 use libc::c_int;
 
 #[cfg_attr(not(test), unsafe(no_mangle))]
@@ -24,6 +24,7 @@ pub extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     let saved_errno = unsafe { *errno };
     let fd = real::socket(domain, ty, policy::IPPROTO_MPTCP);
     if fd >= 0 {
+        fds::mark(fd);
         done(domain, ty, protocol, fd, Outcome::Converted);
         return fd;
     }
@@ -61,9 +62,14 @@ fn finish(domain: c_int, ty: c_int, protocol: c_int, outcome: Outcome) -> c_int 
     fd
 }
 
-/// Counts the decision for `--report` and logs it in debug mode.
+/// Counts the decision for `--report` and logs it in debug mode. A
+/// descriptor not converted is not the shim's to swap (a bit left stale by
+/// a close the shim did not see is cleared here).
 #[inline]
 fn done(domain: c_int, ty: c_int, protocol: c_int, fd: c_int, outcome: Outcome) {
+    if outcome != Outcome::Converted {
+        fds::forget(fd);
+    }
     report::count(outcome);
     if config::debug() {
         debug_log::decision(domain, ty, protocol, fd, outcome);

@@ -53,7 +53,8 @@ impl HttpServer {
 
         let mut cmd = if wrapped {
             let mut c = ns.cmd(launcher());
-            c.args(["run", "-d", "--", "python3"]);
+            // --loopback: these helpers test MPTCP itself, also over loopback.
+            c.args(["run", "-d", "--loopback", "--", "python3"]);
             c
         } else {
             ns.cmd("python3")
@@ -136,7 +137,7 @@ pub fn fetch(
     require_program(program);
     let mut cmd = if wrapped {
         let mut c = ns.cmd(launcher());
-        c.args(["run", "-d", "--", program]);
+        c.args(["run", "-d", "--loopback", "--", program]);
         c
     } else {
         ns.cmd(program)

@@ -26,7 +26,7 @@ fn idle_client(ns: &Netns, wrapped: bool) -> ChildGuard {
     );
     let mut cmd = if wrapped {
         let mut c = ns.cmd(launcher());
-        c.args(["run", "--", "python3"]);
+        c.args(["run", "--loopback", "--", "python3"]);
         c
     } else {
         ns.cmd("python3")

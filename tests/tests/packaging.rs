@@ -161,7 +161,7 @@ complete_words() {
     echo "${COMPREPLY[*]}"
 }
 complete_words mptcpize-rs ''
-complete_words mptcpize-rs run --e
+complete_words mptcpize-rs run --en
 complete_words mptcpize-rs run --engine ''
 "#;
     let mut bash = Command::new("bash");

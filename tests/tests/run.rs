@@ -511,13 +511,14 @@ fn debug_with_stderr_closed() {
         &[
             "run",
             "-d",
+            "--loopback",
             "sh",
             "-c",
             "exec 2>&-; exec \"$0\" \"$1\"",
             &python,
             script,
         ],
-        &["run", "-d", &python, script, "close"],
+        &["run", "-d", "--loopback", &python, script, "close"],
     ];
     for args in variants {
         let out = mptcpize(args);

@@ -14,6 +14,10 @@
 //!                                  opens a TCP socket and writes `protocol P pid PID` to FILE
 //!   sockprobe bench COUNT          COUNT times socket(AF_INET, SOCK_STREAM, 0) + close();
 //!                                  prints `ns_per_socket N`
+//!   sockprobe connect ADDR PORT [--opt NAME=VALUE]... [--nonblock] [--cloexec]
+//!                                  open a TCP socket (SOCK_NONBLOCK/SOCK_CLOEXEC on request),
+//!                                  set each option (`opt NAME rc ERRNO`), connect (blocking
+//!                                  until done) and print `protocol P nonblock=0|1 cloexec=0|1`
 
 use std::io::{self, Read, Write};
 use std::process::{Command, ExitCode, Stdio};
@@ -310,9 +314,145 @@ fn bench(count: u32) -> ExitCode {
     print_and_exit(&format!("ns_per_socket {ns}\n"), ExitCode::SUCCESS)
 }
 
+/// (level, name) of the options `connect --opt` knows.
+fn option_by_name(name: &str) -> Option<(i32, i32)> {
+    Some(match name {
+        "TCP_NODELAY" => (libc::SOL_TCP, libc::TCP_NODELAY),
+        "TCP_MAXSEG" => (libc::SOL_TCP, libc::TCP_MAXSEG),
+        "TCP_CORK" => (libc::SOL_TCP, libc::TCP_CORK),
+        "TCP_KEEPIDLE" => (libc::SOL_TCP, libc::TCP_KEEPIDLE),
+        "TCP_KEEPINTVL" => (libc::SOL_TCP, libc::TCP_KEEPINTVL),
+        "TCP_KEEPCNT" => (libc::SOL_TCP, libc::TCP_KEEPCNT),
+        "TCP_SYNCNT" => (libc::SOL_TCP, libc::TCP_SYNCNT),
+        "TCP_LINGER2" => (libc::SOL_TCP, libc::TCP_LINGER2),
+        "TCP_WINDOW_CLAMP" => (libc::SOL_TCP, libc::TCP_WINDOW_CLAMP),
+        "TCP_QUICKACK" => (libc::SOL_TCP, libc::TCP_QUICKACK),
+        "TCP_USER_TIMEOUT" => (libc::SOL_TCP, libc::TCP_USER_TIMEOUT),
+        "TCP_TX_DELAY" => (libc::SOL_TCP, 37),
+        "TCP_NOTSENT_LOWAT" => (libc::SOL_TCP, libc::TCP_NOTSENT_LOWAT),
+        "TCP_FASTOPEN_CONNECT" => (libc::SOL_TCP, libc::TCP_FASTOPEN_CONNECT),
+        "TCP_CONGESTION" => (libc::SOL_TCP, libc::TCP_CONGESTION),
+        "SO_KEEPALIVE" => (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+        "SO_REUSEADDR" => (libc::SOL_SOCKET, libc::SO_REUSEADDR),
+        _ => return None,
+    })
+}
+
+fn connect_probe(addr: &str, port: &str, rest: &[&str]) -> ExitCode {
+    let (Ok(ip), Ok(port)) = (addr.parse::<std::net::IpAddr>(), port.parse::<u16>()) else {
+        return usage();
+    };
+    let mut flags = 0;
+    let mut opts = Vec::new();
+    let mut rest = rest.iter();
+    while let Some(&arg) = rest.next() {
+        match arg {
+            "--nonblock" => flags |= libc::SOCK_NONBLOCK,
+            "--cloexec" => flags |= libc::SOCK_CLOEXEC,
+            "--opt" => match rest.next().and_then(|o| o.split_once('=')) {
+                Some((name, value)) => opts.push((name, value)),
+                None => return usage(),
+            },
+            _ => return usage(),
+        }
+    }
+    let domain = if ip.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2) call.
+    let fd = unsafe { libc::socket(domain, libc::SOCK_STREAM | flags, 0) };
+    if fd < 0 {
+        return print_and_exit(&format!("socket error {}\n", errno()), ExitCode::FAILURE);
+    }
+    let mut out = String::new();
+    for (name, value) in opts {
+        let Some((level, optname)) = option_by_name(name) else {
+            return usage();
+        };
+        let int: i32 = value.parse().unwrap_or(0);
+        let (ptr, len) = if name == "TCP_CONGESTION" {
+            (value.as_ptr().cast(), value.len())
+        } else {
+            ((&int as *const i32).cast(), size_of::<i32>())
+        };
+        // SAFETY: ptr/len describe a live buffer.
+        let rc = unsafe { libc::setsockopt(fd, level, optname, ptr, len as libc::socklen_t) };
+        let e = if rc == 0 { 0 } else { errno() };
+        out.push_str(&format!("opt {name} {rc} {e}\n"));
+    }
+    let target = std::net::SocketAddr::new(ip, port);
+    let (storage, len) = sockaddr(&target);
+    // SAFETY: storage holds a sockaddr of `len` bytes.
+    let mut rc = unsafe { libc::connect(fd, (&raw const storage).cast(), len) };
+    if rc != 0 && errno() == libc::EINPROGRESS {
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        // SAFETY: one pollfd.
+        unsafe { libc::poll(&mut pfd, 1, 10_000) };
+        rc = 0;
+    }
+    if rc != 0 {
+        out.push_str(&format!("connect error {}\n", errno()));
+        return print_and_exit(&out, ExitCode::FAILURE);
+    }
+    let (nonblock, cloexec) = fd_flags(fd);
+    match so_protocol(fd) {
+        Ok(p) => out.push_str(&format!(
+            "protocol {p} nonblock={} cloexec={}\n",
+            u8::from(nonblock),
+            u8::from(cloexec)
+        )),
+        Err(e) => out.push_str(&format!("getsockopt-error {e}\n")),
+    }
+    close(fd);
+    print_and_exit(&out, ExitCode::SUCCESS)
+}
+
+/// A sockaddr for `addr` and its length.
+fn sockaddr(addr: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero bytes are a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        std::net::SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(v4.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in.
+            unsafe { std::ptr::write((&raw mut storage).cast(), sin) };
+            size_of::<libc::sockaddr_in>()
+        }
+        std::net::SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: sockaddr_storage is larger than sockaddr_in6.
+            unsafe { std::ptr::write((&raw mut storage).cast(), sin6) };
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: sockprobe sockets | child | stress THREADS COUNT | orphan FILE DELAY_MS | bench COUNT"
+        "usage: sockprobe sockets | child | stress THREADS COUNT | orphan FILE DELAY_MS | bench COUNT \
+         | connect ADDR PORT [--opt NAME=VALUE]... [--nonblock] [--cloexec]"
     );
     ExitCode::from(2)
 }
@@ -336,6 +476,7 @@ fn main() -> ExitCode {
             Ok(c) => bench(c),
             _ => usage(),
         },
+        ["connect", addr, port, rest @ ..] => connect_probe(addr, port, rest),
         _ => usage(),
     }
 }

@@ -1,0 +1,19 @@
+//! The `listen()` detour: listeners stay MPTCP unless `--no-listen` or
+//! `--exclude-port` (on the bound port) says plain TCP.
+
+use crate::rules::Verdict;
+use crate::{config, debug_log, fds, real, swap};
+use libc::c_int;
+
+#[cfg_attr(not(test), unsafe(no_mangle))]
+pub extern "C" fn listen(fd: c_int, backlog: c_int) -> c_int {
+    if fds::take(fd)
+        && let Verdict::Tcp(why) = config::rules().for_listen(swap::bound_port(fd))
+    {
+        let result = swap::to_tcp(fd, None);
+        if config::debug() {
+            debug_log::swap(fd, "listen", None, why.describe(), result);
+        }
+    }
+    real::listen(fd, backlog)
+}
