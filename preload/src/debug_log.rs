@@ -48,6 +48,10 @@ pub fn open_file(path: *const libc::c_char) -> bool {
 }
 
 /// Writes the line for one decision. Keeps `errno` as the program left it.
+// Out of line: debug mode is rare, and inlined its line buffer would give
+// every socket() call a large stack frame.
+#[cold]
+#[inline(never)]
 pub fn decision(domain: c_int, ty: c_int, protocol: c_int, fd: c_int, outcome: Outcome) {
     // SAFETY: __errno_location() returns this thread's errno, always valid.
     let errno = unsafe { libc::__errno_location() };
@@ -68,6 +72,8 @@ pub fn decision(domain: c_int, ty: c_int, protocol: c_int, fd: c_int, outcome: O
 /// Writes the line for a swap decision, e.g.
 /// `mptcpize-rs[42]: connect(3): swapped to TCP: loopback destination`.
 /// Keeps `errno` as the program left it.
+#[cold]
+#[inline(never)]
 pub fn swap(
     fd: c_int,
     call: &str,
@@ -158,6 +164,8 @@ pub fn notice(text: &str) {
 
 /// Explains, once per process, why a socket failed under
 /// `--require-mptcp` instead of falling back to TCP.
+#[cold]
+#[inline(never)]
 pub fn explain_refusal_once(errno: c_int) {
     static EXPLAINED: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
     if EXPLAINED.swap(true, Ordering::Relaxed) {

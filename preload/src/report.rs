@@ -133,12 +133,17 @@ fn claim_slot() {
 }
 
 /// Counts one decision. The hot-path cost without a report: one load.
-#[inline]
+#[inline(always)]
 pub fn count(outcome: Outcome) {
     let slot = MY_SLOT.load(Ordering::Relaxed);
-    if slot.is_null() {
-        return;
+    if !slot.is_null() {
+        count_into(slot, outcome);
     }
+}
+
+/// Out of line, so that runs without a report carry none of it.
+#[inline(never)]
+fn count_into(slot: *mut u8, outcome: Outcome) {
     let (field, errno) = match outcome {
         Outcome::Converted => (CONVERTED, None),
         Outcome::Untouched => (UNTOUCHED, None),

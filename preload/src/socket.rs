@@ -65,7 +65,7 @@ fn finish(domain: c_int, ty: c_int, protocol: c_int, outcome: Outcome) -> c_int 
 /// Counts the decision for `--report` and logs it in debug mode. A
 /// descriptor not converted is not the shim's to swap (a bit left stale by
 /// a close the shim did not see is cleared here).
-#[inline]
+#[inline(always)]
 fn done(domain: c_int, ty: c_int, protocol: c_int, fd: c_int, outcome: Outcome) {
     if outcome != Outcome::Converted {
         fds::forget(fd);
