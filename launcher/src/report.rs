@@ -19,6 +19,7 @@ const MAGIC: &[u8; 8] = b"MPTCPRT1";
 const HEADER: usize = 64;
 const SLOT: usize = 1152;
 const ERRNO_BUCKETS: usize = 134;
+const SWAPPED: usize = 56 + 8 * ERRNO_BUCKETS;
 /// Processes a run can record; more are counted as unrecorded.
 pub const CAPACITY: u32 = 4096;
 
@@ -29,6 +30,10 @@ pub struct Counts {
     pub fallback: u64,
     pub refused: u64,
     pub untouched: u64,
+    /// Converted sockets swapped back to plain TCP by a connect-time rule
+    /// (a loopback destination, `--exclude`, ...) or a rejected option:
+    /// counted in `converted` too, but their connections were TCP.
+    pub swapped: u64,
     /// errno → fallbacks and refusals with it (0: an errno past the table).
     pub errnos: BTreeMap<i32, u64>,
 }
@@ -88,6 +93,7 @@ pub fn parse(bytes: &[u8]) -> Option<Report> {
             untouched: u64_at(slot + 32)?,
             fallback: u64_at(slot + 40)?,
             refused: u64_at(slot + 48)?,
+            swapped: u64_at(slot + SWAPPED)?,
             errnos: BTreeMap::new(),
         };
         for errno in 0..ERRNO_BUCKETS {
@@ -172,6 +178,7 @@ impl Report {
             total.fallback += counts.fallback;
             total.refused += counts.refused;
             total.untouched += counts.untouched;
+            total.swapped += counts.swapped;
             for (errno, count) in &counts.errnos {
                 *total.errnos.entry(*errno).or_default() += count;
             }
@@ -207,6 +214,7 @@ fn counts_fields(counts: &Counts) -> Vec<(&'static str, Json)> {
         ("fallback", count(counts.fallback)),
         ("refused", count(counts.refused)),
         ("untouched", count(counts.untouched)),
+        ("swapped_to_tcp", count(counts.swapped)),
         ("errno", Json::object(errnos)),
     ]
 }
@@ -270,8 +278,11 @@ mod tests {
             ],
             1,
         );
+        let mut bytes = bytes;
+        bytes[HEADER + SWAPPED..HEADER + SWAPPED + 8].copy_from_slice(&2u64.to_ne_bytes());
         let report = parse(&bytes).unwrap();
         assert_eq!(report.processes.len(), 2);
+        assert_eq!(report.processes[0].counts.swapped, 2);
         assert_eq!(report.processes[1].program, "sh\"x");
         assert_eq!(report.unrecorded, 1);
         let total = report.total();
@@ -286,6 +297,7 @@ mod tests {
             "{json}"
         );
         assert!(json.contains("\"ENOPROTOOPT\": 2"), "{json}");
+        assert!(json.contains("\"swapped_to_tcp\": 2,"), "{json}");
         assert!(json.contains("\"program\": \"sh\\\"x\""), "{json}");
         assert!(json.contains("\"unrecorded_processes\": 1"), "{json}");
     }

@@ -166,7 +166,14 @@ pub fn prepare_preload(
     if request.require_mptcp {
         env.push((REQUIRE_VAR, OsString::from("1")));
     }
-    let rules = request.rules.canonical().map_err(|message| RunError {
+    // --require-mptcp asks for proof that MPTCP was used: the implicit
+    // loopback bypass would quietly make such connections TCP. Rules the
+    // user gave (--exclude, ...) still apply: those are explicit choices.
+    let mut rules = request.rules.clone();
+    if request.require_mptcp {
+        rules.loopback = true;
+    }
+    let rules = rules.canonical().map_err(|message| RunError {
         exit_code: exit_code::USAGE,
         message,
     })?;
@@ -460,6 +467,24 @@ mod tests {
         let err = prepare(&req, None, || Ok(shim.clone()), |_| None).unwrap_err();
         assert_eq!(err.exit_code(), 2);
         assert!(err.to_string().contains("--exclude"), "{err}");
+    }
+
+    #[test]
+    fn require_mptcp_keeps_loopback_mptcp() {
+        let mut req = request("/bin/sh", &[], false);
+        req.require_mptcp = true;
+        let shim = PathBuf::from("/opt/shim/libmptcpize_preload.so");
+        let launch = prepare(&req, None, || Ok(shim.clone()), |_| None).unwrap();
+        let rules = launch
+            .env
+            .iter()
+            .find(|(name, _)| *name == crate::rules::RULES_VAR);
+        let rules = rules.map(|(_, value)| value.to_string_lossy().into_owned());
+        assert!(
+            rules.is_some_and(|r| r.starts_with("loopback=1;")),
+            "{:?}",
+            launch.env
+        );
     }
 
     #[test]

@@ -28,6 +28,7 @@
 //! | 40 | 8 | fell back to TCP |
 //! | 48 | 8 | refused (`--require-mptcp`) |
 //! | 56 | 8 × 134 | fallbacks and refusals by errno (index = errno; 0 = larger) |
+//! | 1128 | 8 | converted sockets swapped back to TCP at connect/listen/setsockopt |
 
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use libc::c_int;
@@ -44,10 +45,11 @@ const UNTOUCHED: usize = 32;
 const FELL_BACK: usize = 40;
 const REFUSED: usize = 48;
 const BY_ERRNO: usize = 56;
+const SWAPPED: usize = BY_ERRNO + 8 * ERRNO_BUCKETS;
 
 // The errno buckets fit in a slot; slots sit on cache lines of their own,
 // so processes counting at once do not share one.
-const _: () = assert!(BY_ERRNO + 8 * ERRNO_BUCKETS <= SLOT);
+const _: () = assert!(SWAPPED + 8 <= SLOT);
 const _: () = assert!(SLOT.is_multiple_of(64) && HEADER.is_multiple_of(64));
 
 /// The mapped table, null when there is no report.
@@ -158,6 +160,15 @@ fn count_into(slot: *mut u8, outcome: Outcome) {
         let bucket = errno_bucket(errno);
         // SAFETY: bucket < ERRNO_BUCKETS, inside the slot.
         unsafe { u64_at(slot, BY_ERRNO + 8 * bucket) }.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a converted socket swapped back to plain TCP (not a hot path).
+pub fn count_swap() {
+    let slot = MY_SLOT.load(Ordering::Relaxed);
+    if !slot.is_null() {
+        // SAFETY: `slot` is this process's slot in the mapping; aligned.
+        unsafe { u64_at(slot, SWAPPED) }.fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -114,6 +114,9 @@ pub fn to_tcp(fd: c_int, retry: Option<&Retry>) -> Result<(), Failure> {
     // SAFETY: as above.
     let saved = unsafe { *errno };
     let result = swap(fd, retry);
+    if result.is_ok() {
+        crate::report::count_swap();
+    }
     // SAFETY: as above.
     unsafe { *errno = saved };
     result

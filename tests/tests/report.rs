@@ -129,6 +129,17 @@ fn report_counts_a_wrapped_curl() {
         json_eval(&json, "[p['program'] for p in d['processes']]"),
         "[\"curl\"]"
     );
+    // 127.0.0.1 is loopback: the socket was converted, then swapped back
+    // to TCP at connect(), and the report says so.
+    let converted = json_eval(&json, "d['converted']");
+    assert_eq!(json_eval(&json, "d['swapped_to_tcp']"), converted, "{json}");
+
+    // With --loopback the connection stays MPTCP: nothing swapped.
+    let (out, bytes) = curl(&ns, &["--loopback", "--report", path_str(&path)]);
+    out.success();
+    assert_eq!(bytes, server.data);
+    let json = report(&path);
+    assert_eq!(json_eval(&json, "d['swapped_to_tcp']"), "0", "{json}");
 }
 
 #[test]
