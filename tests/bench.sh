@@ -84,10 +84,15 @@ OURS_LIB=$TMP/stage/usr/lib/mptcpize-rs/libmptcpize_preload.so
 # --- helper programs, compiled now ------------------------------------------
 cat >"$TMP/sockloop.c" <<'EOF'
 /* sockloop tcp|raw N: N x socket(AF_INET, SOCK_STREAM, 0 | IPPROTO_MPTCP)
- * + close(); prints SO_PROTOCOL of the last socket. */
+ * + close(); prints SO_PROTOCOL of the last socket.
+ * sockloop other N: N x socket(AF_INET, SOCK_DGRAM, 0) + setsockopt() +
+ * connect() + close(): a descriptor the shim does not convert, through every
+ * call it wraps. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -96,12 +101,20 @@ int main(int argc, char **argv)
 	if (argc != 3)
 		return 2;
 	int protocol = strcmp(argv[1], "raw") == 0 ? 262 : 0;
+	int other = strcmp(argv[1], "other") == 0;
 	long n = atol(argv[2]);
-	int last = -1;
+	int last = -1, one = 1;
+	struct sockaddr_in to = { .sin_family = AF_INET, .sin_port = htons(9) };
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	for (long i = 0; i < n; i++) {
-		int fd = socket(AF_INET, SOCK_STREAM, protocol);
+		int fd = socket(AF_INET, other ? SOCK_DGRAM : SOCK_STREAM, protocol);
 		if (fd < 0) {
 			perror("socket");
+			return 1;
+		}
+		if (other && (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+			      connect(fd, (struct sockaddr *)&to, sizeof to) != 0)) {
+			perror("setsockopt/connect");
 			return 1;
 		}
 		if (i == n - 1) {
@@ -192,14 +205,15 @@ for i in $(seq -w 1 60); do BIG_ENV+=("BENCH_FILLER_$i=some value number $i"); d
 # instructions ENVNAME LIB MODE N: callgrind's total for one sockloop run.
 instructions() {
 	local -n envref=$1
-	local lib=$2 mode=$3 n=$4 out
+	local lib=$2 mode=$3 n=$4 out want=262
+	[ "$mode" = other ] && want=17
 	local preload=()
 	[ -n "$lib" ] && preload=("LD_PRELOAD=$lib")
 	out=$(env -i "${envref[@]}" "${preload[@]}" valgrind --tool=callgrind \
 		--callgrind-out-file=/dev/null "$TMP/sockloop" "$mode" "$n" 2>"$TMP/vg.log") ||
 		die "sockloop failed under valgrind: $(tail -3 "$TMP/vg.log")"
-	[ "$out" = "protocol 262" ] ||
-		die "sockloop $mode with ${lib:-no wrapper} made $out, not MPTCP, under valgrind"
+	[ "$out" = "protocol $want" ] ||
+		die "sockloop $mode with ${lib:-no wrapper} made $out, not protocol $want, under valgrind"
 	awk '/Collected :/ { print $NF }' "$TMP/vg.log"
 }
 
@@ -218,7 +232,15 @@ for envname in SMALL_ENV BIG_ENV; do
 	INSN[ref,$envname]=$(per_socket "$envname" "$REF_LIB" tcp)
 	INSN[ours,$envname]=$(per_socket "$envname" "$OURS_LIB" tcp)
 done
+# A socket the shim leaves alone, through socket/setsockopt/connect/close:
+# what the wrapped calls cost every other descriptor.
+for who in raw ref ours; do
+	case $who in raw) lib= ;; ref) lib=$REF_LIB ;; ours) lib=$OURS_LIB ;; esac
+	INSN[other,$who]=$(per_socket SMALL_ENV "$lib" other)
+done
 sub() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
+INSN[other,ref,added]=$(sub "${INSN[other,ref]}" "${INSN[other,raw]}")
+INSN[other,ours,added]=$(sub "${INSN[other,ours]}" "${INSN[other,raw]}")
 for who in ref ours; do
 	for envname in SMALL_ENV BIG_ENV; do
 		INSN[$who,$envname,added]=$(sub "${INSN[$who,$envname]}" "${INSN[raw,$envname]}")
@@ -339,6 +361,7 @@ of \`tests/bench.sh\`. Generated file: do not edit, run the command again.
 | --- | ---: | ---: | ---: | ---: | --- | --- |
 | user-space instructions added per \`socket()\`, environment of \`PATH\` only | ${INSN[raw,SMALL_ENV]} per socket()+close() | ${INSN[ref,SMALL_ENV,added]} | $small | $(ratio "$small" "${INSN[ref,SMALL_ENV,added]}") | ≤ 100, independent of the environment | $insn_met |
 | user-space instructions added per \`socket()\`, \`PATH\` and 60 more variables | ${INSN[raw,BIG_ENV]} per socket()+close() | ${INSN[ref,BIG_ENV,added]} | $big | $(ratio "$big" "${INSN[ref,BIG_ENV,added]}") | ≤ 100, independent of the environment | $insn_met |
+| user-space instructions added to a socket the shim leaves alone (UDP: \`socket()\`+\`setsockopt()\`+\`connect()\`+\`close()\`) | ${INSN[other,raw]} per iteration | ${INSN[other,ref,added]} | ${INSN[other,ours,added]} | | reported (the calls issue 8 wraps) | |
 | launch: median wall time of \`run true\` | $(ms "${LAUNCH[bare]}") ms (bare \`true\`) | $(ms "${LAUNCH[ref]}") ms | $(ms "${LAUNCH[ours]}") ms | $(ratio "${LAUNCH[ours]}" "${LAUNCH[ref]}") | | |
 | launch overhead over bare \`true\` | — | $(ms "${LAUNCH[ref,over]}") ms | $(ms "${LAUNCH[ours,over]}") ms | $(ratio "${LAUNCH[ours,over]}" "${LAUNCH[ref,over]}") | ≤ the reference's | $launch_met |
 | VmRSS of \`sleep 5\` | $(kib "${MEM[bare,rss]}") | $(kib "${MEM[ref,rss]}") | $(kib "${MEM[ours,rss]}") | | | |

@@ -18,10 +18,14 @@ pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_
     real::connect(fd, addr, len)
 }
 
-/// Applies the rules to the first `connect()` of a converted socket.
+/// Applies the rules to the first `connect()` of a converted socket. Out of
+/// line: it runs once per converted socket, and inlined it would make every
+/// other `connect()` pay for its stack frame.
 ///
 /// # Safety
 /// `addr` points to `len` readable bytes, or is null.
+#[cold]
+#[inline(never)]
 unsafe fn decide(fd: c_int, addr: *const sockaddr, len: socklen_t) {
     if addr.is_null() {
         return;

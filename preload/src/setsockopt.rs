@@ -6,8 +6,7 @@
 //! `connect()`/`listen()`, and under `--require-mptcp`, the kernel's answer
 //! is returned unchanged.
 //!
-//! Cost when the call succeeds: one errno load; when it fails on a
-//! descriptor the shim does not track: one atomic load more.
+//! Cost for a descriptor the shim did not convert: one atomic load.
 
 use crate::swap::{self, Failure, Retry};
 use crate::{config, debug_log, fds, policy, real};
@@ -23,12 +22,25 @@ pub unsafe extern "C" fn setsockopt(
     value: *const c_void,
     len: socklen_t,
 ) -> c_int {
+    // Descriptors the shim did not convert (nearly all calls) pay one load.
+    if !fds::is_converted(fd) || config::require_mptcp() {
+        return real::setsockopt(fd, level, name, value, len);
+    }
+    converted(fd, level, name, value, len)
+}
+
+/// A converted, still undecided socket: try the option, swap to TCP if
+/// MPTCP rejects it. Out of line, so other descriptors do not pay for its
+/// stack frame.
+#[cold]
+#[inline(never)]
+fn converted(fd: c_int, level: c_int, name: c_int, value: *const c_void, len: socklen_t) -> c_int {
     // SAFETY: __errno_location() returns this thread's errno, always valid.
     let errno = unsafe { libc::__errno_location() };
     // SAFETY: as above.
     let before = unsafe { *errno };
     let rc = real::setsockopt(fd, level, name, value, len);
-    if rc == 0 || !fds::is_converted(fd) || config::require_mptcp() {
+    if rc == 0 {
         return rc;
     }
     // SAFETY: as above.

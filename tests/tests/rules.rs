@@ -149,8 +149,9 @@ fn option_matrix() {
     let _turn = my_turn();
     let net = two_path_net(100);
     require_program("ncat");
+    // An echo server: each connection then carries 64 KiB there and back.
     let mut server = net.server.cmd("ncat");
-    server.args(["-l", "-k", &PORT.to_string()]);
+    server.args(["-l", "-k", "-e", "/bin/cat", &PORT.to_string()]);
     let _server = ChildGuard::spawn(server.stdin(Stdio::null()).stdout(Stdio::null()));
     wait_for_listen(&net.server, PORT, SHORT);
     let cases: &[(&str, i32)] = &[
@@ -170,7 +171,7 @@ fn option_matrix() {
         ("TCP_FASTOPEN_CONNECT=1", MPTCP),
     ];
     for &(opt, want) in cases {
-        let extra = ["--opt", opt];
+        let extra = ["--opt", opt, "--echo", "65536"];
         let plain = probe_connect(Some(&net.client), None, (SERVER1, PORT), &extra);
         let wrapped = probe_connect(Some(&net.client), Some(&[]), (SERVER1, PORT), &extra);
         let opt_line = |out: &str| {
@@ -185,7 +186,53 @@ fn option_matrix() {
         );
         assert_eq!(protocol(&plain), TCP, "{opt}: {plain}");
         assert_eq!(protocol(&wrapped), want, "{opt}: {wrapped}");
+        for out in [&plain, &wrapped] {
+            assert!(
+                out.contains("echo ok 65536"),
+                "{opt}: data not intact\n{out}"
+            );
+        }
     }
+}
+
+/// Threads open, configure, connect, use and close sockets at once, so
+/// descriptor numbers are reused all the time, under rules that make some
+/// connections TCP (a port rule, an option MPTCP rejects) and others MPTCP:
+/// every connection has the protocol its rules say and carries its bytes.
+#[test]
+fn threaded_churn_with_descriptor_reuse() {
+    const TCP_PORT: u16 = 5401;
+    const MPTCP_PORT: u16 = 5402;
+    require_program("ncat");
+    let ns = netns(true);
+    let mut servers = Vec::new();
+    for (port, wrapped) in [(TCP_PORT, false), (MPTCP_PORT, true)] {
+        let mut server = if wrapped {
+            let mut cmd = ns.cmd(launcher());
+            cmd.args(["run", "--", "ncat"]);
+            cmd
+        } else {
+            ns.cmd("ncat")
+        };
+        clean_env(&mut server);
+        server.args(["-l", "-k", "-e", "/bin/cat", &port.to_string()]);
+        servers.push(ChildGuard::spawn(
+            server.stdin(Stdio::null()).stdout(Stdio::null()),
+        ));
+        wait_for_listen(&ns, port, SHORT);
+    }
+    assert!(
+        ns.has_mptcp_listener(MPTCP_PORT),
+        "the MPTCP port's server must be MPTCP"
+    );
+    let mut cmd = ns.cmd(launcher());
+    clean_env(&mut cmd);
+    let include = MPTCP_PORT.to_string();
+    cmd.args(["run", "--loopback", "--include-port", &include, "--"])
+        .arg(sockprobe())
+        .args(["churn", "8", "60", &TCP_PORT.to_string(), &include]);
+    let out = run_timeout(&mut cmd, LONG);
+    assert!(out.stdout.contains("churn ok 480"), "{out}");
 }
 
 /// One iperf3 run of 3 s over 127.0.0.1 in `ns`; the receiver's Gbit/s.

@@ -14,10 +14,16 @@
 //!                                  opens a TCP socket and writes `protocol P pid PID` to FILE
 //!   sockprobe bench COUNT          COUNT times socket(AF_INET, SOCK_STREAM, 0) + close();
 //!                                  prints `ns_per_socket N`
-//!   sockprobe connect ADDR PORT [--opt NAME=VALUE]... [--nonblock] [--cloexec]
+//!   sockprobe connect ADDR PORT [--opt NAME=VALUE]... [--nonblock] [--cloexec] [--echo N]
 //!                                  open a TCP socket (SOCK_NONBLOCK/SOCK_CLOEXEC on request),
 //!                                  set each option (`opt NAME rc ERRNO`), connect (blocking
 //!                                  until done) and print `protocol P nonblock=0|1 cloexec=0|1`
+//!                                  (with --echo N: then send N bytes through an echo
+//!                                  server and print `echo ok N` if all come back intact)
+//!   sockprobe churn THREADS COUNT TCP_PORT MPTCP_PORT
+//!                                  threads connect to 127.0.0.1 over and over (with
+//!                                  descriptor reuse), checking each connection's protocol
+//!                                  and echoed bytes; prints `churn ok N`
 
 use std::io::{self, Read, Write};
 use std::process::{Command, ExitCode, Stdio};
@@ -344,9 +350,14 @@ fn connect_probe(addr: &str, port: &str, rest: &[&str]) -> ExitCode {
     };
     let mut flags = 0;
     let mut opts = Vec::new();
+    let mut echo = 0usize;
     let mut rest = rest.iter();
     while let Some(&arg) = rest.next() {
         match arg {
+            "--echo" => match rest.next().and_then(|n| n.parse().ok()) {
+                Some(n) => echo = n,
+                None => return usage(),
+            },
             "--nonblock" => flags |= libc::SOCK_NONBLOCK,
             "--cloexec" => flags |= libc::SOCK_CLOEXEC,
             "--opt" => match rest.next().and_then(|o| o.split_once('=')) {
@@ -409,8 +420,142 @@ fn connect_probe(addr: &str, port: &str, rest: &[&str]) -> ExitCode {
         )),
         Err(e) => out.push_str(&format!("getsockopt-error {e}\n")),
     }
+    if echo > 0 {
+        match echo_through(fd, echo, 7) {
+            Ok(()) => out.push_str(&format!("echo ok {echo}\n")),
+            Err(what) => out.push_str(&format!("echo failed: {what}\n")),
+        }
+    }
     close(fd);
     print_and_exit(&out, ExitCode::SUCCESS)
+}
+
+/// Sends `len` bytes of a pattern seeded by `seed` through an echo server on
+/// connected (blocking) `fd`, 4 KiB at a time, and checks every byte that
+/// comes back.
+fn echo_through(fd: i32, len: usize, seed: usize) -> Result<(), String> {
+    let pattern = |i: usize| ((i * 31 + seed * 7) % 251) as u8;
+    let mut sent = 0;
+    while sent < len {
+        let chunk: Vec<u8> = (sent..len.min(sent + 4096)).map(pattern).collect();
+        // SAFETY: writes from and reads into live buffers of their length.
+        let n = unsafe { libc::write(fd, chunk.as_ptr().cast(), chunk.len()) };
+        if n <= 0 {
+            return Err(format!("write: errno {}", errno()));
+        }
+        let n = n as usize;
+        let mut back = vec![0u8; n];
+        let mut got = 0;
+        while got < n {
+            // SAFETY: as above.
+            let r = unsafe { libc::read(fd, back[got..].as_mut_ptr().cast(), n - got) };
+            if r <= 0 {
+                return Err(format!(
+                    "read after {} bytes: errno {}",
+                    sent + got,
+                    errno()
+                ));
+            }
+            got += r as usize;
+        }
+        if back != chunk[..n] {
+            return Err(format!("bytes differ in [{sent}, {})", sent + n));
+        }
+        sent += n;
+    }
+    Ok(())
+}
+
+/// THREADS threads each open COUNT connections to 127.0.0.1, alternating
+/// between TCP_PORT (expected plain TCP under the test's rules) and
+/// MPTCP_PORT (expected MPTCP), every third one first setting
+/// TCP_USER_TIMEOUT (which MPTCP rejects: expected plain TCP), echo data
+/// through each and close it: descriptors are reused across threads all
+/// the time. Any protocol or byte mix-up fails.
+fn churn(threads: usize, count: usize, tcp_port: u16, mptcp_port: u16) -> ExitCode {
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(threads));
+    let workers: Vec<_> = (0..threads)
+        .map(|t| {
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                barrier.wait();
+                let mut failures = Vec::new();
+                for i in 0..count {
+                    if let Err(e) = churn_one(t, i, tcp_port, mptcp_port) {
+                        failures.push(format!("thread {t} connection {i}: {e}"));
+                    }
+                }
+                failures
+            })
+        })
+        .collect();
+    let failures: Vec<String> = workers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap_or_else(|_| vec!["thread panicked".into()]))
+        .collect();
+    let total = threads * count;
+    if failures.is_empty() {
+        print_and_exit(&format!("churn ok {total}\n"), ExitCode::SUCCESS)
+    } else {
+        let text = format!(
+            "churn failed {} of {total}\n{}\n",
+            failures.len(),
+            failures.join("\n")
+        );
+        print_and_exit(&text, ExitCode::FAILURE)
+    }
+}
+
+fn churn_one(t: usize, i: usize, tcp_port: u16, mptcp_port: u16) -> Result<(), String> {
+    let reject_option = i.is_multiple_of(3);
+    let port = if i.is_multiple_of(2) {
+        tcp_port
+    } else {
+        mptcp_port
+    };
+    let want = if reject_option || port == tcp_port {
+        6
+    } else {
+        262
+    };
+    // SAFETY: plain socket(2) call.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    if fd < 0 {
+        return Err(format!("socket: errno {}", errno()));
+    }
+    let result = (|| {
+        if reject_option {
+            let value: i32 = 5000;
+            // SAFETY: a live int and its size.
+            let rc = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::IPPROTO_TCP,
+                    libc::TCP_USER_TIMEOUT,
+                    (&value as *const i32).cast(),
+                    size_of::<i32>() as libc::socklen_t,
+                )
+            };
+            if rc != 0 {
+                return Err(format!("setsockopt: errno {}", errno()));
+            }
+        }
+        let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let (storage, len) = sockaddr(&target);
+        // SAFETY: storage holds a sockaddr of `len` bytes.
+        if unsafe { libc::connect(fd, (&raw const storage).cast(), len) } != 0 {
+            return Err(format!("connect to {port}: errno {}", errno()));
+        }
+        let got = so_protocol(fd).map_err(|e| format!("SO_PROTOCOL: errno {e}"))?;
+        if got != want {
+            return Err(format!(
+                "port {port}, option {reject_option}: protocol {got}, want {want}"
+            ));
+        }
+        echo_through(fd, 256, t * 1000 + i)
+    })();
+    close(fd);
+    result
 }
 
 /// A sockaddr for `addr` and its length.
@@ -452,7 +597,8 @@ fn sockaddr(addr: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::sockl
 fn usage() -> ExitCode {
     eprintln!(
         "usage: sockprobe sockets | child | stress THREADS COUNT | orphan FILE DELAY_MS | bench COUNT \
-         | connect ADDR PORT [--opt NAME=VALUE]... [--nonblock] [--cloexec]"
+         | connect ADDR PORT [--opt NAME=VALUE]... [--nonblock] [--cloexec] [--echo N] \
+         | churn THREADS COUNT TCP_PORT MPTCP_PORT"
     );
     ExitCode::from(2)
 }
@@ -477,6 +623,15 @@ fn main() -> ExitCode {
             _ => usage(),
         },
         ["connect", addr, port, rest @ ..] => connect_probe(addr, port, rest),
+        ["churn", threads, count, tcp_port, mptcp_port] => match (
+            threads.parse(),
+            count.parse(),
+            tcp_port.parse(),
+            mptcp_port.parse(),
+        ) {
+            (Ok(t), Ok(c), Ok(tp), Ok(mp)) if t > 0 => churn(t, c, tp, mp),
+            _ => usage(),
+        },
         _ => usage(),
     }
 }
