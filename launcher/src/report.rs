@@ -3,8 +3,9 @@
 //!
 //! The launcher creates the table (a sparse file, so unused slots cost no
 //! disk) and names it in `MPTCPIZE_RS_REPORT`; every process of the tree
-//! that loads the shim counts into a slot of its own. The format is written
-//! down in `preload/src/report.rs`; this is its reader.
+//! that loads the shim counts into a slot of its own. The layout is the
+//! shim's own definition, `preload/src/report_layout.rs`, included below, so
+//! writer and reader cannot drift.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -12,14 +13,13 @@ use std::io;
 use std::path::Path;
 
 use crate::json::Json;
+use layout::*;
+
+#[path = "../../preload/src/report_layout.rs"]
+mod layout;
 
 pub const ENV_VAR: &str = "MPTCPIZE_RS_REPORT";
 
-const MAGIC: &[u8; 8] = b"MPTCPRT1";
-const HEADER: usize = 64;
-const SLOT: usize = 1152;
-const ERRNO_BUCKETS: usize = 134;
-const SWAPPED: usize = 56 + 8 * ERRNO_BUCKETS;
 /// Processes a run can record; more are counted as unrecorded.
 pub const CAPACITY: u32 = 4096;
 
@@ -60,8 +60,8 @@ pub fn create_table(path: &Path) -> io::Result<()> {
         .create_new(true)
         .open(path)?;
     let mut header = [0u8; HEADER];
-    header[..8].copy_from_slice(MAGIC);
-    header[8..12].copy_from_slice(&CAPACITY.to_ne_bytes());
+    header[..8].copy_from_slice(&MAGIC);
+    header[CAPACITY_AT..CAPACITY_AT + 4].copy_from_slice(&CAPACITY.to_ne_bytes());
     std::os::unix::fs::FileExt::write_all_at(&file, &header, 0)?;
     file.set_len((HEADER + CAPACITY as usize * SLOT) as u64)
 }
@@ -78,31 +78,31 @@ pub fn parse(bytes: &[u8]) -> Option<Report> {
     if bytes.get(..8)? != MAGIC {
         return None;
     }
-    let capacity = u32_at(8)? as usize;
-    let used = (u32_at(12)? as usize).min(capacity);
+    let capacity = u32_at(CAPACITY_AT)? as usize;
+    let used = (u32_at(NEXT_SLOT_AT)? as usize).min(capacity);
     let mut report = Report {
         processes: Vec::with_capacity(used),
-        unrecorded: u32_at(16)?,
+        unrecorded: u32_at(UNRECORDED_AT)?,
     };
     for index in 0..used {
         let slot = HEADER + index * SLOT;
-        let name = bytes.get(slot + 8..slot + 24)?;
+        let name = bytes.get(slot + COMM..slot + COMM + COMM_LEN)?;
         let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
         let mut counts = Counts {
-            converted: u64_at(slot + 24)?,
-            untouched: u64_at(slot + 32)?,
-            fallback: u64_at(slot + 40)?,
-            refused: u64_at(slot + 48)?,
+            converted: u64_at(slot + CONVERTED)?,
+            untouched: u64_at(slot + UNTOUCHED)?,
+            fallback: u64_at(slot + FELL_BACK)?,
+            refused: u64_at(slot + REFUSED)?,
             swapped: u64_at(slot + SWAPPED)?,
             errnos: BTreeMap::new(),
         };
         for errno in 0..ERRNO_BUCKETS {
-            let count = u64_at(slot + 56 + 8 * errno)?;
+            let count = u64_at(slot + BY_ERRNO + 8 * errno)?;
             if count > 0 {
                 counts.errnos.insert(errno as i32, count);
             }
         }
-        let pid = u32_at(slot)?;
+        let pid = u32_at(slot + PID)?;
         report.processes.push(Process {
             pid,
             program: String::from_utf8_lossy(name).into_owned(),
@@ -138,12 +138,8 @@ impl Counts {
                 errno
             }
         };
-        // Same buckets as the shim's table: larger errnos count as 0.
-        let bucket = if (0..ERRNO_BUCKETS as i32).contains(&errno) {
-            errno
-        } else {
-            0
-        };
+        // The shim's buckets: larger errnos count as 0.
+        let bucket = errno_bucket(errno) as i32;
         *self.errnos.entry(bucket).or_default() += 1;
     }
 }
@@ -248,21 +244,27 @@ mod tests {
     /// A table as the shim leaves it, built by hand.
     fn table(slots: &[SlotSpec], unrecorded: u32) -> Vec<u8> {
         let mut bytes = vec![0u8; HEADER + slots.len() * SLOT];
-        bytes[..8].copy_from_slice(MAGIC);
-        bytes[8..12].copy_from_slice(&(slots.len() as u32).to_ne_bytes());
-        bytes[12..16].copy_from_slice(&(slots.len() as u32).to_ne_bytes());
-        bytes[16..20].copy_from_slice(&unrecorded.to_ne_bytes());
+        bytes[..8].copy_from_slice(&MAGIC);
+        let count = (slots.len() as u32).to_ne_bytes();
+        bytes[CAPACITY_AT..CAPACITY_AT + 4].copy_from_slice(&count);
+        bytes[NEXT_SLOT_AT..NEXT_SLOT_AT + 4].copy_from_slice(&count);
+        bytes[UNRECORDED_AT..UNRECORDED_AT + 4].copy_from_slice(&unrecorded.to_ne_bytes());
         for (i, (pid, name, [conv, untouched, fallback, refused], errnos)) in
             slots.iter().enumerate()
         {
             let slot = HEADER + i * SLOT;
-            bytes[slot..slot + 4].copy_from_slice(&pid.to_ne_bytes());
-            bytes[slot + 8..slot + 8 + name.len()].copy_from_slice(name.as_bytes());
-            for (offset, value) in [(24, conv), (32, untouched), (40, fallback), (48, refused)] {
+            bytes[slot + PID..slot + PID + 4].copy_from_slice(&pid.to_ne_bytes());
+            bytes[slot + COMM..slot + COMM + name.len()].copy_from_slice(name.as_bytes());
+            for (offset, value) in [
+                (CONVERTED, conv),
+                (UNTOUCHED, untouched),
+                (FELL_BACK, fallback),
+                (REFUSED, refused),
+            ] {
                 bytes[slot + offset..slot + offset + 8].copy_from_slice(&value.to_ne_bytes());
             }
             for (errno, count) in *errnos {
-                let at = slot + 56 + 8 * errno;
+                let at = slot + BY_ERRNO + 8 * errno;
                 bytes[at..at + 8].copy_from_slice(&count.to_ne_bytes());
             }
         }

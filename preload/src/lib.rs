@@ -38,6 +38,7 @@ mod listen;
 mod policy;
 mod real;
 mod report;
+mod report_layout;
 mod rules;
 mod setsockopt;
 mod socket;

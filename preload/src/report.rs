@@ -7,50 +7,12 @@
 //! `_exit` and signals. A forked child claims a fresh slot (`pthread_atfork`);
 //! an exec'd image claims one when the shim loads again.
 //!
-//! The format, version 1, native byte order (the reader is the launcher on
-//! the same machine, `launcher/src/report.rs`):
-//!
-//! | offset | size | header field |
-//! | --- | --- | --- |
-//! | 0 | 8 | magic `MPTCPRT1` |
-//! | 8 | 4 | capacity: number of slots |
-//! | 12 | 4 | next free slot (atomic) |
-//! | 16 | 4 | processes that found no free slot (atomic) |
-//!
-//! Slot `i` starts at `HEADER + i * SLOT`:
-//!
-//! | offset | size | slot field |
-//! | --- | --- | --- |
-//! | 0 | 4 | pid |
-//! | 8 | 16 | program name (`/proc/self/comm`) |
-//! | 24 | 8 | converted to MPTCP |
-//! | 32 | 8 | untouched (not TCP) |
-//! | 40 | 8 | fell back to TCP |
-//! | 48 | 8 | refused (`--require-mptcp`) |
-//! | 56 | 8 × 134 | fallbacks and refusals by errno (index = errno; 0 = larger) |
-//! | 1128 | 8 | converted sockets swapped back to TCP at connect/listen/setsockopt |
+//! The table's layout is in `report_layout.rs`, shared with the launcher.
 
 use core::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use libc::c_int;
 
 use crate::policy::Outcome;
-
-pub const MAGIC: u64 = u64::from_ne_bytes(*b"MPTCPRT1");
-pub const HEADER: usize = 64;
-pub const SLOT: usize = 1152;
-const ERRNO_BUCKETS: usize = 134;
-
-const CONVERTED: usize = 24;
-const UNTOUCHED: usize = 32;
-const FELL_BACK: usize = 40;
-const REFUSED: usize = 48;
-const BY_ERRNO: usize = 56;
-const SWAPPED: usize = BY_ERRNO + 8 * ERRNO_BUCKETS;
-
-// The errno buckets fit in a slot; slots sit on cache lines of their own,
-// so processes counting at once do not share one.
-const _: () = assert!(SWAPPED + 8 <= SLOT);
-const _: () = assert!(SLOT.is_multiple_of(64) && HEADER.is_multiple_of(64));
+use crate::report_layout::*;
 
 /// The mapped table, null when there is no report.
 static TABLE: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
@@ -94,7 +56,7 @@ pub fn attach(path: *const libc::c_char) {
     }
     let table = table.cast::<u8>();
     // SAFETY: the mapping holds at least the header; offsets are aligned.
-    let valid = unsafe { u64_at(table, 0) }.load(Ordering::Relaxed) == MAGIC
+    let valid = unsafe { u64_at(table, 0) }.load(Ordering::Relaxed) == u64::from_ne_bytes(MAGIC)
         && HEADER + capacity(table) * SLOT <= size;
     if !valid {
         // SAFETY: unmapping what we just mapped.
@@ -118,19 +80,19 @@ fn claim_slot() {
         return;
     }
     // SAFETY: `table` is the validated mapping; header fields are aligned.
-    let index = unsafe { u32_at(table, 12) }.fetch_add(1, Ordering::Relaxed) as usize;
+    let index = unsafe { u32_at(table, NEXT_SLOT_AT) }.fetch_add(1, Ordering::Relaxed) as usize;
     if index >= capacity(table) {
         // SAFETY: as above.
-        unsafe { u32_at(table, 16) }.fetch_add(1, Ordering::Relaxed);
+        unsafe { u32_at(table, UNRECORDED_AT) }.fetch_add(1, Ordering::Relaxed);
         MY_SLOT.store(core::ptr::null_mut(), Ordering::Relaxed);
         return;
     }
     // SAFETY: index < capacity, so the slot lies inside the mapping.
     let slot = unsafe { table.add(HEADER + index * SLOT) };
     // SAFETY: getpid has no preconditions; the slot is ours alone.
-    unsafe { u32_at(slot, 0) }.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
+    unsafe { u32_at(slot, PID) }.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
     // SAFETY: the 16-byte name field lies inside our slot.
-    read_comm(unsafe { core::slice::from_raw_parts_mut(slot.add(8), 16) });
+    read_comm(unsafe { core::slice::from_raw_parts_mut(slot.add(COMM), COMM_LEN) });
     MY_SLOT.store(slot, Ordering::Relaxed);
 }
 
@@ -172,17 +134,9 @@ pub fn count_swap() {
     }
 }
 
-/// The errno's bucket: itself, or 0 for values past the table.
-fn errno_bucket(errno: c_int) -> usize {
-    match usize::try_from(errno) {
-        Ok(n) if n < ERRNO_BUCKETS => n,
-        _ => 0,
-    }
-}
-
 fn capacity(table: *mut u8) -> usize {
     // SAFETY: the header is inside the mapping and the field aligned.
-    unsafe { u32_at(table, 8) }.load(Ordering::Relaxed) as usize
+    unsafe { u32_at(table, CAPACITY_AT) }.load(Ordering::Relaxed) as usize
 }
 
 /// The program name from `/proc/self/comm`, without its newline.
@@ -211,17 +165,4 @@ unsafe fn u64_at(base: *mut u8, offset: usize) -> &'static AtomicU64 {
 
 unsafe fn u32_at(base: *mut u8, offset: usize) -> &'static AtomicU32 {
     unsafe { &*base.add(offset).cast::<AtomicU32>() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn errno_buckets() {
-        assert_eq!(errno_bucket(libc::ENOPROTOOPT), 92);
-        assert_eq!(errno_bucket(133), 133);
-        assert_eq!(errno_bucket(134), 0);
-        assert_eq!(errno_bucket(-1), 0);
-    }
 }
