@@ -90,11 +90,14 @@ impl NetnsExt for Netns {
 
     fn read_sysctl(&self, key: &str) -> String {
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
-        self.run_ok("cat", &[&path]).stdout.trim().to_string()
+        let value = self.read(&path);
+        let value = value.unwrap_or_else(|e| panic!("reading {path} in {}: {e}", self.name()));
+        value.trim().to_string()
     }
 
     fn netstat(&self) -> BTreeMap<String, u64> {
-        let text = self.run_ok("cat", &["/proc/net/netstat"]).stdout;
+        let text = self.read("/proc/net/netstat");
+        let text = text.unwrap_or_else(|e| panic!("/proc/net/netstat in {}: {e}", self.name()));
         mptcpize_rs::testnet::parse_netstat(&text)
     }
 
