@@ -406,6 +406,31 @@ impl From<EngineArg> for EngineOption {
     }
 }
 
+/// Recognizes the commonest form, `run PROG [ARGS]...` with no option
+/// before PROG, without clap: `run` sits in the start-up path of every
+/// program it wraps, and building clap's parser was most of its work before
+/// exec (page faults, not instructions; see BENCHMARKS.md). `args` is argv
+/// without argv[0]. Anything else (an option or `--` first, no PROG) gives
+/// None and goes through clap; the tests check that clap makes the same
+/// request of every argv accepted here.
+pub fn plain_run(args: &[OsString]) -> Option<RunRequest> {
+    let [subcommand, program, program_args @ ..] = args else {
+        return None;
+    };
+    if subcommand != "run" || program.as_encoded_bytes().starts_with(b"-") {
+        return None;
+    }
+    Some(RunRequest {
+        program: program.clone(),
+        args: program_args.to_vec(),
+        debug: false,
+        engine: EngineOption::Auto,
+        require_mptcp: false,
+        report: None,
+        rules: RuleOptions::default(),
+    })
+}
+
 impl RunArgs {
     pub fn into_request(self) -> RunRequest {
         let mut command = self.command.into_iter();
@@ -644,6 +669,45 @@ mod tests {
                 "{}",
                 sub.get_name()
             );
+        }
+    }
+
+    #[test]
+    fn plain_run_makes_the_request_clap_makes() {
+        use std::os::unix::ffi::OsStringExt;
+        let accepted: [Vec<OsString>; 7] = [
+            strings(&["run", "true"]),
+            strings(&["run", "curl", "-d", "x", "--debug", "--", "-V", "URL"]),
+            strings(&["run", "iperf3", "--engine", "seccomp", "--report", "f"]),
+            // A program named like clap's help subcommand is a program.
+            strings(&["run", "help"]),
+            strings(&["run", "", "x"]),
+            strings(&["run", "./my prog", "--"]),
+            vec!["run".into(), OsString::from_vec(b"caf\xe9".to_vec())],
+        ];
+        for args in accepted {
+            let by_clap = match Cli::try_parse_from(
+                std::iter::once("mptcpize-rs".into()).chain(args.clone()),
+            ) {
+                Ok(Cli {
+                    command: Some(Command::Run(run)),
+                    ..
+                }) => run.into_request(),
+                other => panic!("{args:?}: clap gave {other:?}"),
+            };
+            assert_eq!(plain_run(&args), Some(by_clap), "{args:?}");
+        }
+        for args in [
+            &[][..],
+            &["run"],
+            &["run", "-d", "curl"],
+            &["run", "--", "curl"],
+            &["run", "--help"],
+            &["run", "-"],
+            &["runs", "curl"],
+            &["enable", "nginx"],
+        ] {
+            assert_eq!(plain_run(&strings(args)), None, "{args:?}");
         }
     }
 

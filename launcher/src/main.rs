@@ -13,6 +13,7 @@
 
 mod cli;
 
+use std::ffi::OsString;
 use std::io::Write;
 
 use clap::{CommandFactory, Parser};
@@ -35,7 +36,11 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 
 #[cfg_attr(test, allow(dead_code))]
 fn cli_main() -> u8 {
-    let cli = Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(request) = args.get(1..).and_then(cli::plain_run) {
+        return run_main(&request);
+    }
+    let cli = Cli::parse_from(args);
     if cli.version {
         // Ignore write errors (e.g. closed stdout): nothing useful to do.
         let _ = writeln!(
@@ -46,13 +51,7 @@ fn cli_main() -> u8 {
         return 0;
     }
     match cli.command {
-        Some(Command::Run(args)) => match run::run(&args.into_request()) {
-            Ok(code) => code,
-            Err(error) => {
-                let _ = writeln!(std::io::stderr(), "{TOOL_NAME}: {error}");
-                error.exit_code()
-            }
-        },
+        Some(Command::Run(args)) => run_main(&args.into_request()),
         Some(Command::Enable(args)) => finish(enable::enable(&args.request()).map(|()| 0)),
         Some(Command::Disable(args)) => finish(disable::disable(&args.request()).map(|()| 0)),
         Some(Command::Status(args)) => finish(status::status(&args.scope.request())),
@@ -66,6 +65,19 @@ fn cli_main() -> u8 {
         None => {
             let _ = write!(std::io::stderr(), "{}", Cli::command().render_help());
             exit_code::USAGE
+        }
+    }
+}
+
+/// `run`: returns only when the program could not be started, or, when
+/// run stays as its parent, with its exit status.
+#[cfg_attr(test, allow(dead_code))]
+fn run_main(request: &run::RunRequest) -> u8 {
+    match run::run(request) {
+        Ok(code) => code,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "{TOOL_NAME}: {error}");
+            error.exit_code()
         }
     }
 }
