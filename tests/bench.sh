@@ -9,7 +9,7 @@
 # compiler; apt-get) and because the throughput figure builds the two-path
 # test network (`mptcpize-rs demo`). Without root that row says so and the
 # rest is measured. Settings (environment): BENCH_N1/BENCH_N2 socket loop
-# lengths under callgrind (1000/2000), BENCH_ROUNDS launch rounds (500),
+# lengths under callgrind (1000/2000), BENCH_ROUNDS launch rounds (1000),
 # BENCH_OUT the report (BENCHMARKS.md).
 #
 # Figures:
@@ -23,7 +23,8 @@
 #     must be 262, so the conversion is checked under valgrind too. Once
 #     with a small environment and once with 60 more variables.
 #  2. Launch overhead: median wall time of ROUNDS interleaved rounds, each
-#     running bare `true`, `mptcpize-rs run true` and `mptcpize run true`
+#     running bare `true`, `mptcpize-rs run true`, `mptcpize run true` and
+#     `mptcpize-rs run --loopback true` (an option: clap parses it)
 #     (posix_spawn + waitpid, order rotated every round).
 #  3. Memory added to a wrapped `sleep`: VmRSS and Pss (smaps_rollup),
 #     median of 3; the libraries' file sizes and relocation counts.
@@ -38,7 +39,7 @@ ROOT=$PWD
 OUT=${BENCH_OUT:-$ROOT/BENCHMARKS.md}
 N1=${BENCH_N1:-1000}
 N2=${BENCH_N2:-2000}
-ROUNDS=${BENCH_ROUNDS:-500}
+ROUNDS=${BENCH_ROUNDS:-1000}
 ENGINE_N=20000
 ENGINE_ROUNDS=3
 DEMO_SECONDS=6
@@ -246,6 +247,21 @@ for who in ref ours; do
 		INSN[$who,$envname,added]=$(sub "${INSN[$who,$envname]}" "${INSN[raw,$envname]}")
 	done
 done
+# What loading the library adds to every process start (every exec of the
+# wrapped program and of whatever it runs): callgrind's total for `true`.
+startup() {
+	local preload=()
+	[ -n "$1" ] && preload=("LD_PRELOAD=$1")
+	env -i "${SMALL_ENV[@]}" "${preload[@]}" valgrind --tool=callgrind \
+		--callgrind-out-file=/dev/null "$(type -P true)" 2>"$TMP/vg.log" ||
+		die "true failed under valgrind: $(tail -3 "$TMP/vg.log")"
+	awk '/Collected :/ { print $NF }' "$TMP/vg.log"
+}
+INSN[start,raw]=$(startup "")
+for who in ref ours; do
+	case $who in ref) lib=$REF_LIB ;; ours) lib=$OURS_LIB ;; esac
+	INSN[start,$who,added]=$(( $(startup "$lib") - INSN[start,raw] ))
+done
 
 # --- 2. launch overhead -----------------------------------------------------
 say "timing launches ($ROUNDS interleaved rounds)"
@@ -256,12 +272,15 @@ while read -r index ns; do
 	0) LAUNCH[bare]=$ns ;;
 	1) LAUNCH[ours]=$ns ;;
 	2) LAUNCH[ref]=$ns ;;
+	3) LAUNCH[ours,opt]=$ns ;;
 	esac
-done < <("$TMP/launchtime" "$ROUNDS" -- "$TRUE" -- "$OURS_BIN" run true -- "$REF_BIN" run true)
+done < <("$TMP/launchtime" "$ROUNDS" -- "$TRUE" -- "$OURS_BIN" run true -- "$REF_BIN" run true \
+	-- "$OURS_BIN" run --loopback true)
 [ -n "${LAUNCH[ref]:-}" ] || die "launch timing failed"
 ms() { awk -v ns="$1" 'BEGIN { printf "%.3f", ns / 1e6 }'; }
 LAUNCH[ours,over]=$((LAUNCH[ours] - LAUNCH[bare]))
 LAUNCH[ref,over]=$((LAUNCH[ref] - LAUNCH[bare]))
+LAUNCH[ours,opt,over]=$((LAUNCH[ours,opt] - LAUNCH[bare]))
 
 # --- 3. memory --------------------------------------------------------------
 say "measuring the memory of a wrapped sleep"
@@ -362,8 +381,10 @@ of \`tests/bench.sh\`. Generated file: do not edit, run the command again.
 | user-space instructions added per \`socket()\`, environment of \`PATH\` only | ${INSN[raw,SMALL_ENV]} per socket()+close() | ${INSN[ref,SMALL_ENV,added]} | $small | $(ratio "$small" "${INSN[ref,SMALL_ENV,added]}") | ≤ 100, independent of the environment | $insn_met |
 | user-space instructions added per \`socket()\`, \`PATH\` and 60 more variables | ${INSN[raw,BIG_ENV]} per socket()+close() | ${INSN[ref,BIG_ENV,added]} | $big | $(ratio "$big" "${INSN[ref,BIG_ENV,added]}") | ≤ 100, independent of the environment | $insn_met |
 | user-space instructions added to a socket the shim leaves alone (UDP: \`socket()\`+\`setsockopt()\`+\`connect()\`+\`close()\`) | ${INSN[other,raw]} per iteration | ${INSN[other,ref,added]} | ${INSN[other,ours,added]} | | reported (the calls issue 8 wraps) | |
+| user-space instructions added to a process start by loading the library (\`true\`) | ${INSN[start,raw]} (bare \`true\`) | ${INSN[start,ref,added]} | ${INSN[start,ours,added]} | $(ratio "${INSN[start,ours,added]}" "${INSN[start,ref,added]}") | reported (in the launch figures below) | |
 | launch: median wall time of \`run true\` | $(ms "${LAUNCH[bare]}") ms (bare \`true\`) | $(ms "${LAUNCH[ref]}") ms | $(ms "${LAUNCH[ours]}") ms | $(ratio "${LAUNCH[ours]}" "${LAUNCH[ref]}") | | |
 | launch overhead over bare \`true\` | — | $(ms "${LAUNCH[ref,over]}") ms | $(ms "${LAUNCH[ours,over]}") ms | $(ratio "${LAUNCH[ours,over]}" "${LAUNCH[ref,over]}") | ≤ the reference's | $launch_met |
+| launch overhead with an option before PROG (\`run --loopback true\`: parsed by clap) | — | $(ms "${LAUNCH[ref,over]}") ms (\`run true\`) | $(ms "${LAUNCH[ours,opt,over]}") ms | $(ratio "${LAUNCH[ours,opt,over]}" "${LAUNCH[ref,over]}") | reported | |
 | VmRSS of \`sleep 5\` | $(kib "${MEM[bare,rss]}") | $(kib "${MEM[ref,rss]}") | $(kib "${MEM[ours,rss]}") | | | |
 | resident memory added (VmRSS) | — | $(kib "${MEM[ref,rss,added]}") | $(kib "${MEM[ours,rss,added]}") | | within 256 KiB of the reference's | $rss_met |
 | proportional memory added (Pss) | $(kib "${MEM[bare,pss]}") (bare Pss) | $(kib "${MEM[ref,pss,added]}") | $(kib "${MEM[ours,pss,added]}") | | | |
@@ -386,10 +407,17 @@ How each figure is taken:
   the script checks it is 262 (MPTCP) under valgrind. The environment holds
   \`PATH\` only, then \`PATH\` and 60 more variables: the reference calls
   \`getenv()\` on every \`socket()\`, mptcpize-rs reads its settings once at load.
-- **Launch**: $ROUNDS rounds, each running bare \`$TRUE\`, \`mptcpize-rs run true\` and
-  \`mptcpize run true\` once (posix_spawn + waitpid, order rotated each round);
-  the median of each. Absolute times on a shared machine are noise; compare
-  within the table.
+  The start-up row is callgrind's total for \`true\` with and without the
+  library in \`LD_PRELOAD\`: the dynamic loader's work for the library
+  (mapping it, its symbol lookups, relocating it) and its constructor, paid
+  by every process the wrapped program starts with exec.
+- **Launch**: $ROUNDS rounds, each running bare \`$TRUE\`, \`mptcpize-rs run true\`,
+  \`mptcpize run true\` and \`mptcpize-rs run --loopback true\` once
+  (posix_spawn + waitpid, order rotated each round); the median of each.
+  Absolute times on a shared machine are noise; compare within the table.
+  \`run PROG ARGS...\` with no option before PROG is recognized without
+  clap; any option (the second row) goes through clap's parser, which costs
+  page faults more than instructions.
 - **Memory**: \`sleep 5\` bare and under each \`run\`, read half a second in:
   VmRSS from \`/proc/PID/status\`, Pss from \`/proc/PID/smaps_rollup\`; median of 3.
 - **Throughput**: the "both paths up" line of \`mptcpize-rs demo --seconds $DEMO_SECONDS\`:
