@@ -507,12 +507,8 @@ fn churn(threads: usize, count: usize, tcp_port: u16, mptcp_port: u16) -> ExitCo
 }
 
 fn churn_one(t: usize, i: usize, tcp_port: u16, mptcp_port: u16) -> Result<(), String> {
-    let reject_option = i.is_multiple_of(3);
-    let port = if i.is_multiple_of(2) {
-        tcp_port
-    } else {
-        mptcp_port
-    };
+    let reject_option = i % 3 == 0;
+    let port = if i % 2 == 0 { tcp_port } else { mptcp_port };
     let want = if reject_option || port == tcp_port {
         6
     } else {
