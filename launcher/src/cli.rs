@@ -62,6 +62,8 @@ ENGINES:
            trip per TCP socket (other system calls run at full speed). The
            exit status (or death by a signal) is PROG's; SIGINT, SIGTERM,
            SIGHUP, SIGQUIT, SIGUSR1/2 are passed on. Linux >= 5.14.
+           It converts at socket(), so it cannot apply --exclude,
+           --include, their -port forms or --no-listen: run refuses them.
   auto     seccomp for statically linked and Go programs, preload for the
            rest (and for setuid programs); preload with a warning if the
            kernel cannot do seccomp. The default.

@@ -66,8 +66,31 @@ impl RuleOptions {
         Ok(Some(text))
     }
 
+    /// The options given that only the shim can apply: the seccomp engine
+    /// converts at `socket()`, before a destination or a `listen()` is
+    /// known. (`--loopback` is not among them: that engine converts
+    /// loopback connections anyway.)
+    pub fn preload_only_flags(&self) -> Vec<&'static str> {
+        let mut flags: Vec<&'static str> = self
+            .lists()
+            .into_iter()
+            .filter(|(_, values, _)| !values.is_empty())
+            .map(|(flag, _, _)| flag)
+            .collect();
+        if self.no_listen {
+            flags.push("--no-listen");
+        }
+        flags
+    }
+
     #[allow(clippy::type_complexity)]
-    fn lists(&self) -> [(&str, &Vec<String>, fn(&str) -> Result<String, String>); 4] {
+    fn lists(
+        &self,
+    ) -> [(
+        &'static str,
+        &Vec<String>,
+        fn(&str) -> Result<String, String>,
+    ); 4] {
         [
             ("--exclude", &self.exclude, parse_net),
             ("--exclude-port", &self.exclude_ports, parse_port),
@@ -128,6 +151,26 @@ mod tests {
         assert_eq!(
             only_include.canonical().unwrap().unwrap(),
             "loopback=0;listen=1;include=10.0.0.0/8"
+        );
+    }
+
+    #[test]
+    fn preload_only_flags_are_named() {
+        assert!(RuleOptions::default().preload_only_flags().is_empty());
+        let loopback = RuleOptions {
+            loopback: true,
+            ..RuleOptions::default()
+        };
+        assert!(loopback.preload_only_flags().is_empty());
+        let options = RuleOptions {
+            no_listen: true,
+            exclude: strings(&["10.0.0.0/8"]),
+            include_ports: strings(&["443"]),
+            ..loopback
+        };
+        assert_eq!(
+            options.preload_only_flags(),
+            ["--exclude", "--include-port", "--no-listen"]
         );
     }
 

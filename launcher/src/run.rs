@@ -10,7 +10,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::engine::{self, Choice, Engine, EngineOption, ProgramFacts};
+use crate::engine::{self, Choice, Engine, EngineOption, ProgramFacts, Reason};
 use crate::exit_code;
 use crate::preload_env::{GODEBUG, REQUIRE_VAR, merge_godebug, program_environment};
 use crate::program::{self, PreloadObstacle, Resolution};
@@ -226,10 +226,6 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
     let path_var = std::env::var_os("PATH");
     let resolution = program::resolve(&request.program, path_var.as_deref());
     let path = resolution_to_path(&request.program, resolution)?;
-    if let Some(report) = &request.report {
-        // Fail before the program starts, not after it has done its work.
-        std::fs::File::create(report).map_err(|e| report_failure(report, &e))?;
-    }
     // One read of the file for both the engine choice and the warnings.
     let (elf, obstacles) = program::inspect(&path);
     let facts = ProgramFacts {
@@ -245,6 +241,11 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
                 message,
             }
         })?;
+    refuse_rules_seccomp_ignores(request, &choice)?;
+    if let Some(report) = &request.report {
+        // Fail before the program starts, not after it has done its work.
+        std::fs::File::create(report).map_err(|e| report_failure(report, &e))?;
+    }
     let mut fallback = choice.fallback_from_seccomp.clone();
     if choice.engine == Engine::Seccomp {
         match run_seccomp(request, &path, &obstacles, &choice) {
@@ -263,6 +264,32 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
         Some(report) => run_preload_reported(request, path, obstacles, report),
         None => Err(exec_preload(request, path, obstacles)),
     }
+}
+
+/// A rule the chosen engine would silently ignore is refused (pure): the
+/// user asked for those connections to stay TCP, and with the seccomp
+/// engine they would not.
+fn refuse_rules_seccomp_ignores(request: &RunRequest, choice: &Choice) -> Result<(), RunError> {
+    let flags = request.rules.preload_only_flags();
+    if choice.engine != Engine::Seccomp || flags.is_empty() {
+        return Ok(());
+    }
+    let why = choice.reason.describe(choice.engine, &request.program);
+    let alternative = match choice.reason {
+        Reason::Asked => "use --engine preload",
+        _ => {
+            "drop the option, or use --engine preload \
+             (LD_PRELOAD does not reach a static or Go program's own system calls)"
+        }
+    };
+    Err(RunError {
+        exit_code: exit_code::USAGE,
+        message: format!(
+            "{} cannot be applied by the seccomp engine ({why}): it makes every TCP socket \
+             MPTCP at socket(), before the destination or a listen() is known; {alternative}",
+            flags.join(", ")
+        ),
+    })
 }
 
 fn report_failure(path: &Path, error: &io::Error) -> RunError {
@@ -444,6 +471,34 @@ mod tests {
             report: None,
             rules: Default::default(),
         }
+    }
+
+    #[test]
+    fn rules_the_seccomp_engine_would_ignore_are_refused() {
+        let choice = |engine, reason| Choice {
+            engine,
+            reason,
+            fallback_from_seccomp: None,
+        };
+        let mut req = request("busybox", &["wget", "x"], false);
+        let seccomp = choice(Engine::Seccomp, Reason::StaticallyLinked);
+        req.rules.loopback = true;
+        assert_eq!(refuse_rules_seccomp_ignores(&req, &seccomp), Ok(()));
+        req.rules.exclude_ports = vec!["22".into()];
+        let error = refuse_rules_seccomp_ignores(&req, &seccomp).unwrap_err();
+        assert_eq!(error.exit_code(), exit_code::USAGE);
+        let message = error.to_string();
+        assert!(message.starts_with("--exclude-port cannot be applied by the seccomp engine (busybox is statically linked)"), "{message}");
+        let preload = choice(Engine::Preload, Reason::DynamicallyLinked);
+        assert_eq!(refuse_rules_seccomp_ignores(&req, &preload), Ok(()));
+        let asked = choice(Engine::Seccomp, Reason::Asked);
+        let message = refuse_rules_seccomp_ignores(&req, &asked)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.contains("(--engine seccomp)") && message.ends_with("use --engine preload"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -233,6 +233,58 @@ fn static_program_gets_seccomp_without_warning() {
     assert!(warnings[0].contains("statically linked"), "\n{out}");
 }
 
+/// Rules only the shim can apply are refused, not silently ignored, when
+/// the seccomp engine is chosen (automatically for static busybox, or by
+/// --engine), before anything starts or is written; --loopback is fine.
+#[test]
+fn rules_the_seccomp_engine_cannot_apply_are_refused() {
+    let busybox = static_busybox();
+    let tmp = TempDir::new("seccomp-rules");
+    let report = tmp.join("report.json");
+    let auto = mptcpize([
+        "run".as_ref(),
+        "--report".as_ref(),
+        report.as_os_str(),
+        "--exclude-port".as_ref(),
+        "22".as_ref(),
+        busybox.as_os_str(),
+        "true".as_ref(),
+    ]);
+    auto.expect_code(2);
+    assert!(
+        auto.stderr
+            .contains("--exclude-port cannot be applied by the seccomp engine")
+            && auto.stderr.contains("statically linked"),
+        "\n{auto}"
+    );
+    assert!(!report.exists(), "the report file was created\n{auto}");
+    let asked = mptcpize([
+        "run".as_ref(),
+        "--engine".as_ref(),
+        "seccomp".as_ref(),
+        "--no-listen".as_ref(),
+        "--include".as_ref(),
+        "198.18.0.0/15".as_ref(),
+        busybox.as_os_str(),
+        "true".as_ref(),
+    ]);
+    asked.expect_code(2);
+    assert!(
+        asked
+            .stderr
+            .contains("--include, --no-listen cannot be applied")
+            && asked.stderr.contains("use --engine preload"),
+        "\n{asked}"
+    );
+    mptcpize([
+        "run".as_ref(),
+        "--loopback".as_ref(),
+        busybox.as_os_str(),
+        "true".as_ref(),
+    ])
+    .expect_code(0);
+}
+
 /// A program that moves to another network namespace: the supervisor
 /// cannot create sockets there, so they stay TCP (root: `unshare -n`).
 #[test]
