@@ -32,6 +32,11 @@ EXAMPLES:
   mptcpize-rs run -d curl http://example.com/   log each socket decision
   mptcpize-rs run wget https://example.com/file
   mptcpize-rs run python3 -m http.server
+  mptcpize-rs run --exclude 10.0.0.0/8 psql -h db.example
+
+RULES (run and enable) choose which connections use MPTCP: --loopback,
+--exclude NET, --exclude-port PORT, --include NET, --include-port PORT,
+--no-listen. Loopback connections stay plain TCP by default.
 
 ENVIRONMENT:
   MPTCPIZE_RS_PRELOAD  full path of libmptcpize_preload.so to use instead of
@@ -95,6 +100,11 @@ unit already has (in its unit file or other drop-ins) are kept in the merged
 values. The unit file and every other setting stay untouched, so package
 upgrades keep the change; `disable` removes exactly this file.
 
+The connection rules are those of `run` (see `mptcpize-rs run --help`):
+loopback connections stay plain TCP unless --loopback; --exclude, --include,
+their -port forms and --no-listen go into the drop-in as MPTCPIZE_RS_RULES.
+Enabling again with other rules (or none) replaces them.
+
 UNIT is a name as systemctl takes it: web, web.service, app@.service (all
 instances), app@8081.service (one instance).
 
@@ -105,6 +115,7 @@ needed instead.
 EXAMPLES:
   sudo mptcpize-rs enable nginx --now
   sudo mptcpize-rs enable app@8081 --dry-run
+  sudo mptcpize-rs enable postgresql --exclude 10.0.0.0/8 --now
   mptcpize-rs enable --user syncthing
   mptcpize-rs enable --root /mnt/image web.service";
 
@@ -116,8 +127,9 @@ of its TCP-family sockets are MPTCP (reading them needs root).
 Exit status: 0 enabled, 1 not enabled, 2 bad input.";
 
 const USAGE: &str = "\
-mptcpize-rs run [-d] [--engine auto|preload|seccomp] [--require-mptcp] [--report FILE] [--] PROG [ARGS]...
-       mptcpize-rs enable|disable [--user] [--root DIR] [--now] [--dry-run] UNIT
+mptcpize-rs run [-d] [--engine auto|preload|seccomp] [--require-mptcp] [--report FILE] [RULES] [--] PROG [ARGS]...
+       mptcpize-rs enable [--user] [--root DIR] [--now] [--dry-run] [RULES] UNIT
+       mptcpize-rs disable [--user] [--root DIR] [--now] [--dry-run] UNIT
        mptcpize-rs status [--user] [--root DIR] UNIT
        mptcpize-rs demo [--rate MBIT] [--seconds N]
        mptcpize-rs check [--json]
@@ -156,13 +168,13 @@ pub enum Command {
     /// Run PROG with its TCP sockets turned into Multipath TCP
     #[command(
         after_help = RUN_AFTER_HELP,
-        override_usage = "mptcpize-rs run [-d|--debug] [--engine ENGINE] [--require-mptcp] [--report FILE] [--] PROG [ARGS]..."
+        override_usage = "mptcpize-rs run [-d|--debug] [--engine ENGINE] [--require-mptcp] [--report FILE] [RULES] [--] PROG [ARGS]..."
     )]
     Run(RunArgs),
 
     /// Make a systemd service use MPTCP, through a drop-in
     #[command(after_help = ENABLE_AFTER_HELP)]
-    Enable(UnitArgs),
+    Enable(EnableArgs),
 
     /// Remove the drop-in `enable` wrote; the service is as before
     Disable(UnitArgs),
@@ -229,6 +241,24 @@ pub struct StatusArgs {
     pub scope: UnitScopeArgs,
 }
 
+#[derive(Debug, Args)]
+pub struct EnableArgs {
+    #[command(flatten)]
+    pub unit: UnitArgs,
+
+    #[command(flatten)]
+    pub rules: RuleArgs,
+}
+
+impl EnableArgs {
+    pub fn request(self) -> UnitRequest {
+        UnitRequest {
+            rules: self.rules.options(),
+            ..self.unit.request()
+        }
+    }
+}
+
 impl UnitArgs {
     pub fn request(self) -> UnitRequest {
         UnitRequest {
@@ -247,6 +277,7 @@ impl UnitScopeArgs {
             root: self.root,
             now: false,
             dry_run: false,
+            rules: RuleOptions::default(),
         }
     }
 }
@@ -349,6 +380,24 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub rules: RuleArgs,
+
+    /// Program to run (looked up in PATH), followed by its arguments
+    #[arg(
+        value_name = "PROG",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true
+    )]
+    command: Vec<OsString>,
+}
+
+// Which connections use MPTCP: options of `run` and `enable`, checked by
+// the shim's own grammar (plain comment: a doc comment would become the
+// `about` of the subcommands that flatten this).
+#[derive(Debug, Args)]
+pub struct RuleArgs {
     /// Let loopback connections (127.0.0.0/8, ::1) use MPTCP too; by default
     /// they stay plain TCP, where MPTCP can add no path and only costs
     #[arg(long)]
@@ -377,15 +426,19 @@ pub struct RunArgs {
     /// still accept plain TCP clients)
     #[arg(long)]
     pub no_listen: bool,
+}
 
-    /// Program to run (looked up in PATH), followed by its arguments
-    #[arg(
-        value_name = "PROG",
-        required = true,
-        num_args = 1..,
-        trailing_var_arg = true
-    )]
-    command: Vec<OsString>,
+impl RuleArgs {
+    pub fn options(self) -> RuleOptions {
+        RuleOptions {
+            loopback: self.loopback,
+            no_listen: self.no_listen,
+            exclude: self.exclude,
+            exclude_ports: self.exclude_port,
+            include: self.include,
+            include_ports: self.include_port,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -445,14 +498,7 @@ impl RunArgs {
             engine: self.engine.into(),
             require_mptcp: self.require_mptcp,
             report: self.report,
-            rules: RuleOptions {
-                loopback: self.loopback,
-                no_listen: self.no_listen,
-                exclude: self.exclude,
-                exclude_ports: self.exclude_port,
-                include: self.include,
-                include_ports: self.include_port,
-            },
+            rules: self.rules.options(),
         }
     }
 }

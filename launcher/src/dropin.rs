@@ -13,6 +13,7 @@ use std::path::Path;
 
 use crate::failure::Failure;
 use crate::preload_env::{GODEBUG, LD_PRELOAD, merge_godebug, merge_ld_preload};
+use crate::rules::RULES_VAR;
 use crate::unit_env::{ServiceEnvironment, quoted_assignment};
 use crate::unit_name::UnitName;
 
@@ -20,11 +21,19 @@ pub const FILE_NAME: &str = "zz-mptcpize-rs.conf";
 
 /// The drop-in for `unit`: `LD_PRELOAD` gets the shim appended to what the
 /// unit already preloads, `GODEBUG` gets `multipathtcp=1` merged into the
-/// unit's Go settings. `undo` is the command that removes it.
-pub fn render(unit: &UnitName, env: &ServiceEnvironment, shim: &Path, undo: &str) -> String {
+/// unit's Go settings, and `rules` (canonical text, `None` for the
+/// defaults) goes into `MPTCPIZE_RS_RULES`. `undo` is the command that
+/// removes it.
+pub fn render(
+    unit: &UnitName,
+    env: &ServiceEnvironment,
+    shim: &Path,
+    rules: Option<&str>,
+    undo: &str,
+) -> String {
     let ld_preload = merge_ld_preload(env.get(LD_PRELOAD).map(AsRef::as_ref), shim);
     let godebug = merge_godebug(env.get(GODEBUG).map(AsRef::as_ref));
-    format!(
+    let mut text = format!(
         "# Written by `mptcpize-rs enable {unit}`: the service's TCP sockets become\n\
          # Multipath TCP. Undo with `{undo}`.\n\
          [Service]\n\
@@ -32,7 +41,21 @@ pub fn render(unit: &UnitName, env: &ServiceEnvironment, shim: &Path, undo: &str
          Environment={}\n",
         quoted_assignment(LD_PRELOAD, &ld_preload.to_string_lossy()),
         quoted_assignment(GODEBUG, &godebug.to_string_lossy()),
-    )
+    );
+    if let Some(rules) = rules {
+        text.push_str(&format!(
+            "Environment={}\n",
+            quoted_assignment(RULES_VAR, rules)
+        ));
+    }
+    text
+}
+
+/// The rules a drop-in written by [`render`] carries (canonical text).
+pub fn rules_of(dropin: &str) -> Option<String> {
+    let mut env = ServiceEnvironment::default();
+    env.apply(dropin);
+    env.get(RULES_VAR).map(str::to_owned)
 }
 
 /// Writes `content` to `path` atomically: a temporary file in the same
@@ -100,16 +123,16 @@ mod tests {
 
     const SHIM: &str = "/usr/lib/mptcpize-rs/libmptcpize_preload.so";
 
-    fn render_for(unit_text: &str) -> String {
+    fn render_with(unit_text: &str, rules: Option<&str>) -> String {
         let mut env = ServiceEnvironment::default();
         env.apply(unit_text);
         let unit = UnitName::parse("web").unwrap();
-        render(
-            &unit,
-            &env,
-            Path::new(SHIM),
-            "mptcpize-rs disable web.service",
-        )
+        let undo = "mptcpize-rs disable web.service";
+        render(&unit, &env, Path::new(SHIM), rules, undo)
+    }
+
+    fn render_for(unit_text: &str) -> String {
+        render_with(unit_text, None)
     }
 
     #[test]
@@ -137,6 +160,18 @@ mod tests {
             text.contains("\"GODEBUG=http2client=0,multipathtcp=1\""),
             "{text}"
         );
+    }
+
+    #[test]
+    fn rules_are_written_and_read_back() {
+        let rules = "loopback=0;listen=1;exclude=10.0.0.0/8,::1";
+        let text = render_with("[Service]\nEnvironment=FOO=bar\n", Some(rules));
+        assert!(
+            text.ends_with(&format!("Environment=\"{RULES_VAR}={rules}\"\n")),
+            "{text}"
+        );
+        assert_eq!(rules_of(&text).as_deref(), Some(rules));
+        assert_eq!(rules_of(&render_for("[Service]\n")), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::systemd::UnitRequest;
 
 pub fn enable(request: &UnitRequest) -> Result<(), Failure> {
     let (unit, scope) = request.resolve()?;
+    let rules = request.rules.canonical().map_err(Failure::usage)?;
     let shim = shim::locate().map_err(|e| Failure::new(e.to_string()))?;
     let read_error = |e: io::Error| Failure::new(format!("cannot read {unit}'s files: {e}"));
     let (env, unit_file) = scope.environment_without_ours(&unit).map_err(read_error)?;
@@ -25,7 +26,8 @@ pub fn enable(request: &UnitRequest) -> Result<(), Failure> {
         )));
     }
     let path = scope.dropin_path(&unit);
-    let content = dropin::render(&unit, &env, &shim, &request.undo_command(&unit));
+    let undo = request.undo_command(&unit);
+    let content = dropin::render(&unit, &env, &shim, rules.as_deref(), &undo);
     if request.dry_run {
         println!("Would write {}:\n{content}", path.display());
         return Ok(());

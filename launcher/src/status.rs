@@ -22,12 +22,24 @@ pub fn status(request: &UnitRequest) -> Result<u8, Failure> {
     };
     println!("{unit}: enabled");
     println!("  drop-in: {}", path.display());
+    // The rules are the user's choice at enable time, not derived: read
+    // them back, so that only what enable derives can be out of date.
+    let rules = dropin::rules_of(&current);
+    if let Some(rules) = &rules {
+        println!("  rules: {rules}");
+    }
     if let (Ok(shim), Ok((env, _))) = (shim::locate(), scope.environment_without_ours(&unit)) {
-        let expected = dropin::render(&unit, &env, &shim, &request.undo_command(&unit));
+        let undo = request.undo_command(&unit);
+        let expected = dropin::render(&unit, &env, &shim, rules.as_deref(), &undo);
         if current != expected {
+            let same_rules = if rules.is_some() {
+                " with the same rule options"
+            } else {
+                ""
+            };
             println!(
                 "  out of date: the unit's environment or the shim's place changed since; \
-                 run `mptcpize-rs enable {unit}` again"
+                 run `mptcpize-rs enable {unit}` again{same_rules}"
             );
         }
     }

@@ -21,6 +21,8 @@ pub struct UnitRequest {
     pub now: bool,
     /// Print what would be written or removed; change nothing.
     pub dry_run: bool,
+    /// `enable`'s connection rules (the defaults for the others).
+    pub rules: crate::rules::RuleOptions,
 }
 
 impl UnitRequest {

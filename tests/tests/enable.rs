@@ -275,6 +275,67 @@ fn status_offline() {
     assert!(out.stdout.contains("out of date"), "{out}");
 }
 
+/// `enable`'s connection rules go into the drop-in; `status` reads them
+/// back (they are not "out of date"); enabling without them removes them;
+/// bad rules write nothing.
+#[test]
+fn rules_go_into_the_dropin() {
+    let tree = Tree::new("rules", WEB_UNIT);
+    let dropin = format!("etc/systemd/system/web.service.d/{DROPIN}");
+    let rules = "loopback=0;listen=0;exclude=10.0.0.0/8,::1";
+    let args = [
+        "web",
+        "--exclude",
+        "10.0.0.0/8",
+        "--exclude",
+        "::1",
+        "--no-listen",
+    ];
+    tree.run("enable", &args).expect_code(0);
+    assert_eq!(
+        tree.read(&dropin),
+        expected_dropin(&shim_path(), "multipathtcp=1")
+            + &format!("Environment=\"MPTCPIZE_RS_RULES={rules}\"\n")
+    );
+    let status = tree.run("status", &["web"]);
+    status.expect_code(0);
+    assert!(
+        status.stdout.contains(&format!("rules: {rules}")),
+        "{status}"
+    );
+    assert!(!status.stdout.contains("out of date"), "{status}");
+
+    tree.run("enable", &["web"]).expect_code(0);
+    assert_eq!(
+        tree.read(&dropin),
+        expected_dropin(&shim_path(), "multipathtcp=1")
+    );
+
+    let before = tree.snapshot();
+    let too_many: Vec<String> = (1..=17)
+        .flat_map(|p| ["--exclude-port".into(), p.to_string()])
+        .collect();
+    let mut bad: Vec<&str> = vec!["web"];
+    bad.extend(too_many.iter().map(String::as_str));
+    for args in [
+        &["web", "--exclude", "example.com"][..],
+        &["web", "--include-port", "0"],
+        &bad,
+    ] {
+        let out = tree.run("enable", args);
+        out.expect_code(2);
+        assert!(
+            out.stderr.contains("mptcpize-rs: ") || out.stderr.contains("error:"),
+            "{args:?}\n{out}"
+        );
+    }
+    assert!(
+        tree.run("disable", &["web", "--no-listen"]).code() == Some(2),
+        "disable takes no rules"
+    );
+    assert_eq!(tree.snapshot(), before, "nothing written");
+}
+
 #[test]
 fn user_units_live_in_the_home_directory() {
     let home = TempDir::new("user-home");

@@ -1,7 +1,8 @@
 //! `enable`, `status` and `disable` under a real systemd, booted as PID 1 in
 //! its own namespaces over a throwaway Debian root (never the host's): a
-//! python3 http.server service goes from TCP to MPTCP and back, keeping its
-//! other settings. Needs root.
+//! python3 http.server service goes from TCP to MPTCP (and to a plain TCP
+//! listener again with `--no-listen`) and back, keeping its other settings.
+//! Needs root.
 
 use std::time::Duration;
 
@@ -79,6 +80,29 @@ fn enable_status_disable_under_real_systemd() {
             "{expected:?} in:\n{status}"
         );
     }
+
+    // Connection rules: with --no-listen the listener stays plain TCP while
+    // the shim is loaded; status shows the rules and is not out of date.
+    container
+        .exec(&[CONTAINER_LAUNCHER, "enable", "web", "--no-listen", "--now"])
+        .expect_code(0);
+    assert!(
+        !listens_as_mptcp(&container),
+        "with --no-listen the listener is TCP"
+    );
+    let status = container.exec(&[CONTAINER_LAUNCHER, "status", "web"]);
+    status.expect_code(0);
+    for expected in [
+        "rules: loopback=0;listen=0",
+        "shim loaded",
+        "0 of 1 TCP-family sockets are MPTCP",
+    ] {
+        assert!(
+            status.stdout.contains(expected),
+            "{expected:?} in:\n{status}"
+        );
+    }
+    assert!(!status.stdout.contains("out of date"), "{status}");
 
     container
         .exec(&[CONTAINER_LAUNCHER, "disable", "web"])
