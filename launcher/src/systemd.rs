@@ -152,27 +152,32 @@ impl Scope {
         if let Some(file) = &unit_file {
             env.apply(&std::fs::read_to_string(file)?);
         }
-        // Drop-ins: `service.d/`, the template's and the unit's own `.d/`
-        // in every directory; a file name in a higher-priority directory
-        // masks the same name below; all apply in file-name order.
+        // Drop-in directories in systemd's order: in each unit directory
+        // (highest priority first) the unit's own, its template's and its
+        // dash prefixes' (`foo-.service.d/`), most specific first; then
+        // `service.d/` in each. A file name found earlier masks the same
+        // name later; all apply in file-name order.
+        let specific = unit.dropin_names();
+        let dirs = paths
+            .iter()
+            .flat_map(|base| {
+                specific
+                    .iter()
+                    .map(move |name| base.join(format!("{name}.d")))
+            })
+            .chain(paths.iter().map(|base| base.join("service.d")));
         let mut dropins = std::collections::BTreeMap::new();
-        let dirs = ["service.d".to_string()]
-            .into_iter()
-            .chain(names.iter().rev().map(|name| format!("{name}.d")));
-        let dirs: Vec<String> = dirs.collect();
-        for base in &paths {
-            for dir in &dirs {
-                let Ok(entries) = std::fs::read_dir(base.join(dir)) else {
-                    continue;
-                };
-                for entry in entries.flatten() {
-                    let name = entry.file_name();
-                    if Path::new(&name)
-                        .extension()
-                        .is_some_and(|ext| ext == "conf")
-                    {
-                        dropins.entry(name).or_insert_with(|| entry.path());
-                    }
+        for dir in dirs {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if Path::new(&name)
+                    .extension()
+                    .is_some_and(|ext| ext == "conf")
+                {
+                    dropins.entry(name).or_insert_with(|| entry.path());
                 }
             }
         }

@@ -122,6 +122,63 @@ impl UnitName {
     pub fn dropin_dir_name(&self) -> String {
         format!("{}.d", self.name)
     }
+
+    /// The names whose `NAME.d/` drop-in directories systemd reads for this
+    /// unit, most specific first: the unit, its template, then each prefix
+    /// up to a dash (`foo-bar-baz.service` also reads `foo-bar-.service.d/`
+    /// and `foo-.service.d/`; an instance `foo-bar@1.service` reads
+    /// `foo-@1.service.d/` and `foo-@.service.d/`). The top-level
+    /// `service.d/` comes after all of these, in every unit directory.
+    pub fn dropin_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        add_dropin_names(&self.name, &mut names);
+        let mut seen = std::collections::HashSet::new();
+        names.retain(|name| seen.insert(name.clone()));
+        names
+    }
+}
+
+/// systemd's `unit_file_find_dirs` order for `name` (a service name): the
+/// name, its template's names, then its dash prefix's names.
+fn add_dropin_names(name: &str, out: &mut Vec<String>) {
+    out.push(name.to_string());
+    let stem = name.strip_suffix(".service").unwrap_or(name);
+    let (prefix, instance) = match stem.split_once('@') {
+        Some((prefix, "")) => (prefix, None),
+        Some((prefix, instance)) => {
+            add_dropin_names(&format!("{prefix}@.service"), out);
+            (prefix, Some(instance))
+        }
+        None => (stem, None),
+    };
+    let Some(parent) = dash_parent(prefix) else {
+        return;
+    };
+    match instance {
+        Some(instance) => add_dropin_names(&format!("{parent}@{instance}.service"), out),
+        None => add_dropin_names(&format!("{parent}.service"), out),
+    }
+}
+
+/// `foo-bar-baz` → `foo-bar-`, `foo-bar-` → `foo-`, `foo` → none: the
+/// prefix up to and including the last dash that is not the last
+/// character (a trailing dash is dropped once first). A leading dash ends
+/// the chain.
+fn dash_parent(prefix: &str) -> Option<String> {
+    let mut prefix = prefix.to_string();
+    let mut chopped = false;
+    loop {
+        let dash = prefix.rfind('-')?;
+        if dash == 0 {
+            return None;
+        }
+        if dash + 1 < prefix.len() || chopped {
+            prefix.truncate(dash + 1);
+            return Some(prefix);
+        }
+        prefix.truncate(dash);
+        chopped = true;
+    }
 }
 
 impl fmt::Display for UnitName {
@@ -163,6 +220,36 @@ mod tests {
         assert_eq!(template.template(), None);
         assert_eq!(template.dropin_dir_name(), "app@.service.d");
         assert_eq!(UnitName::parse("web").unwrap().template(), None);
+    }
+
+    #[test]
+    fn dropin_names_follow_dashes_like_systemd() {
+        let names = |input: &str| UnitName::parse(input).unwrap().dropin_names();
+        assert_eq!(names("web"), ["web.service"]);
+        assert_eq!(
+            names("foo-bar-baz"),
+            ["foo-bar-baz.service", "foo-bar-.service", "foo-.service"]
+        );
+        assert_eq!(names("app@8081"), ["app@8081.service", "app@.service"]);
+        assert_eq!(
+            names("foo-bar@1"),
+            [
+                "foo-bar@1.service",
+                "foo-bar@.service",
+                "foo-.service",
+                "foo-@1.service",
+                "foo-@.service"
+            ]
+        );
+        assert_eq!(names("foo-bar@"), ["foo-bar@.service", "foo-.service"]);
+        // A trailing dash is dropped once; a leading one ends the chain.
+        assert_eq!(names("foo-"), ["foo-.service"]);
+        assert_eq!(names("a-b-"), ["a-b-.service", "a-.service"]);
+        assert_eq!(names("-web"), ["-web.service"]);
+        assert_eq!(
+            names("systemd-resolved"),
+            ["systemd-resolved.service", "systemd-.service"]
+        );
     }
 
     #[test]

@@ -275,6 +275,38 @@ fn status_offline() {
     assert!(out.stdout.contains("out of date"), "{out}");
 }
 
+/// Drop-ins systemd reads for `web-app.service` besides its own: the dash
+/// prefix's `web-.service.d/` and the top-level `service.d/`; for a file
+/// name in both, the more specific directory wins (as in systemd), even
+/// from a lower-priority unit directory.
+#[test]
+fn prefix_and_top_level_dropins_are_merged() {
+    let tree = Tree::new("prefix-dropins", WEB_UNIT);
+    tree.write("etc/systemd/system/web-app.service", WEB_UNIT);
+    tree.write(
+        "usr/lib/systemd/system/web-.service.d/10-lib.conf",
+        "[Service]\nEnvironment=LD_PRELOAD=/opt/prefix.so\n",
+    );
+    tree.write(
+        "etc/systemd/system/service.d/10-lib.conf",
+        "[Service]\nEnvironment=LD_PRELOAD=/opt/generic.so\n",
+    );
+    tree.write(
+        "etc/systemd/system/service.d/20-go.conf",
+        "[Service]\nEnvironment=GODEBUG=http2client=0\n",
+    );
+    tree.run("enable", &["web-app"]).expect_code(0);
+    let dropin = tree.read(&format!("etc/systemd/system/web-app.service.d/{DROPIN}"));
+    for line in [
+        format!("Environment=\"LD_PRELOAD=/opt/prefix.so:{}\"", shim_path()),
+        "Environment=\"GODEBUG=http2client=0,multipathtcp=1\"".to_string(),
+    ] {
+        assert!(dropin.lines().any(|l| l == line), "{line} in:\n{dropin}");
+    }
+    let status = tree.run("status", &["web-app"]);
+    assert!(!status.stdout.contains("out of date"), "{status}");
+}
+
 /// `enable`'s connection rules go into the drop-in; `status` reads them
 /// back (they are not "out of date"); enabling without them removes them;
 /// bad rules write nothing.

@@ -124,3 +124,46 @@ fn enable_status_disable_under_real_systemd() {
     status.expect_code(1);
     assert!(status.stdout.contains("not enabled"), "{status}");
 }
+
+/// The environment `enable` merges into is systemd's own: with a dash-prefix
+/// drop-in (`web-.service.d/`) and the top-level `service.d/` both naming
+/// `10-lib.conf`, systemd applies the more specific one, and so does the
+/// drop-in `enable` would write.
+#[test]
+fn enable_reads_the_dropins_systemd_reads() {
+    let container = SystemdContainer::boot();
+    container.install_mptcpize_rs();
+    container.write("/etc/systemd/system/web-app.service", UNIT);
+    container.write(
+        "/usr/lib/systemd/system/web-.service.d/10-lib.conf",
+        "[Service]\nEnvironment=LD_PRELOAD=/opt/prefix.so\n",
+    );
+    container.write(
+        "/etc/systemd/system/service.d/10-lib.conf",
+        "[Service]\nEnvironment=LD_PRELOAD=/opt/generic.so\n",
+    );
+    container.write(
+        "/etc/systemd/system/service.d/20-go.conf",
+        "[Service]\nEnvironment=GODEBUG=http2client=0\n",
+    );
+    container.daemon_reload();
+    let shown = container.systemctl(&["show", "--value", "-p", "Environment", "web-app.service"]);
+    shown.expect_code(0);
+    for expected in ["LD_PRELOAD=/opt/prefix.so", "GODEBUG=http2client=0"] {
+        assert!(
+            shown.stdout.split_whitespace().any(|word| word == expected),
+            "systemd: {expected:?} in:\n{shown}"
+        );
+    }
+    let dry_run = container.exec(&[CONTAINER_LAUNCHER, "enable", "web-app", "--dry-run"]);
+    dry_run.expect_code(0);
+    for expected in [
+        format!("Environment=\"LD_PRELOAD=/opt/prefix.so:{CONTAINER_SHIM}\""),
+        "Environment=\"GODEBUG=http2client=0,multipathtcp=1\"".to_string(),
+    ] {
+        assert!(
+            dry_run.stdout.lines().any(|line| line == expected),
+            "enable: {expected:?} in:\n{dry_run}"
+        );
+    }
+}
