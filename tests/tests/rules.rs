@@ -201,10 +201,45 @@ fn option_matrix() {
 /// every connection has the protocol its rules say and carries its bytes.
 #[test]
 fn threaded_churn_with_descriptor_reuse() {
-    const TCP_PORT: u16 = 5401;
-    const MPTCP_PORT: u16 = 5402;
-    require_program("ncat");
     let ns = netns(true);
+    let _servers = churn_servers(&ns);
+    let mut cmd = ns.cmd(launcher());
+    clean_env(&mut cmd);
+    let include = MPTCP_PORT.to_string();
+    cmd.args(["run", "--loopback", "--include-port", &include, "--"])
+        .arg(sockprobe())
+        .args(["churn", "8", "60", &TCP_PORT.to_string(), &include]);
+    let out = run_timeout(&mut cmd, LONG);
+    assert!(out.stdout.contains("churn ok 480"), "{out}");
+}
+
+/// The same churn in one thread while a signal handler opens and closes
+/// MPTCP sockets every 200 µs, often interrupting the shim inside a hook
+/// (a swap included): no deadlock (the timeout), every connection right,
+/// every handler socket MPTCP. The hooks take no locks and allocate
+/// nothing, so they may run inside a signal handler.
+#[test]
+fn sockets_opened_in_signal_handlers() {
+    let ns = netns(true);
+    let _servers = churn_servers(&ns);
+    let mut cmd = ns.cmd(launcher());
+    clean_env(&mut cmd);
+    let include = MPTCP_PORT.to_string();
+    cmd.args(["run", "--loopback", "--include-port", &include, "--"])
+        .arg(sockprobe())
+        .args(["signals", "300", &TCP_PORT.to_string(), &include]);
+    let out = run_timeout(&mut cmd, LONG);
+    out.expect_code(0);
+    assert!(out.stdout.contains("signals ok 300 handler "), "{out}");
+}
+
+const TCP_PORT: u16 = 5401;
+const MPTCP_PORT: u16 = 5402;
+
+/// Echo servers in `ns` for the churn tests: plain TCP on TCP_PORT, MPTCP
+/// (under run) on MPTCP_PORT.
+fn churn_servers(ns: &Netns) -> Vec<ChildGuard> {
+    require_program("ncat");
     let mut servers = Vec::new();
     for (port, wrapped) in [(TCP_PORT, false), (MPTCP_PORT, true)] {
         let mut server = if wrapped {
@@ -219,20 +254,13 @@ fn threaded_churn_with_descriptor_reuse() {
         servers.push(ChildGuard::spawn(
             server.stdin(Stdio::null()).stdout(Stdio::null()),
         ));
-        wait_for_listen(&ns, port, SHORT);
+        wait_for_listen(ns, port, SHORT);
     }
     assert!(
         ns.has_mptcp_listener(MPTCP_PORT),
         "the MPTCP port's server must be MPTCP"
     );
-    let mut cmd = ns.cmd(launcher());
-    clean_env(&mut cmd);
-    let include = MPTCP_PORT.to_string();
-    cmd.args(["run", "--loopback", "--include-port", &include, "--"])
-        .arg(sockprobe())
-        .args(["churn", "8", "60", &TCP_PORT.to_string(), &include]);
-    let out = run_timeout(&mut cmd, LONG);
-    assert!(out.stdout.contains("churn ok 480"), "{out}");
+    servers
 }
 
 /// One iperf3 run of 3 s over 127.0.0.1 in `ns`; the receiver's Gbit/s.

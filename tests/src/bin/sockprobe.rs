@@ -24,6 +24,11 @@
 //!                                  threads connect to 127.0.0.1 over and over (with
 //!                                  descriptor reuse), checking each connection's protocol
 //!                                  and echoed bytes; prints `churn ok N`
+//!   sockprobe signals COUNT TCP_PORT MPTCP_PORT
+//!                                  one thread makes COUNT churn connections while a
+//!                                  SIGALRM every 200 µs opens a TCP socket inside the
+//!                                  signal handler, checks it is MPTCP and closes it;
+//!                                  prints `signals ok N handler H` (H handler sockets)
 
 use std::io::{self, Read, Write};
 use std::process::{Command, ExitCode, Stdio};
@@ -554,6 +559,87 @@ fn churn_one(t: usize, i: usize, tcp_port: u16, mptcp_port: u16) -> Result<(), S
     result
 }
 
+/// Sockets the SIGALRM handler of `signals` made: MPTCP, and anything else.
+static HANDLER_MPTCP: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+static HANDLER_OTHER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The SIGALRM handler of `signals`: only async-signal-safe calls, and
+/// through the shim (socket, close) while the interrupted code may be
+/// inside the shim itself.
+extern "C" fn on_alarm(_: libc::c_int) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let saved = errno();
+    // SAFETY: socket(2), getsockopt(2) and close(2) are async-signal-safe;
+    // `protocol` and `len` are live locals.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        let mut protocol: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        let ok = fd >= 0
+            && libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_PROTOCOL,
+                (&raw mut protocol).cast(),
+                &mut len,
+            ) == 0
+            && protocol == IPPROTO_MPTCP;
+        if fd >= 0 {
+            libc::close(fd);
+        }
+        if ok { &HANDLER_MPTCP } else { &HANDLER_OTHER }.fetch_add(1, Relaxed);
+        *libc::__errno_location() = saved;
+    }
+}
+
+/// `signals`: the churn of one thread (so every signal lands in it, often
+/// inside a wrapped call), with a socket opened in a signal handler every
+/// 200 µs. Fails on any protocol or byte mix-up, or a handler socket that
+/// is not MPTCP; a deadlock would hang it (the test's timeout catches it).
+fn signals(count: usize, tcp_port: u16, mptcp_port: u16) -> ExitCode {
+    use std::sync::atomic::Ordering::Relaxed;
+    let interval = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 200,
+    };
+    let timer = libc::itimerval {
+        it_interval: interval,
+        it_value: interval,
+    };
+    // SAFETY: an all-zero sigaction is valid; the handler only makes
+    // async-signal-safe calls; SA_RESTART keeps blocking calls going.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_alarm as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut());
+        libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut());
+    }
+    let failures: Vec<String> = (0..count)
+        .filter_map(|i| churn_one(0, i, tcp_port, mptcp_port).err())
+        .map(|e| format!("connection: {e}"))
+        .collect();
+    // SAFETY: an all-zero itimerval is valid, and disarms the timer.
+    unsafe {
+        let off: libc::itimerval = std::mem::zeroed();
+        libc::setitimer(libc::ITIMER_REAL, &off, std::ptr::null_mut());
+    }
+    let (mptcp, other) = (HANDLER_MPTCP.load(Relaxed), HANDLER_OTHER.load(Relaxed));
+    if failures.is_empty() && other == 0 && mptcp > 0 {
+        print_and_exit(
+            &format!("signals ok {count} handler {mptcp}\n"),
+            ExitCode::SUCCESS,
+        )
+    } else {
+        let text = format!(
+            "signals failed: {} connections, handler sockets {mptcp} MPTCP {other} other\n{}\n",
+            failures.len(),
+            failures.join("\n")
+        );
+        print_and_exit(&text, ExitCode::FAILURE)
+    }
+}
+
 /// A sockaddr for `addr` and its length.
 fn sockaddr(addr: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: all-zero bytes are a valid sockaddr_storage.
@@ -594,7 +680,7 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: sockprobe sockets | child | stress THREADS COUNT | orphan FILE DELAY_MS | bench COUNT \
          | connect ADDR PORT [--opt NAME=VALUE]... [--nonblock] [--cloexec] [--echo N] \
-         | churn THREADS COUNT TCP_PORT MPTCP_PORT"
+         | churn THREADS COUNT TCP_PORT MPTCP_PORT | signals COUNT TCP_PORT MPTCP_PORT"
     );
     ExitCode::from(2)
 }
@@ -628,6 +714,12 @@ fn main() -> ExitCode {
             (Ok(t), Ok(c), Ok(tp), Ok(mp)) if t > 0 => churn(t, c, tp, mp),
             _ => usage(),
         },
+        ["signals", count, tcp_port, mptcp_port] => {
+            match (count.parse(), tcp_port.parse(), mptcp_port.parse()) {
+                (Ok(c), Ok(tp), Ok(mp)) => signals(c, tp, mp),
+                _ => usage(),
+            }
+        }
         _ => usage(),
     }
 }
