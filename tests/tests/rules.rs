@@ -201,15 +201,7 @@ fn option_matrix() {
 /// every connection has the protocol its rules say and carries its bytes.
 #[test]
 fn threaded_churn_with_descriptor_reuse() {
-    let ns = netns(true);
-    let _servers = churn_servers(&ns);
-    let mut cmd = ns.cmd(launcher());
-    clean_env(&mut cmd);
-    let include = MPTCP_PORT.to_string();
-    cmd.args(["run", "--loopback", "--include-port", &include, "--"])
-        .arg(sockprobe())
-        .args(["churn", "8", "60", &TCP_PORT.to_string(), &include]);
-    let out = run_timeout(&mut cmd, LONG);
+    let out = churn_probe(&["churn", "8", "60"]);
     assert!(out.stdout.contains("churn ok 480"), "{out}");
 }
 
@@ -220,6 +212,17 @@ fn threaded_churn_with_descriptor_reuse() {
 /// nothing, so they may run inside a signal handler.
 #[test]
 fn sockets_opened_in_signal_handlers() {
+    let out = churn_probe(&["signals", "300"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("signals ok 300 handler "), "{out}");
+}
+
+const TCP_PORT: u16 = 5401;
+const MPTCP_PORT: u16 = 5402;
+
+/// `sockprobe MODE_ARGS... TCP_PORT MPTCP_PORT` under `run --loopback
+/// --include-port MPTCP_PORT`, in a fresh namespace with the churn servers.
+fn churn_probe(mode_args: &[&str]) -> CmdOutput {
     let ns = netns(true);
     let _servers = churn_servers(&ns);
     let mut cmd = ns.cmd(launcher());
@@ -227,14 +230,10 @@ fn sockets_opened_in_signal_handlers() {
     let include = MPTCP_PORT.to_string();
     cmd.args(["run", "--loopback", "--include-port", &include, "--"])
         .arg(sockprobe())
-        .args(["signals", "300", &TCP_PORT.to_string(), &include]);
-    let out = run_timeout(&mut cmd, LONG);
-    out.expect_code(0);
-    assert!(out.stdout.contains("signals ok 300 handler "), "{out}");
+        .args(mode_args)
+        .args([&TCP_PORT.to_string(), &include]);
+    run_timeout(&mut cmd, LONG)
 }
-
-const TCP_PORT: u16 = 5401;
-const MPTCP_PORT: u16 = 5402;
 
 /// Echo servers in `ns` for the churn tests: plain TCP on TCP_PORT, MPTCP
 /// (under run) on MPTCP_PORT.

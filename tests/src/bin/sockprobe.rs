@@ -569,21 +569,11 @@ static HANDLER_OTHER: std::sync::atomic::AtomicUsize = std::sync::atomic::Atomic
 extern "C" fn on_alarm(_: libc::c_int) {
     use std::sync::atomic::Ordering::Relaxed;
     let saved = errno();
-    // SAFETY: socket(2), getsockopt(2) and close(2) are async-signal-safe;
-    // `protocol` and `len` are live locals.
+    // SAFETY: socket(2), getsockopt(2) (in so_protocol) and close(2) are
+    // async-signal-safe; errno is restored for the interrupted code.
     unsafe {
         let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
-        let mut protocol: libc::c_int = 0;
-        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-        let ok = fd >= 0
-            && libc::getsockopt(
-                fd,
-                libc::SOL_SOCKET,
-                libc::SO_PROTOCOL,
-                (&raw mut protocol).cast(),
-                &mut len,
-            ) == 0
-            && protocol == IPPROTO_MPTCP;
+        let ok = fd >= 0 && so_protocol(fd) == Ok(IPPROTO_MPTCP);
         if fd >= 0 {
             libc::close(fd);
         }
