@@ -204,18 +204,27 @@ BIG_ENV=("${SMALL_ENV[@]}")
 for i in $(seq -w 1 60); do BIG_ENV+=("BENCH_FILLER_$i=some value number $i"); done
 
 # instructions ENVNAME LIB MODE N: callgrind's total for one sockloop run.
-instructions() {
+# under_callgrind ENVNAME LIB CMD...: runs CMD under callgrind with only
+# the variables in the array ENVNAME (and LD_PRELOAD=LIB unless LIB is
+# empty), passing its output on; `collected` then prints its total.
+under_callgrind() {
 	local -n envref=$1
+	local preload=()
+	[ -n "$2" ] && preload=("LD_PRELOAD=$2")
+	shift 2
+	env -i "${envref[@]}" "${preload[@]}" valgrind --tool=callgrind \
+		--callgrind-out-file=/dev/null "$@" 2>"$TMP/vg.log" ||
+		die "$1 failed under valgrind: $(tail -3 "$TMP/vg.log")"
+}
+collected() { awk '/Collected :/ { print $NF }' "$TMP/vg.log"; }
+
+instructions() {
 	local lib=$2 mode=$3 n=$4 out want=262
 	[ "$mode" = other ] && want=17
-	local preload=()
-	[ -n "$lib" ] && preload=("LD_PRELOAD=$lib")
-	out=$(env -i "${envref[@]}" "${preload[@]}" valgrind --tool=callgrind \
-		--callgrind-out-file=/dev/null "$TMP/sockloop" "$mode" "$n" 2>"$TMP/vg.log") ||
-		die "sockloop failed under valgrind: $(tail -3 "$TMP/vg.log")"
+	out=$(under_callgrind "$1" "$lib" "$TMP/sockloop" "$mode" "$n") || exit 1
 	[ "$out" = "protocol $want" ] ||
 		die "sockloop $mode with ${lib:-no wrapper} made $out, not protocol $want, under valgrind"
-	awk '/Collected :/ { print $NF }' "$TMP/vg.log"
+	collected
 }
 
 # per_socket ENVNAME LIB MODE: instructions per loop iteration.
@@ -250,12 +259,8 @@ done
 # What loading the library adds to every process start (every exec of the
 # wrapped program and of whatever it runs): callgrind's total for `true`.
 startup() {
-	local preload=()
-	[ -n "$1" ] && preload=("LD_PRELOAD=$1")
-	env -i "${SMALL_ENV[@]}" "${preload[@]}" valgrind --tool=callgrind \
-		--callgrind-out-file=/dev/null "$(type -P true)" 2>"$TMP/vg.log" ||
-		die "true failed under valgrind: $(tail -3 "$TMP/vg.log")"
-	awk '/Collected :/ { print $NF }' "$TMP/vg.log"
+	under_callgrind SMALL_ENV "$1" "$(type -P true)" >/dev/null
+	collected
 }
 INSN[start,raw]=$(startup "")
 for who in ref ours; do
