@@ -14,7 +14,7 @@
 //!   network) and test views of their sockets and counters.
 //! - [`fs`]: unique temporary directories and file/byte helpers.
 //! - [`seccomp`]: static busybox, the Go client fixture, the seccomp
-//!   engine's `-d` lines.
+//!   engine's `-d` lines, its background supervisor.
 //! - [`systemd`]: a real systemd booted as PID 1 in a throwaway container
 //!   (`systemd-nspawn` over an overlay of a cached Debian root filesystem).
 
@@ -35,7 +35,10 @@ pub use netns::{
 };
 pub use prereq::{is_root, require_mptcp, require_program, require_root};
 pub use process::{ChildGuard, CmdOutput, run_timeout, wait_timeout};
-pub use seccomp::{build_gofetch, seccomp_conversions, seccomp_lines, static_busybox};
+pub use seccomp::{
+    background_supervisor_pid, build_gofetch, process_running, seccomp_conversions, seccomp_lines,
+    static_busybox, wait_for_file, wait_process_gone,
+};
 pub use systemd::{CONTAINER_LAUNCHER, CONTAINER_SHIM, SystemdContainer};
 pub use workspace::{
     build_other_preload, ensure_built, fixture, is_dynamically_linked, launcher, shim, sockprobe,

@@ -1,10 +1,11 @@
 //! Helpers for the seccomp engine tests: the static programs it is for
-//! (Debian's busybox-static, a Go client built at test time) and its `-d`
-//! lines.
+//! (Debian's busybox-static, a Go client built at test time), its `-d`
+//! lines and the background supervisor it leaves for daemons.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::thread;
+use std::time::{Duration, Instant};
 
 use crate::prereq::require_program;
 use crate::process::run_timeout;
@@ -61,4 +62,52 @@ pub fn seccomp_conversions(text: &str) -> usize {
         .iter()
         .filter(|l| l.contains("converted to MPTCP"))
         .count()
+}
+
+/// The PID of the background supervisor `run` handed the filter to when
+/// the program ended before processes it started (its `-d` line:
+/// `... continues in the background as PID N ...`).
+pub fn background_supervisor_pid(log: &str) -> Option<u32> {
+    let (_, rest) = log.split_once("continues in the background as PID ")?;
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
+}
+
+/// Whether process `pid` still runs (a zombie does not: it only waits to
+/// be reaped by init).
+pub fn process_running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // "PID (comm) STATE ...": comm may hold spaces and parentheses.
+        Ok(stat) => !matches!(
+            stat.rsplit_once(')').map(|(_, rest)| rest.trim_start()),
+            Some(rest) if rest.starts_with('Z') || rest.starts_with('X')
+        ),
+        Err(_) => false,
+    }
+}
+
+/// Waits at most `timeout` for process `pid` to end; whether it did.
+pub fn wait_process_gone(pid: u32, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while process_running(pid) {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
+/// Waits at most `timeout` for `path` to exist; its text, or None.
+pub fn wait_for_file(path: &Path, timeout: Duration) -> Option<String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            return Some(text);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
 }
