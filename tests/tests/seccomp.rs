@@ -162,44 +162,277 @@ fn many_threads_all_get_mptcp() {
     assert_eq!(out.stdout.trim(), "converted 6400 of 6400", "\n{out}");
 }
 
-/// A grandchild orphaned by its parent's exit opens its socket later: it
-/// still gets MPTCP, and `run` waits for it (the filter's last user).
+/// A grandchild orphaned by its parent's exit opens its socket later: `run`
+/// has returned by then (with the program's status and report, written
+/// when the program ended), and the grandchild still gets MPTCP from the
+/// background supervisor, which exits after it.
 #[test]
-fn orphaned_grandchild_is_served_and_waited_for() {
+fn orphaned_grandchild_is_served_after_run_returns() {
     require_mptcp();
     let tmp = TempDir::new("seccomp-orphan");
-    let report = tmp.join("orphan.txt");
+    let result = tmp.join("orphan.txt");
+    let report = tmp.join("report.json");
+    let log = tmp.join("run.log");
     let probe = sockprobe();
-    let start = Instant::now();
-    let out = mptcpize([
+    let mut cmd = launch([
         "run".as_ref(),
-        "-d".as_ref(),
         "--engine".as_ref(),
         "seccomp".as_ref(),
+        "--report".as_ref(),
+        report.as_os_str(),
         probe.as_os_str(),
         "orphan".as_ref(),
-        report.as_os_str(),
-        "700".as_ref(),
+        result.as_os_str(),
+        "3000".as_ref(),
     ]);
-    let elapsed = start.elapsed();
-    out.success();
-    // The report is written before the grandchild exits, so it must exist
-    // the moment `run` returns.
-    let text = fs::read_to_string(&report)
-        .unwrap_or_else(|e| panic!("no report from the grandchild ({e}) when run exited\n{out}"));
-    let words: Vec<&str> = text.split_whitespace().collect();
-    assert_eq!(words.first(), Some(&"protocol"), "{text}");
-    assert_eq!(words.get(1), Some(&"262"), "{text}");
+    // Files, not pipes: the grandchild inherits standard error.
+    let stderr = fs::File::create(tmp.join("stderr")).unwrap();
+    cmd.env("MPTCPIZE_RS_LOG", &log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    let status = ChildGuard::spawn(&mut cmd).wait_timeout(SHORT);
+    let show = || {
+        format!(
+            "log:\n{}\nstderr:\n{}",
+            tmp.read_text("run.log"),
+            tmp.read_text("stderr")
+        )
+    };
+    assert!(status.success(), "{status:?}\n{}", show());
     assert!(
-        elapsed >= Duration::from_millis(700),
-        "run returned after {elapsed:?}, before the grandchild's socket"
+        !result.exists(),
+        "run returned only after the grandchild's socket (3 s after the program ended)\n{}",
+        show()
     );
+    // Written when the program ended: its counts, not the grandchild's.
+    let json = fs::read_to_string(&report)
+        .unwrap_or_else(|e| panic!("no report when run returned ({e})\n{}", show()));
+    assert_eq!(json::json_eval(&json, "d['converted']"), "0", "{json}");
+    let supervisor = background_supervisor_pid(&tmp.read_text("run.log"))
+        .unwrap_or_else(|| panic!("no hand-off to a background supervisor\n{}", show()));
+
+    let text = wait_for_file(&result, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("the grandchild wrote no result\n{}", show()));
+    let words: Vec<&str> = text.split_whitespace().collect();
+    assert_eq!(words.first(), Some(&"protocol"), "{text}\n{}", show());
+    assert_eq!(words.get(1), Some(&"262"), "{text}\n{}", show());
     let pid = words.get(3).copied().unwrap_or("?");
     assert!(
-        seccomp_lines(&out.stderr)
+        wait_process_gone(supervisor, Duration::from_secs(5)),
+        "the background supervisor {supervisor} outlived the grandchild\n{}",
+        show()
+    );
+    let log = tmp.read_text("run.log");
+    assert!(
+        seccomp_lines(&log)
             .iter()
             .any(|l| l.contains(&format!("mptcpize-rs[{pid}]")) && l.contains("converted")),
-        "no decision line for the grandchild {pid}\n{out}"
+        "no decision line for the grandchild {pid}\n{}",
+        show()
+    );
+    assert!(
+        log.contains(&format!(
+            "background supervisor (PID {supervisor}): no process uses the filter any more"
+        )),
+        "\n{}",
+        show()
+    );
+}
+
+/// A program that daemonizes (busybox httpd forks and the process `run`
+/// started exits at once): `run` returns promptly with its status and
+/// without holding its output open; the daemon's listener is MPTCP and
+/// serves files; its later sockets (a CGI script's) are still converted by
+/// the supervisor that went on in the background; once the daemon is
+/// killed nothing is left (root: a namespace of its own).
+#[test]
+fn daemonizing_program_returns_and_keeps_mptcp() {
+    let busybox = static_busybox();
+    let curl = require_program("curl");
+    let ns = netns(true);
+    let tmp = TempDir::new("seccomp-daemon");
+    let www = tmp.join("www");
+    fs::create_dir_all(www.join("cgi-bin")).unwrap();
+    let data = random_bytes(BLOB_SIZE);
+    fs::write(www.join("blob.bin"), &data).unwrap();
+    let cgi = format!(
+        "#!{} sh\necho 'Content-Type: text/plain'\necho\nexec {} sockets\n",
+        busybox.display(),
+        sockprobe().display()
+    );
+    write_file_mode(&www.join("cgi-bin/probe"), cgi.as_bytes(), 0o755);
+    let log = tmp.join("run.log");
+    let port = HTTP_PORT.to_string();
+    let mut cmd = ns.cmd(launcher());
+    clean_env(&mut cmd);
+    cmd.args(["run".as_ref(), busybox.as_os_str(), "httpd".as_ref()])
+        .args(["-p".as_ref(), port.as_ref(), "-h".as_ref(), www.as_os_str()])
+        .env("MPTCPIZE_RS_LOG", &log);
+    let start = Instant::now();
+    // Captured through pipes: this also fails if anything left behind
+    // holds run's standard output or error open.
+    let out = run_timeout(&mut cmd, SHORT);
+    let elapsed = start.elapsed();
+    let show = || format!("{out}\nlog:\n{}", tmp.read_text("run.log"));
+    out.success();
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "run took {elapsed:?} to return\n{}",
+        show()
+    );
+    let text = tmp.read_text("run.log");
+    assert!(
+        text.contains("using the seccomp engine") && text.contains("statically linked"),
+        "the engine was not chosen automatically\n{}",
+        show()
+    );
+    let supervisor = background_supervisor_pid(&text)
+        .unwrap_or_else(|| panic!("no hand-off to a background supervisor\n{}", show()));
+    assert!(process_running(supervisor), "\n{}", show());
+
+    wait_for_listen(&ns, HTTP_PORT, SHORT);
+    assert!(
+        ns.has_mptcp_listener(HTTP_PORT),
+        "the daemon's listener is not MPTCP: {:?}\n{}",
+        ns.listeners(),
+        show()
+    );
+    let curl = path_str(&curl);
+    let fetch = |path: &str, dest: &str| {
+        let url = format!("http://127.0.0.1:{HTTP_PORT}/{path}");
+        let args = ["-q", "-sS", "--fail", "--noproxy", "*", "--max-time", "30"];
+        let mut cmd = ns.cmd(curl);
+        cmd.args(args).args(["-o", dest, &url]);
+        run_timeout(&mut cmd, SHORT).success();
+    };
+    let blob = tmp.join("blob.out");
+    fetch("blob.bin", path_str(&blob));
+    assert_same_bytes(&data, &blob, "curl from busybox httpd");
+    let sockets = tmp.join("cgi.out");
+    fetch("cgi-bin/probe", path_str(&sockets));
+    let sockets = tmp.read_text("cgi.out");
+    for &name in TCP_CASES {
+        assert_eq!(
+            probe_protocol(&sockets, name),
+            MPTCP,
+            "{name} in the daemon's CGI script\n{}",
+            show()
+        );
+    }
+
+    // Kill the daemon (SIGTERM): the supervisor follows it within seconds,
+    // and nothing of this run remains in the namespace.
+    let daemons: Vec<i32> = ns
+        .pids()
+        .into_iter()
+        .filter(|&pid| {
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains("httpd") && pid as u32 != supervisor
+        })
+        .collect();
+    assert!(!daemons.is_empty(), "no httpd daemon in {}", ns.name());
+    for &pid in &daemons {
+        // SAFETY: kill(2) with a PID and a signal number.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+    }
+    assert!(
+        wait_process_gone(supervisor, Duration::from_secs(5)),
+        "the background supervisor {supervisor} outlived the daemon {daemons:?}\n{}",
+        show()
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !ns.pids().is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ns.pids(), Vec::<i32>::new(), "left behind\n{}", show());
+    assert!(
+        tmp.read_text("run.log")
+            .contains("no process uses the filter any more"),
+        "\n{}",
+        show()
+    );
+}
+
+/// `run` sent SIGTERM while a worker the program started runs on: the
+/// program gets the signal and `run` dies of it at once; the worker's
+/// sockets opened afterwards are still MPTCP (not ENOSYS), served by the
+/// background supervisor, which leaves with the worker.
+#[test]
+fn worker_left_after_sigterm_keeps_getting_mptcp() {
+    require_mptcp();
+    let busybox = static_busybox();
+    let probe = sockprobe();
+    let tmp = TempDir::new("seccomp-sigterm");
+    let go = tmp.join("go");
+    let result = tmp.join("sockets.txt");
+    let log = tmp.join("run.log");
+    // The worker waits (20 s at most) for the go-ahead, given only once
+    // `run` is gone, then opens its sockets.
+    let script = format!(
+        "( i=0; while [ ! -e {go} ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done; \
+         {probe} sockets >{result}.tmp; mv {result}.tmp {result} ) </dev/null >/dev/null 2>&1 & \
+         echo ready; wait",
+        go = path_str(&go),
+        probe = path_str(&probe),
+        result = path_str(&result),
+    );
+    let mut cmd = launch([
+        "run".as_ref(),
+        busybox.as_os_str(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        script.as_ref(),
+    ]);
+    cmd.env("MPTCPIZE_RS_LOG", &log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut run = ChildGuard::spawn(&mut cmd);
+    let show = || format!("log:\n{}", tmp.read_text("run.log"));
+    let mut stdout = run.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut ready = [0u8; 6];
+        let _ = tx.send(std::io::Read::read_exact(&mut stdout, &mut ready).map(|()| ready));
+    });
+    match rx.recv_timeout(SHORT) {
+        Ok(Ok(ready)) => assert_eq!(&ready, b"ready\n", "\n{}", show()),
+        other => panic!("the script did not start: {other:?}\n{}", show()),
+    }
+    let start = Instant::now();
+    run.signal(libc::SIGTERM);
+    let status = run.wait_timeout(SHORT);
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGTERM),
+        "{status:?}\n{}",
+        show()
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "run took {:?} to die\n{}",
+        start.elapsed(),
+        show()
+    );
+    let supervisor = background_supervisor_pid(&tmp.read_text("run.log"))
+        .unwrap_or_else(|| panic!("no hand-off to a background supervisor\n{}", show()));
+
+    fs::write(&go, "").unwrap();
+    let sockets = wait_for_file(&result, Duration::from_secs(20))
+        .unwrap_or_else(|| panic!("the worker wrote no result\n{}", show()));
+    for &name in TCP_CASES {
+        assert_eq!(
+            probe_protocol(&sockets, name),
+            MPTCP,
+            "{name} opened after run died\n{}",
+            show()
+        );
+    }
+    assert!(
+        wait_process_gone(supervisor, Duration::from_secs(5)),
+        "the background supervisor {supervisor} outlived the worker\n{}",
+        show()
     );
 }
 

@@ -18,16 +18,23 @@
 //! network namespace, it answers "continue": the kernel makes the caller's
 //! own TCP socket, so the program sees what it would have seen without us.
 //!
+//! `run` returns when the program ends, with its status; when the program
+//! died of a signal it kills itself with the same signal (core dumps off),
+//! so the caller sees the same death. It forwards SIGINT, SIGTERM, SIGHUP,
+//! SIGQUIT, SIGUSR1 and SIGUSR2 sent to it (with kill) to the program; the
+//! same signals from the terminal already reach the program through its
+//! process group and are not sent twice.
+//!
 //! The filter is inherited by every process the program starts and cannot
-//! be removed, so the supervisor stays until no process uses it any more
-//! (the listener reports `POLLHUP`), including daemons that outlive the
-//! program. It exits with the program's status; when the program died of a
-//! signal it kills itself with the same signal (core dumps off), so the
-//! caller sees the same death. It forwards SIGINT, SIGTERM, SIGHUP, SIGQUIT,
-//! SIGUSR1 and SIGUSR2 sent to it (with kill) to the program; the same
-//! signals from the terminal already reach the program through its process
-//! group and are not sent twice. Once the program has exited, one of those
-//! signals makes the supervisor stop waiting for what it left behind.
+//! be removed, and once nobody reads the listener the kernel fails their
+//! TCP `socket()` calls with ENOSYS. So a supervisor stays until no process
+//! uses the filter any more (the listener reports `POLLHUP`). When the
+//! program has ended and processes it started remain (a daemon, `cmd &`),
+//! `run` forks a detached background supervisor that serves them until the
+//! last one exits ([`background`]) and returns at once. The common case,
+//! nothing left behind, is seen right after the program is reaped: no
+//! fork, no delay. `run --report` counts up to the program's end; with
+//! `-d`, the background supervisor logs only to a `MPTCPIZE_RS_LOG` file.
 //!
 //! # Support detection
 //!
@@ -60,11 +67,13 @@
 //! - Each converted socket costs two context switches to the supervisor
 //!   (tens of microseconds, see the README's benchmark); other calls cost a
 //!   few BPF instructions.
-//! - If the supervisor is killed (SIGKILL), the processes under the filter
-//!   get ENOSYS from every later TCP `socket()` call.
+//! - If the supervisor is killed with SIGKILL (it ignores the forwarded
+//!   signals once in the background), the processes under the filter get
+//!   ENOSYS from every later TCP `socket()` call.
 //! - The MPTCP socket is created by the supervisor: it is charged to its
 //!   memory cgroup and carries its credentials (the same user).
 
+pub mod background;
 pub mod ffi;
 pub mod filter;
 pub mod supervisor;

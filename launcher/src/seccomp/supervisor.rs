@@ -13,14 +13,19 @@
 //!   poll: listener, signalfd, pidfd, pair
 //!     listener POLLIN  → answer one socket() call
 //!     signalfd         → forward the signal to the child
-//!     pidfd            → reap the child, keep its status
+//!     pidfd            → reap the child: its status is run's
 //!     pair EOF         → exec succeeded ("E"+errno: it failed)
-//!     listener POLLHUP → no task uses the filter: done
+//!   child reaped; listener POLLHUP? (no task uses the filter)
+//!     yes → return the status
+//!     no  → fork ──────────────> background supervisor (background.rs):
+//!           return the status      setsid, stdio on /dev/null, serve the
+//!                                  listener until POLLHUP, _exit
 //! ```
 //!
 //! Between fork and exec the child only makes system calls (no allocation,
 //! no locks): everything it needs (C strings, argv/envp arrays, the filter)
-//! is prepared before the fork, and mptcpize-rs is single-threaded then.
+//! is prepared before the fork, and mptcpize-rs is single-threaded then
+//! (and still when the background supervisor is forked).
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
@@ -31,7 +36,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use super::ffi::{self, NotifBuffer};
-use super::filter;
+use super::{background, filter};
 use crate::report::{self, Report};
 
 const IPPROTO_MPTCP: i32 = 262;
@@ -155,8 +160,9 @@ const MSG_ADDFD_SEND: u8 = b'A';
 const MSG_EXEC: u8 = b'E';
 
 /// Runs the program under the filter and supervises it and everything it
-/// starts. Returns the program's status once no process uses the filter
-/// any more.
+/// starts. Returns the program's status when it ends; processes it left
+/// that still use the filter are served from then on by a background
+/// supervisor ([`background`]), until the last of them exits.
 pub fn supervise(target: &Target<'_>) -> Result<Supervised, SuperviseError> {
     let arch = filter::native().ok_or_else(|| {
         SuperviseError::Unsupported("the seccomp engine supports x86_64 and aarch64 only".into())
@@ -211,6 +217,7 @@ pub fn supervise(target: &Target<'_>) -> Result<Supervised, SuperviseError> {
     let _ = ffi::set_sync_wake_up(listener.as_fd());
     let mut supervisor = Supervisor {
         listener,
+        detached: false,
         buffer: NotifBuffer::new(sizes.seccomp_notif),
         own_netns,
         log: target.log.as_ref(),
@@ -219,7 +226,18 @@ pub fn supervise(target: &Target<'_>) -> Result<Supervised, SuperviseError> {
         report: target.report.then(Report::default),
     };
     let outcome = supervisor.run(child, &ours, &signals);
+    // Counted up to the program's end: the report is written now, also
+    // when processes it left go on under a background supervisor.
     let report = supervisor.report.take().unwrap_or_default();
+    drop(ours);
+    let outcome = outcome.map(|ended| {
+        if ended.filter_in_use {
+            // Still under the blocked signals: the background supervisor
+            // never has a moment where a pending one could end it.
+            supervisor.hand_off(target.arg0);
+        }
+        ended.status
+    });
     drop(supervisor);
     drop(signals);
     outcome.map(|status| Supervised { status, report })
@@ -733,8 +751,29 @@ pub fn format_decision(
     }
 }
 
+/// How the loop of [`Supervisor::run`] ended.
+struct Ended {
+    /// The program's status.
+    status: ChildStatus,
+    /// Processes it started still use the filter.
+    filter_in_use: bool,
+}
+
+/// Whether the listener reports that no task uses the filter any more
+/// (Linux 5.8+; without waiting). The task of a process that has been
+/// reaped is released by then, so right after the program's `waitpid`
+/// this is exact for the common case of a program that left nothing.
+fn hung_up(listener: BorrowedFd<'_>) -> bool {
+    let mut fds = [poll_entry(listener)];
+    // SAFETY: poll over our one-element array of pollfd, without waiting.
+    let rc = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+    rc > 0 && fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+}
+
 struct Supervisor<'a> {
     listener: OwnedFd,
+    /// In the background supervisor (after [`Supervisor::hand_off`]).
+    detached: bool,
     buffer: NotifBuffer,
     own_netns: (u64, u64),
     log: Option<&'a LogSink>,
@@ -744,21 +783,22 @@ struct Supervisor<'a> {
 }
 
 impl Supervisor<'_> {
-    /// The loop: serve notifications, forward signals, reap the child,
-    /// until the listener reports that no task uses the filter.
+    /// The loop: serve notifications, forward signals, until the program
+    /// has ended and been reaped. Processes it left may still use the
+    /// filter then: see [`Supervisor::hand_off`].
     fn run(
         &mut self,
         mut child: Child,
         pair: &OwnedFd,
         signals: &SignalGuard,
-    ) -> Result<ChildStatus, SuperviseError> {
+    ) -> Result<Ended, SuperviseError> {
         let mut exec_pending = true;
         let mut exec_error = None;
-        loop {
+        while child.status.is_none() {
             let mut fds = [
                 poll_entry(self.listener.as_fd()),
                 poll_entry(signals.signalfd.as_fd()),
-                poll_entry_opt(child.pidfd.as_ref().filter(|_| child.status.is_none())),
+                poll_entry_opt(child.pidfd.as_ref()),
                 poll_entry_opt(exec_pending.then_some(pair)),
             ];
             // SAFETY: poll over our array of pollfd; negative fds are ignored.
@@ -781,11 +821,6 @@ impl Supervisor<'_> {
             }
             if fds[1].revents != 0 {
                 for (signal, from_kernel) in signals.pending() {
-                    if let Some(status) = child.status {
-                        // Only processes the program left behind remain;
-                        // the user wants us to stop waiting for them.
-                        return Ok(status);
-                    }
                     // Terminal signals (Ctrl-C, Ctrl-\, hangup) reach the
                     // whole process group, the child included: forwarding
                     // them would deliver them twice.
@@ -794,22 +829,107 @@ impl Supervisor<'_> {
                     }
                 }
             }
-            if fds[2].revents != 0 {
-                child.reap(false);
-            }
             if fds[0].revents & libc::POLLIN != 0 {
                 self.answer_one();
             } else if fds[0].revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-                // No task uses the filter any more: the child, too, is gone
-                // (a zombie still counts, so it has been reaped already).
+                // No task uses the filter any more, so the child has exited
+                // too (recent kernels release a task's filter when it
+                // exits, older ones when it is reaped): reap it, or learn
+                // that it was (without a pidfd, the only way to know).
                 child.reap(true);
-                break;
             }
+            if fds[2].revents != 0 {
+                child.reap(false);
+            }
+        }
+        // The child is dead, so the pair is readable now (a message or end
+        // of file) if its news has not been read yet.
+        if exec_pending && let Ok(Some((MSG_EXEC, errno, _))) = receive_message(pair) {
+            exec_error = Some(io::Error::from_raw_os_error(errno));
         }
         if let Some(error) = exec_error {
             return Err(SuperviseError::Exec(error));
         }
-        Ok(child.status.unwrap_or(ChildStatus::Exited(125)))
+        Ok(Ended {
+            status: child.status.unwrap_or(ChildStatus::Exited(125)),
+            filter_in_use: !hung_up(self.listener.as_fd()),
+        })
+    }
+
+    /// The program has ended, and processes it started still use the
+    /// filter: they are served by a background supervisor from now on
+    /// ([`background`]), and this process returns the program's status.
+    /// If no background process can be made, they are served here, as
+    /// long as they live.
+    fn hand_off(&mut self, program: &OsStr) {
+        let keep = [
+            self.listener.as_raw_fd(),
+            match self.log {
+                Some(LogSink::File(file)) => file.as_raw_fd(),
+                _ => -1,
+            },
+        ];
+        match background::detach(&keep, || self.serve_detached()) {
+            Ok(pid) => {
+                if let Some(log) = self.log {
+                    log.write_line(&format!(
+                        "{}: {} has exited; processes it started still use the seccomp \
+                         filter: the supervisor continues in the background as PID {pid} \
+                         until the last of them exits",
+                        crate::TOOL_NAME,
+                        program.to_string_lossy()
+                    ));
+                }
+            }
+            Err(error) => {
+                self.say(&format!(
+                    "cannot fork a background supervisor ({error}); \
+                     waiting for the processes {} left behind",
+                    program.to_string_lossy()
+                ));
+                self.serve_until_hangup();
+            }
+        }
+    }
+
+    /// The background supervisor's life (in the child of the hand-off):
+    /// standard error is /dev/null now, so decision lines go only to a log
+    /// file; decisions are no longer counted, the report being written.
+    fn serve_detached(&mut self) {
+        if matches!(self.log, Some(LogSink::Stderr)) {
+            self.log = None;
+        }
+        self.detached = true;
+        self.report = None;
+        self.serve_until_hangup();
+        if let Some(log) = self.log {
+            log.write_line(&format!(
+                "{}: background supervisor (PID {}): no process uses the filter any more; exiting",
+                crate::TOOL_NAME,
+                std::process::id()
+            ));
+        }
+    }
+
+    /// Answers notifications until no task uses the filter.
+    fn serve_until_hangup(&mut self) {
+        loop {
+            let mut fds = [poll_entry(self.listener.as_fd())];
+            // SAFETY: poll over our one-element array of pollfd.
+            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
+            if rc < 0 {
+                if ffi::errno() == libc::EINTR {
+                    continue;
+                }
+                // Should not happen; nothing else to wait with.
+                return;
+            }
+            if fds[0].revents & libc::POLLIN != 0 {
+                self.answer_one();
+            } else if fds[0].revents != 0 {
+                return;
+            }
+        }
     }
 
     /// Receives and answers one notification. Failures concern only that
@@ -903,9 +1023,16 @@ impl Supervisor<'_> {
         }
     }
 
-    /// A message for the user, always on stderr (errors ignored).
+    /// A message for the user, on stderr (errors ignored); in the
+    /// background, where stderr is /dev/null, in the log file if any.
     fn say(&self, text: &str) {
-        let _ = writeln!(io::stderr(), "{}: {text}", crate::TOOL_NAME);
+        let line = format!("{}: {text}", crate::TOOL_NAME);
+        match self.log {
+            Some(log) if self.detached => log.write_line(&line),
+            _ => {
+                let _ = writeln!(io::stderr(), "{line}");
+            }
+        }
     }
 }
 
