@@ -67,6 +67,8 @@ ENGINES:
            trip per TCP socket (other system calls run at full speed). The
            exit status (or death by a signal) is PROG's; SIGINT, SIGTERM,
            SIGHUP, SIGQUIT, SIGUSR1/2 are passed on. Linux >= 5.14.
+           run returns when PROG ends; processes it left running (a
+           daemon) are served by a background supervisor until they exit.
            It converts at socket(), so it cannot apply --exclude,
            --include, their -port forms or --no-listen: run refuses them.
   auto     seccomp for statically linked and Go programs, preload for the
