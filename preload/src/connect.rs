@@ -4,45 +4,41 @@
 //! Cost for any other descriptor: one bounds check and one atomic load.
 
 use crate::rules::Verdict;
-use crate::{config, debug_log, fds, policy, real, swap};
+use crate::{config, debug_log, fds, policy, real, swap, user_memory};
 use libc::{c_int, sockaddr, socklen_t};
 
 /// # Safety
-/// As `connect(2)`: `addr` points to `len` readable bytes.
+/// As `connect(2)`; the shim itself never faults on a bad `addr`.
 #[cfg_attr(not(test), unsafe(no_mangle))]
 pub unsafe extern "C" fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int {
     if fds::is_converted(fd) {
-        // SAFETY: forwarded from our caller's contract.
-        unsafe { decide(fd, addr, len) };
+        decide(fd, addr, len);
     }
     real::connect(fd, addr, len)
 }
 
-/// Applies the rules to the first `connect()` of a converted socket. Out of
-/// line: it runs once per converted socket, and inlined it would make every
-/// other `connect()` pay for its stack frame.
-///
-/// # Safety
-/// `addr` points to `len` readable bytes, or is null.
+/// Applies the rules to the first `connect()` of a converted socket with an
+/// inet destination. Out of line: it runs once per converted socket, and
+/// inlined it would make every other `connect()` pay for its stack frame.
+/// An address the shim cannot read or does not understand decides nothing:
+/// the kernel answers that call (EFAULT, EAFNOSUPPORT, ...).
 #[cold]
 #[inline(never)]
-unsafe fn decide(fd: c_int, addr: *const sockaddr, len: socklen_t) {
-    if addr.is_null() {
+fn decide(fd: c_int, addr: *const sockaddr, len: socklen_t) {
+    let mut bytes = [0u8; size_of::<libc::sockaddr_in6>()];
+    let len = (len as usize).min(bytes.len());
+    if user_memory::read(addr.cast(), &mut bytes[..len]).is_err() {
         return;
     }
-    let len = (len as usize).min(size_of::<libc::sockaddr_in6>());
-    // SAFETY: the caller promises `len` readable bytes at `addr`; we read at
-    // most that many.
-    let bytes = unsafe { core::slice::from_raw_parts(addr.cast::<u8>(), len) };
-    let Some((ip, port)) = policy::destination(bytes) else {
+    let Some((ip, port)) = policy::destination(&bytes[..len]) else {
         return;
     };
-    // Decided once: from now on the kernel's answers stand.
-    fds::forget(fd);
     if let Verdict::Tcp(why) = config::rules().for_connect(&ip, port) {
         let result = swap::to_tcp(fd, None);
         if config::debug() {
             debug_log::swap(fd, "connect", None, why.describe(), result);
         }
     }
+    // Decided once: from now on the kernel's answers stand.
+    fds::forget(fd);
 }

@@ -147,6 +147,13 @@ pub fn format_swap(
             line.int(errno);
             line.text(" too): ");
         }
+        Err(Failure::Unchanged) => line.text("stays MPTCP (the option changes nothing): "),
+        Err(Failure::Kept) => line.text("stays MPTCP from now on: "),
+        Err(Failure::Uncarried(what)) => {
+            line.text("stays MPTCP (cannot carry ");
+            line.text(what);
+            line.text("): ");
+        }
     }
     line.text(why);
     line.text("\n");
@@ -236,7 +243,7 @@ impl Line {
         }
     }
 
-    fn text(&mut self, s: &str) {
+    pub fn text(&mut self, s: &str) {
         for &b in s.as_bytes() {
             if self.len < self.buf.len() {
                 self.buf[self.len] = b;
@@ -245,7 +252,7 @@ impl Line {
         }
     }
 
-    fn int(&mut self, value: c_int) {
+    pub fn int(&mut self, value: c_int) {
         if value < 0 {
             self.text("-");
         }
@@ -267,6 +274,11 @@ impl Line {
     fn write_to_notice(&self) {
         // The buffer holds only the ASCII written by `text` and `int`.
         notice(core::str::from_utf8(&self.buf[..self.len]).unwrap_or(""));
+    }
+
+    /// The bytes written so far.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
 
     #[cfg(test)]
@@ -461,6 +473,27 @@ mod tests {
             line.as_str(),
             "mptcpize-rs[7]: setsockopt(4, level 6 option 999): stays MPTCP (TCP fails with errno 22 too): x\n"
         );
+    }
+
+    #[test]
+    fn lines_for_sockets_that_stay_mptcp() {
+        use crate::swap::Failure;
+        let cases: [(Failure, &str); 3] = [
+            (
+                Failure::Unchanged,
+                "stays MPTCP (the option changes nothing): why",
+            ),
+            (Failure::Kept, "stays MPTCP from now on: why"),
+            (
+                Failure::Uncarried("the F_SETOWN owner"),
+                "stays MPTCP (cannot carry the F_SETOWN owner): why",
+            ),
+        ];
+        for (failure, text) in cases {
+            let mut line = Line::new();
+            format_swap(&mut line, 7, 4, "dup", None, "why", Err(failure));
+            assert_eq!(line.as_str(), format!("mptcpize-rs[7]: dup(4): {text}\n"));
+        }
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //!
 //! A bit is set by `socket()` when it converts, cleared when `socket()`
 //! returns that number for anything else, and cleared by `close()`, by
-//! `dup2`/`dup3` onto the number, and once `connect()`/`listen()` has
-//! decided. A bit can go stale when a number is freed behind the shim's back
+//! `dup2`/`dup3` onto the number, once `connect()`/`listen()` has
+//! decided, and when the socket is shared (`shared`: dup, fork, ...). A bit can go stale when a number is freed behind the shim's back
 //! (`close_range`, `fclose` of an `fdopen`ed socket, libc-internal closes);
 //! that is harmless because a swap first checks with the kernel that the
 //! descriptor really is an MPTCP stream socket, neither connected nor
@@ -46,7 +46,8 @@ pub fn is_converted(fd: c_int) -> bool {
     slot(fd).is_some_and(|(word, bit)| word.load(Ordering::Relaxed) & bit != 0)
 }
 
-/// Forgets `fd` (closed, replaced, decided). One load on the usual path,
+/// Forgets `fd` (closed, replaced, decided), and its recorded epoll
+/// registrations. One load on the usual path,
 /// where the bit is already clear; nothing else can set it meanwhile,
 /// because the number is still open.
 #[inline]
@@ -55,12 +56,27 @@ pub fn forget(fd: c_int) {
         && word.load(Ordering::Relaxed) & bit != 0
     {
         word.fetch_and(!bit, Ordering::SeqCst);
+        crate::registrations::forget(fd);
+    }
+}
+
+/// Forgets every descriptor: after `fork()` all of them are shared.
+pub fn forget_all() {
+    for word in &CONVERTED {
+        if word.load(Ordering::Relaxed) != 0 {
+            word.store(0, Ordering::SeqCst);
+        }
     }
 }
 
 /// Forgets `fd` and says whether it was tracked.
 pub fn take(fd: c_int) -> bool {
-    slot(fd).is_some_and(|(word, bit)| word.fetch_and(!bit, Ordering::SeqCst) & bit != 0)
+    let taken =
+        slot(fd).is_some_and(|(word, bit)| word.fetch_and(!bit, Ordering::SeqCst) & bit != 0);
+    if taken {
+        crate::registrations::forget(fd);
+    }
+    taken
 }
 
 #[cfg(test)]
@@ -78,6 +94,10 @@ mod tests {
         assert!(!is_converted(100) && is_converted(163));
         assert!(take(163));
         assert!(!take(163));
+        mark(7);
+        mark(4000);
+        forget_all();
+        assert!(!is_converted(7) && !is_converted(4000));
     }
 
     #[test]

@@ -9,8 +9,14 @@
 //! - `connect`, `listen`, `setsockopt`: where a converted socket may be
 //!   swapped back to plain TCP (`swap`) when the `rules` (loopback,
 //!   `--exclude`, ...) or an option MPTCP rejects call for it;
-//! - `close`: `close`/`dup2`/`dup3`, which keep `fds` (the lock-free set of
-//!   converted, still undecided descriptors) right;
+//! - `close`, `dup` (`dup`/`dup2`/`dup3`), `fcntl` (`F_DUPFD`), `sendmsg`
+//!   (`SCM_RIGHTS`): keep `fds` (the lock-free set of converted, still
+//!   undecided descriptors) right; a socket shared before its decision is
+//!   never swapped (`shared`, which also watches `fork()`);
+//! - `getsockopt`: reads of options MPTCP rejects answer as plain TCP;
+//! - `epoll`: `epoll_ctl`, whose registrations of undecided sockets
+//!   `registrations` records so that a swap carries them;
+//! - `user_memory`: reading a program's pointers without faulting;
 //! - `policy`, `rules`: pure decisions (which sockets to convert, which errors
 //!   mean "MPTCP is absent", which destinations stay TCP), unit-tested
 //!   without FFI;
@@ -33,16 +39,24 @@ mod close;
 mod config;
 mod connect;
 mod debug_log;
+mod dup;
+mod epoll;
+mod fcntl;
 mod fds;
+mod getsockopt;
 mod listen;
 mod policy;
 mod real;
+mod registrations;
 mod report;
 mod report_layout;
 mod rules;
+mod sendmsg;
 mod setsockopt;
+mod shared;
 mod socket;
 mod swap;
+mod user_memory;
 
 /// Never unwind into the C program: abort instead. Nothing in the shim is
 /// expected to panic; this only makes the guarantee explicit.
@@ -59,6 +73,7 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 extern "C" fn on_load() {
     config::load();
     real::resolve();
+    shared::watch_forks();
 }
 
 /// Registers `on_load` as an ELF constructor, as the `ctor` crate would, in

@@ -8,7 +8,7 @@
 //! its own hook.
 
 use core::sync::atomic::{AtomicUsize, Ordering};
-use libc::{c_int, c_void, sockaddr, socklen_t};
+use libc::{c_int, c_void, epoll_event, msghdr, sockaddr, socklen_t, ssize_t};
 
 /// Looks `name` (NUL-terminated) up and caches its address in `slot` (0
 /// when there is none).
@@ -20,14 +20,14 @@ fn lookup(slot: &AtomicUsize, name: &'static str) -> usize {
     address
 }
 
-/// Defines `pub fn $name(args) -> c_int` calling the next `$name`, looked up
+/// Defines `pub fn $name(args) -> $ret` calling the next `$name`, looked up
 /// lazily if `resolve` has not run yet, or the system call `$sys`.
 macro_rules! next {
-    ($($slot:ident: fn $name:ident($($arg:ident: $ty:ty),*) = $sys:expr;)*) => {
+    ($($slot:ident: fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $sys:expr;)*) => {
         $(
             static $slot: AtomicUsize = AtomicUsize::new(0);
 
-            pub fn $name($($arg: $ty),*) -> c_int {
+            pub fn $name($($arg: $ty),*) -> $ret {
                 let mut address = $slot.load(Ordering::Relaxed);
                 if address == 0 {
                     address = lookup(&$slot, concat!(stringify!($name), "\0"));
@@ -35,9 +35,9 @@ macro_rules! next {
                 if address == 0 {
                     // SAFETY: the system call of the same name takes the
                     // same arguments, passed through unchanged.
-                    return unsafe { libc::syscall($sys, $($arg),*) } as c_int;
+                    return unsafe { libc::syscall($sys, $($arg),*) } as $ret;
                 }
-                type Next = unsafe extern "C" fn($($ty),*) -> c_int;
+                type Next = unsafe extern "C" fn($($ty),*) -> $ret;
                 // SAFETY: `address` is non-null and came from dlsym for the
                 // symbol `$name`, whose C signature `Next` spells out.
                 let next: Next = unsafe { core::mem::transmute::<usize, Next>(address) };
@@ -50,22 +50,60 @@ macro_rules! next {
         /// constructor, so hot paths normally find them ready.
         pub fn resolve() {
             $( lookup(&$slot, concat!(stringify!($name), "\0")); )*
+            lookup(&NEXT_FCNTL, "fcntl\0");
         }
     };
 }
 
 next! {
-    NEXT_SOCKET: fn socket(domain: c_int, ty: c_int, protocol: c_int) = libc::SYS_socket;
-    NEXT_CONNECT: fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) = libc::SYS_connect;
-    NEXT_LISTEN: fn listen(fd: c_int, backlog: c_int) = libc::SYS_listen;
+    NEXT_SOCKET: fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int = libc::SYS_socket;
+    NEXT_CONNECT: fn connect(fd: c_int, addr: *const sockaddr, len: socklen_t) -> c_int =
+        libc::SYS_connect;
+    NEXT_LISTEN: fn listen(fd: c_int, backlog: c_int) -> c_int = libc::SYS_listen;
     NEXT_SETSOCKOPT: fn setsockopt(
         fd: c_int,
         level: c_int,
         name: c_int,
         value: *const c_void,
         len: socklen_t
-    ) = libc::SYS_setsockopt;
-    NEXT_CLOSE: fn close(fd: c_int) = libc::SYS_close;
-    NEXT_DUP2: fn dup2(old: c_int, new: c_int) = libc::SYS_dup2;
-    NEXT_DUP3: fn dup3(old: c_int, new: c_int, flags: c_int) = libc::SYS_dup3;
+    ) -> c_int = libc::SYS_setsockopt;
+    NEXT_GETSOCKOPT: fn getsockopt(
+        fd: c_int,
+        level: c_int,
+        name: c_int,
+        value: *mut c_void,
+        len: *mut socklen_t
+    ) -> c_int = libc::SYS_getsockopt;
+    NEXT_CLOSE: fn close(fd: c_int) -> c_int = libc::SYS_close;
+    NEXT_DUP: fn dup(old: c_int) -> c_int = libc::SYS_dup;
+    NEXT_DUP2: fn dup2(old: c_int, new: c_int) -> c_int = libc::SYS_dup2;
+    NEXT_DUP3: fn dup3(old: c_int, new: c_int, flags: c_int) -> c_int = libc::SYS_dup3;
+    NEXT_EPOLL_CTL: fn epoll_ctl(epfd: c_int, op: c_int, fd: c_int, event: *mut epoll_event) -> c_int =
+        libc::SYS_epoll_ctl;
+    NEXT_SENDMSG: fn sendmsg(fd: c_int, msg: *const msghdr, flags: c_int) -> ssize_t =
+        libc::SYS_sendmsg;
+}
+
+/// `fcntl` is variadic, so the macro's fixed signatures do not fit it. Both
+/// the shim's `fcntl` and `fcntl64` forward here: in glibc they are one
+/// function under two names.
+static NEXT_FCNTL: AtomicUsize = AtomicUsize::new(0);
+
+/// The next `fcntl(fd, cmd, arg)`; `arg` is passed whether or not `cmd`
+/// takes one, as a C caller's register would be (the callee ignores it).
+pub fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    let mut address = NEXT_FCNTL.load(Ordering::Relaxed);
+    if address == 0 {
+        address = lookup(&NEXT_FCNTL, "fcntl\0");
+    }
+    if address == 0 {
+        // SAFETY: the system call takes the same three arguments.
+        return unsafe { libc::syscall(libc::SYS_fcntl, fd, cmd, arg) } as c_int;
+    }
+    type Next = unsafe extern "C" fn(c_int, c_int, ...) -> c_int;
+    // SAFETY: `address` came from dlsym for `fcntl`, a C variadic function;
+    // calling it as variadic sets up the call as a C caller would.
+    let next: Next = unsafe { core::mem::transmute::<usize, Next>(address) };
+    // SAFETY: the caller's arguments, passed through unchanged.
+    unsafe { next(fd, cmd, arg) }
 }

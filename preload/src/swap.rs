@@ -1,25 +1,27 @@
-//! Swapping a converted socket back to plain TCP, in place.
+//! Swapping a converted socket back to plain TCP, in place, invisibly.
 //!
-//! Stateless: nothing about a socket is recorded while the program sets it
-//! up. At swap time its state is read back from the kernel (family, file
-//! status flags, close-on-exec, the options in [`OPTIONS`], the bound
-//! address), a TCP socket is made with the same state, and `dup3` puts it
-//! on the same descriptor number, which closes the MPTCP socket. Only an
-//! MPTCP stream socket that is neither listening nor connected is swapped;
-//! the kernel is asked, so a stale bit in `fds` can do no harm.
+//! Stateless: at swap time the socket's state is read back from the kernel
+//! (the options in [`OPTIONS`], file status flags, close-on-exec, the
+//! `F_SETOWN` owner and `F_SETSIG` signal, the bound address, and the epoll
+//! registrations `registrations` recorded), a TCP socket is given the same
+//! state, and `dup3` puts it on the same descriptor number, which closes the
+//! MPTCP socket. Every piece of state is checked on the TCP socket after it
+//! is set; if one cannot be carried, there is no swap (the socket stays
+//! MPTCP, which always works).
 //!
-//! Limits (see the README): a registration of the descriptor with epoll
-//! made before the swap is lost with the MPTCP socket; another descriptor
-//! made with `dup()` before the swap keeps referring to the MPTCP socket (and
-//! keeps its port, so re-binding then fails); options outside [`OPTIONS`]
-//! are not carried over.
+//! Only an MPTCP stream socket that is neither listening nor connected is
+//! swapped (the kernel is asked, so a stale bit in `fds` can do no harm),
+//! and only one the program has not shared (`shared`): callers swap only
+//! descriptors `fds` still tracks. Options the program sets that are not in
+//! [`OPTIONS`] or [`ALSO_CARRIED`] make the `setsockopt` detour forget the
+//! socket, so they are never lost either.
 
-use crate::{fds, policy, real};
+use crate::{fds, policy, real, registrations};
 use libc::{c_int, c_void, socklen_t};
 
 /// Options copied to the TCP socket when their value differs from a fresh
-/// TCP socket's: every one that MPTCP accepts and a program is likely to set
-/// before `connect()` or `listen()`. Also names options in the debug log.
+/// TCP socket's: every option MPTCP accepts and reads back (checked on
+/// kernel 6.18). Also names options in the debug log.
 pub const OPTIONS: &[(c_int, c_int, &str)] = &[
     (libc::SOL_SOCKET, libc::SO_REUSEADDR, "SO_REUSEADDR"),
     (libc::SOL_SOCKET, libc::SO_REUSEPORT, "SO_REUSEPORT"),
@@ -29,10 +31,20 @@ pub const OPTIONS: &[(c_int, c_int, &str)] = &[
     (libc::SOL_SOCKET, libc::SO_LINGER, "SO_LINGER"),
     (libc::SOL_SOCKET, libc::SO_RCVTIMEO, "SO_RCVTIMEO"),
     (libc::SOL_SOCKET, libc::SO_SNDTIMEO, "SO_SNDTIMEO"),
+    (libc::SOL_SOCKET, libc::SO_RCVLOWAT, "SO_RCVLOWAT"),
     (libc::SOL_SOCKET, libc::SO_PRIORITY, "SO_PRIORITY"),
     (libc::SOL_SOCKET, libc::SO_MARK, "SO_MARK"),
     (libc::SOL_SOCKET, libc::SO_BINDTODEVICE, "SO_BINDTODEVICE"),
-    (libc::SOL_SOCKET, libc::SO_OOBINLINE, "SO_OOBINLINE"),
+    (libc::SOL_SOCKET, SO_BINDTOIFINDEX, "SO_BINDTOIFINDEX"),
+    (libc::SOL_SOCKET, libc::SO_DEBUG, "SO_DEBUG"),
+    (libc::SOL_SOCKET, libc::SO_INCOMING_CPU, "SO_INCOMING_CPU"),
+    (libc::SOL_SOCKET, libc::SO_BUSY_POLL, "SO_BUSY_POLL"),
+    (libc::SOL_SOCKET, SO_PREFER_BUSY_POLL, "SO_PREFER_BUSY_POLL"),
+    (libc::SOL_SOCKET, libc::SO_TIMESTAMP, "SO_TIMESTAMP"),
+    (libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, "SO_TIMESTAMPNS"),
+    (libc::SOL_SOCKET, SO_TIMESTAMP_NEW, "SO_TIMESTAMP_NEW"),
+    (libc::SOL_SOCKET, SO_TIMESTAMPNS_NEW, "SO_TIMESTAMPNS_NEW"),
+    (libc::SOL_SOCKET, libc::SO_TIMESTAMPING, "SO_TIMESTAMPING"),
     (libc::SOL_IP, libc::IP_TOS, "IP_TOS"),
     (libc::SOL_IP, libc::IP_FREEBIND, "IP_FREEBIND"),
     (libc::SOL_IP, libc::IP_TRANSPARENT, "IP_TRANSPARENT"),
@@ -41,8 +53,10 @@ pub const OPTIONS: &[(c_int, c_int, &str)] = &[
         libc::IP_BIND_ADDRESS_NO_PORT,
         "IP_BIND_ADDRESS_NO_PORT",
     ),
+    (libc::SOL_IP, IP_LOCAL_PORT_RANGE, "IP_LOCAL_PORT_RANGE"),
     (libc::SOL_IPV6, libc::IPV6_V6ONLY, "IPV6_V6ONLY"),
-    (libc::SOL_IPV6, libc::IPV6_TCLASS, "IPV6_TCLASS"),
+    (libc::SOL_IPV6, IPV6_FREEBIND, "IPV6_FREEBIND"),
+    (libc::SOL_IPV6, IPV6_TRANSPARENT, "IPV6_TRANSPARENT"),
     (libc::SOL_TCP, libc::TCP_NODELAY, "TCP_NODELAY"),
     (libc::SOL_TCP, libc::TCP_CORK, "TCP_CORK"),
     (libc::SOL_TCP, libc::TCP_KEEPIDLE, "TCP_KEEPIDLE"),
@@ -57,17 +71,50 @@ pub const OPTIONS: &[(c_int, c_int, &str)] = &[
         "TCP_FASTOPEN_CONNECT",
     ),
     (libc::SOL_TCP, libc::TCP_MAXSEG, "TCP_MAXSEG"),
+    (libc::SOL_TCP, libc::TCP_INQ, "TCP_INQ"),
 ];
 
-/// Names of options MPTCP rejects, for the debug log only.
-const REJECTED_NAMES: &[(c_int, c_int, &str)] = &[
+/// Options carried through another entry of [`OPTIONS`]: the forced buffer
+/// sizes read back as `SO_RCVBUF`/`SO_SNDBUF` (and are forced again when
+/// needed), the 64-bit timeouts as `SO_RCVTIMEO`/`SO_SNDTIMEO`.
+const ALSO_CARRIED: &[(c_int, c_int, &str)] = &[
+    (libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, "SO_RCVBUFFORCE"),
+    (libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, "SO_SNDBUFFORCE"),
+    (libc::SOL_SOCKET, SO_RCVTIMEO_NEW, "SO_RCVTIMEO_NEW"),
+    (libc::SOL_SOCKET, SO_SNDTIMEO_NEW, "SO_SNDTIMEO_NEW"),
+];
+
+// Linux option numbers the libc crate may not name on every target.
+const SO_BINDTOIFINDEX: c_int = 62;
+const SO_PREFER_BUSY_POLL: c_int = 69;
+const SO_TIMESTAMP_NEW: c_int = 63;
+const SO_TIMESTAMPNS_NEW: c_int = 64;
+const SO_RCVTIMEO_NEW: c_int = 66;
+const SO_SNDTIMEO_NEW: c_int = 67;
+const IP_LOCAL_PORT_RANGE: c_int = 51;
+const IPV6_TRANSPARENT: c_int = 75;
+const IPV6_FREEBIND: c_int = 78;
+
+/// Whether a swap carries option `(level, name)` once it is set.
+pub fn carries(level: c_int, name: c_int) -> bool {
+    OPTIONS
+        .iter()
+        .chain(ALSO_CARRIED)
+        .any(|&(l, n, _)| (l, n) == (level, name))
+}
+
+/// Options MPTCP rejects (checked on kernel 6.18): setting one goes
+/// through the `setsockopt` detour's judgement, and reading one on an MPTCP
+/// socket is answered with a fresh TCP socket's value (`getsockopt`), the
+/// only value it can have, since MPTCP never took another. Also names
+/// options in the debug log.
+pub const REJECTED: &[(c_int, c_int, &str)] = &[
     (libc::SOL_TCP, libc::TCP_SYNCNT, "TCP_SYNCNT"),
     (libc::SOL_TCP, libc::TCP_LINGER2, "TCP_LINGER2"),
     (libc::SOL_TCP, libc::TCP_WINDOW_CLAMP, "TCP_WINDOW_CLAMP"),
     (libc::SOL_TCP, libc::TCP_QUICKACK, "TCP_QUICKACK"),
     (libc::SOL_TCP, libc::TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT"),
     (libc::SOL_TCP, 37, "TCP_TX_DELAY"),
-    (libc::SOL_TCP, libc::TCP_DEFER_ACCEPT, "TCP_DEFER_ACCEPT"),
     (
         libc::SOL_TCP,
         libc::TCP_THIN_LINEAR_TIMEOUTS,
@@ -75,24 +122,25 @@ const REJECTED_NAMES: &[(c_int, c_int, &str)] = &[
     ),
     (libc::SOL_TCP, libc::TCP_SAVE_SYN, "TCP_SAVE_SYN"),
     (libc::SOL_TCP, libc::TCP_MD5SIG, "TCP_MD5SIG"),
+    (libc::SOL_IP, libc::IP_TTL, "IP_TTL"),
+    (libc::SOL_IP, libc::IP_RECVERR, "IP_RECVERR"),
+    (libc::SOL_IP, libc::IP_MTU_DISCOVER, "IP_MTU_DISCOVER"),
+    (libc::SOL_IPV6, libc::IPV6_TCLASS, "IPV6_TCLASS"),
+    (libc::SOL_SOCKET, libc::SO_OOBINLINE, "SO_OOBINLINE"),
 ];
+
+/// Whether MPTCP rejects option `(level, name)` (see [`REJECTED`]).
+pub fn rejected(level: c_int, name: c_int) -> bool {
+    REJECTED.iter().any(|&(l, n, _)| (l, n) == (level, name))
+}
 
 /// The option's name, if the shim knows it.
 pub fn option_name(level: c_int, name: c_int) -> Option<&'static str> {
     OPTIONS
         .iter()
-        .chain(REJECTED_NAMES)
+        .chain(REJECTED)
         .find(|&&(l, n, _)| (l, n) == (level, name))
         .map(|&(_, _, text)| text)
-}
-
-/// An option to set on the TCP socket before it replaces the MPTCP one: the
-/// `setsockopt()` MPTCP rejected.
-pub struct Retry {
-    pub level: c_int,
-    pub name: c_int,
-    pub value: *const c_void,
-    pub len: socklen_t,
 }
 
 /// Why no swap happened.
@@ -102,18 +150,75 @@ pub enum Failure {
     NotSwappable,
     /// Making the TCP socket or moving it into place failed with this errno.
     Errno(c_int),
-    /// TCP rejects the retried option too, with this errno: no swap.
+    /// TCP rejects the option too, with this errno.
     Rejected(c_int),
+    /// The option already has that value on a fresh socket: nothing to do.
+    Unchanged,
+    /// The socket was shared or given state the shim cannot carry: it
+    /// stays MPTCP from now on.
+    Kept,
+    /// This piece of the socket's state cannot be carried: no swap.
+    Uncarried(&'static str),
 }
 
-/// Replaces the MPTCP socket on `fd` with a TCP socket in the same state
-/// (and, with `retry`, that option set). `errno` is left as it was.
-pub fn to_tcp(fd: c_int, retry: Option<&Retry>) -> Result<(), Failure> {
+/// A fresh TCP socket that will replace an MPTCP one; closed on drop (after
+/// a swap, that closes only its temporary number).
+pub struct Replacement(c_int);
+
+impl Replacement {
+    pub fn fd(&self) -> c_int {
+        self.0
+    }
+
+    pub fn new(domain: c_int) -> Result<Replacement, Failure> {
+        let tcp = real::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            libc::IPPROTO_TCP,
+        );
+        if tcp < 0 {
+            return Err(Failure::Errno(last_errno()));
+        }
+        fds::forget(tcp);
+        Ok(Replacement(tcp))
+    }
+
+    /// Sets the option the program asked for. `Ok(false)` when it did not
+    /// change the socket (the value a fresh socket already has, as read
+    /// back), `Err(errno)` when TCP rejects it. The kernel reads `value`,
+    /// so a bad pointer is its EFAULT, never a fault in the shim.
+    pub fn set_option(
+        &self,
+        level: c_int,
+        name: c_int,
+        value: *const c_void,
+        len: socklen_t,
+    ) -> Result<bool, c_int> {
+        let mut before = [0u8; 32];
+        let before_len = get_option(self.0, level, name, &mut before);
+        if real::setsockopt(self.0, level, name, value, len) != 0 {
+            return Err(last_errno());
+        }
+        let mut after = [0u8; 32];
+        let after_len = get_option(self.0, level, name, &mut after);
+        Ok(before_len.is_none() || before_len != after_len || before != after)
+    }
+}
+
+impl Drop for Replacement {
+    fn drop(&mut self) {
+        real::close(self.0);
+    }
+}
+
+/// Replaces the MPTCP socket on `fd` with `replacement` (or a fresh TCP
+/// socket) given the same state. `errno` is left as it was.
+pub fn to_tcp(fd: c_int, replacement: Option<Replacement>) -> Result<(), Failure> {
     // SAFETY: __errno_location() returns this thread's errno, always valid.
     let errno = unsafe { libc::__errno_location() };
     // SAFETY: as above.
     let saved = unsafe { *errno };
-    let result = swap(fd, retry);
+    let result = swap(fd, replacement);
     if result.is_ok() {
         crate::report::count_swap();
     }
@@ -122,67 +227,98 @@ pub fn to_tcp(fd: c_int, retry: Option<&Retry>) -> Result<(), Failure> {
     result
 }
 
-fn swap(fd: c_int, retry: Option<&Retry>) -> Result<(), Failure> {
-    let domain = swappable(fd).ok_or(Failure::NotSwappable)?;
-    // SAFETY: fcntl queries on a descriptor the program owns.
-    let (status, fd_flags) = unsafe {
-        (
-            libc::fcntl(fd, libc::F_GETFL),
-            libc::fcntl(fd, libc::F_GETFD),
-        )
+fn swap(fd: c_int, replacement: Option<Replacement>) -> Result<(), Failure> {
+    let domain = undecided(fd).ok_or(Failure::NotSwappable)?;
+    let tcp = match replacement {
+        Some(tcp) => tcp,
+        None => Replacement::new(domain)?,
     };
-    let tcp = real::socket(
-        domain,
-        libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-        libc::IPPROTO_TCP,
-    );
-    if tcp < 0 {
-        return Err(Failure::Errno(last_errno()));
+    for &(level, name, text) in OPTIONS {
+        if level == libc::SOL_IPV6 && domain == libc::AF_INET {
+            // Not an IPv6 socket (MPTCP reads them back all the same).
+            continue;
+        }
+        if !copy_option(fd, tcp.0, level, name) {
+            return Err(Failure::Uncarried(text));
+        }
     }
-    fds::forget(tcp);
-    for &(level, name, _) in OPTIONS {
-        copy_option(fd, tcp, level, name);
+    let status = real::fcntl(fd, libc::F_GETFL, 0);
+    let fd_flags = real::fcntl(fd, libc::F_GETFD, 0);
+    carry_owner(fd, tcp.0)?;
+    // After the owner: O_ASYNC starts signalling to it at once.
+    if status >= 0 && real::fcntl(tcp.0, libc::F_SETFL, status as usize) != 0 {
+        return Err(Failure::Uncarried("file status flags"));
     }
-    if let Some(retry) = retry
-        && real::setsockopt(tcp, retry.level, retry.name, retry.value, retry.len) != 0
-    {
-        let rejected = last_errno();
-        real::close(tcp);
-        return Err(Failure::Rejected(rejected));
-    }
-    if status >= 0 {
-        // SAFETY: sets the file status flags of our own new socket.
-        unsafe { libc::fcntl(tcp, libc::F_SETFL, status) };
-    }
+    let registrations = registrations::collect(fd).map_err(Failure::Uncarried)?;
     let bound = bound_address(fd);
     let cloexec = if fd_flags >= 0 && fd_flags & libc::FD_CLOEXEC != 0 {
         libc::O_CLOEXEC
     } else {
         0
     };
-    if real::dup3(tcp, fd, cloexec) < 0 {
-        let failure = last_errno();
-        real::close(tcp);
-        return Err(Failure::Errno(failure));
+    if real::dup3(tcp.0, fd, cloexec) < 0 {
+        return Err(Failure::Errno(last_errno()));
     }
-    real::close(tcp);
+    drop(tcp);
     if let Some((storage, len)) = bound {
         // The MPTCP socket, and its port, are gone: take the address again.
         // SAFETY: `storage` holds `len` bytes of the address getsockname gave.
         unsafe { libc::bind(fd, (&raw const storage).cast(), len) };
     }
+    // The MPTCP socket's registrations went with it; make them again.
+    let refused = registrations::restore(fd, &registrations);
+    if refused != 0 && crate::config::debug() {
+        crate::debug_log::notice("mptcpize-rs: epoll refused a registration carried by a swap\n");
+    }
     Ok(())
 }
 
-/// The family of `fd` if it is an MPTCP stream socket, neither listening
-/// nor connected (nor connecting: `connect()` forgets the bit before it).
-fn swappable(fd: c_int) -> Option<c_int> {
+// fcntl commands the libc crate does not name on every target.
+const F_SETSIG: c_int = 10;
+const F_GETSIG: c_int = 11;
+const F_SETOWN_EX: c_int = 15;
+const F_GETOWN_EX: c_int = 16;
+
+/// `struct f_owner_ex` (fcntl F_GETOWN_EX / F_SETOWN_EX).
+#[repr(C)]
+#[derive(Default, PartialEq, Eq)]
+struct OwnerEx {
+    kind: c_int,
+    pid: libc::pid_t,
+}
+
+/// Carries the process or thread `SIGIO`/`SIGURG` go to, and the signal.
+fn carry_owner(from: c_int, to: c_int) -> Result<(), Failure> {
+    let mut owner = OwnerEx::default();
+    if real::fcntl(from, F_GETOWN_EX, (&raw mut owner) as usize) == 0
+        && owner.pid != 0
+        && real::fcntl(to, F_SETOWN_EX, (&raw const owner) as usize) != 0
+    {
+        return Err(Failure::Uncarried("the F_SETOWN owner"));
+    }
+    let signal = real::fcntl(from, F_GETSIG, 0);
+    if signal > 0 && real::fcntl(to, F_SETSIG, signal as usize) != 0 {
+        return Err(Failure::Uncarried("the F_SETSIG signal"));
+    }
+    Ok(())
+}
+
+/// The family of `fd` if it is an inet MPTCP socket.
+pub fn mptcp_domain(fd: c_int) -> Option<c_int> {
     let domain = int_option(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
     let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
     let mptcp = int_option(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)? == policy::IPPROTO_MPTCP;
+    (inet && mptcp).then_some(domain)
+}
+
+/// The family of `fd` if it is an MPTCP stream socket, neither listening
+/// nor connected: the only kind the shim swaps, and the only kind whose
+/// rejected options it judges (the kernel's answers stand for the rest).
+pub fn undecided(fd: c_int) -> Option<c_int> {
+    let domain = mptcp_domain(fd)?;
     let stream = int_option(fd, libc::SOL_SOCKET, libc::SO_TYPE)? == libc::SOCK_STREAM;
     let listening = int_option(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN)? != 0;
-    if !(inet && mptcp && stream) || listening {
+    if !stream || listening {
         return None;
     }
     let mut peer = core::mem::MaybeUninit::<libc::sockaddr_storage>::uninit();
@@ -224,19 +360,24 @@ fn bound_address(fd: c_int) -> Option<(libc::sockaddr_storage, socklen_t)> {
 }
 
 /// Copies one option from `from` to `to` when it differs from `to`'s own.
-fn copy_option(from: c_int, to: c_int, level: c_int, name: c_int) {
+/// False when `to` still differs afterwards: the state cannot be carried.
+fn copy_option(from: c_int, to: c_int, level: c_int, name: c_int) -> bool {
     let mut old = [0u8; 32];
     let Some(old_len) = get_option(from, level, name, &mut old) else {
-        return;
+        // Unreadable here (an IPv6 option on an IPv4 socket): never set.
+        return true;
     };
-    let mut new = [0u8; 32];
-    if get_option(to, level, name, &mut new) == Some(old_len) && old[..old_len] == new[..old_len] {
-        return;
+    let same = |to: c_int| {
+        let mut new = [0u8; 32];
+        get_option(to, level, name, &mut new) == Some(old_len) && old[..old_len] == new[..old_len]
+    };
+    if same(to) {
+        return true;
     }
     let mut value = old;
     let mut len = old_len;
-    if level == libc::SOL_SOCKET && (name == libc::SO_RCVBUF || name == libc::SO_SNDBUF) && len == 4
-    {
+    let buffer = level == libc::SOL_SOCKET && (name == libc::SO_RCVBUF || name == libc::SO_SNDBUF);
+    if buffer && len == 4 {
         // The kernel reports twice what was asked for (its bookkeeping share).
         let halved = c_int::from_ne_bytes([old[0], old[1], old[2], old[3]]) / 2;
         value[..4].copy_from_slice(&halved.to_ne_bytes());
@@ -248,13 +389,27 @@ fn copy_option(from: c_int, to: c_int, level: c_int, name: c_int) {
             .unwrap_or(old_len);
     }
     real::setsockopt(to, level, name, value.as_ptr().cast(), len as socklen_t);
+    if same(to) {
+        return true;
+    }
+    if buffer {
+        // Set with SO_*BUFFORCE beyond the sysctl maximum: force it again.
+        let forced = if name == libc::SO_RCVBUF {
+            libc::SO_RCVBUFFORCE
+        } else {
+            libc::SO_SNDBUFFORCE
+        };
+        real::setsockopt(to, level, forced, value.as_ptr().cast(), len as socklen_t);
+        return same(to);
+    }
+    false
 }
 
 /// getsockopt into `buf`; the length the kernel filled in.
 fn get_option(fd: c_int, level: c_int, name: c_int, buf: &mut [u8; 32]) -> Option<usize> {
     let mut len = buf.len() as socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `buf`.
-    let rc = unsafe { libc::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len) };
+    // getsockopt writes at most `len` bytes into `buf`.
+    let rc = real::getsockopt(fd, level, name, buf.as_mut_ptr().cast(), &mut len);
     (rc == 0).then(|| (len as usize).min(buf.len()))
 }
 

@@ -143,7 +143,8 @@ fn rules_on_the_two_path_network() {
 }
 
 /// root: options MPTCP rejects: the same answer as without `run`, and the
-/// socket ends up TCP; options MPTCP accepts keep it MPTCP.
+/// socket ends up TCP, unless the value changes nothing on a fresh socket;
+/// options MPTCP accepts keep it MPTCP.
 #[test]
 fn option_matrix() {
     let _turn = my_turn();
@@ -158,8 +159,12 @@ fn option_matrix() {
         ("TCP_SYNCNT=3", TCP),
         ("TCP_LINGER2=10", TCP),
         ("TCP_WINDOW_CLAMP=65536", TCP),
-        ("TCP_QUICKACK=1", TCP),
+        // A fresh TCP socket already acks quickly: 1 changes nothing.
+        ("TCP_QUICKACK=1", MPTCP),
+        ("TCP_QUICKACK=0", TCP),
         ("TCP_USER_TIMEOUT=1000", TCP),
+        // The default value (haproxy sets it on listeners): stays MPTCP.
+        ("TCP_USER_TIMEOUT=0", MPTCP),
         ("TCP_TX_DELAY=10", TCP),
         ("TCP_NODELAY=1", MPTCP),
         ("TCP_MAXSEG=1200", MPTCP),
