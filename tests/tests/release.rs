@@ -1,6 +1,6 @@
 //! The shipped build: `cargo build --release` puts the launcher and the shim
-//! side by side, the launcher finds that shim, and the shim exports `socket`
-//! and nothing else (a preload library must not interpose anything more).
+//! side by side, the launcher finds that shim, and the shim exports exactly
+//! the calls it wraps (a preload library must not interpose anything more).
 
 use std::process::Command;
 use std::time::Duration;
@@ -54,9 +54,15 @@ fn release_build_layout_and_exports() {
         [
             "close",
             "connect",
+            "dup",
             "dup2",
             "dup3",
+            "epoll_ctl",
+            "fcntl",
+            "fcntl64",
+            "getsockopt",
             "listen",
+            "sendmsg",
             "setsockopt",
             "socket"
         ],
