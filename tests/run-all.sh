@@ -48,6 +48,11 @@ REQUIREMENTS=(
 	systemd-container:systemd-nspawn
 	make:make
 	rpm:rpmspec
+	# tests/compat.rs: real programs under run, and the reference tool.
+	nginx:nginx
+	haproxy:haproxy
+	nodejs:node
+	mptcpize:mptcpize
 )
 
 missing=()
