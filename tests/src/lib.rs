@@ -6,6 +6,9 @@
 //! environment could not run it.
 //!
 //! Modules:
+//! - [`apps`]: real programs for the compatibility suite (nginx, haproxy,
+//!   python3 servers, curl requests compared with the served bytes) and a
+//!   namespace's MPTCP counters before and after.
 //! - [`workspace`]: build the workspace once per test process and locate the
 //!   launcher, the shim, the `sockprobe` helper and the C fixtures.
 //! - [`prereq`]: `require_root`, `require_program`, `require_mptcp`.
@@ -18,6 +21,7 @@
 //! - [`systemd`]: a real systemd booted as PID 1 in a throwaway container
 //!   (`systemd-nspawn` over an overlay of a cached Debian root filesystem).
 
+pub mod apps;
 pub mod fs;
 pub mod http;
 pub mod json;
