@@ -8,9 +8,10 @@
 //! listener; a plain TCP one counts neither).
 //!
 //! Every test is root (it builds its own namespaces, so fixed ports collide
-//! with nothing) and starts with, or includes, a control run without any
-//! wrapper. Request counts are fixed and each request is bounded in time
-//! (curl `--max-time`, the proxies' 2 s upstream timeouts).
+//! with nothing). Each program that must work under `run` is also run
+//! without any wrapper, in the same test or a sibling, as a sanity control.
+//! Request counts are fixed and each request is bounded in time (curl
+//! `--max-time`, the proxies' 2 s upstream timeouts).
 //!
 //! What the connect-time swap broke before the shim carried epoll
 //! registrations and accepted options at their default value (issue 14):
@@ -210,11 +211,12 @@ fn nginx_with_loopback_rule_falls_back_to_a_tcp_upstream() {
     );
 }
 
-/// nginx in the two-path network's client host under `run FLAGS`, proxying
-/// to an upstream on the server host (MPTCP listener on the wildcard, so
-/// the protocol of the upstream connection is nginx's choice alone).
-/// Checks every request and the upstream connections' protocol.
-fn nginx_to_two_path_upstream(flags: &[&str], upstream_mptcp: bool) {
+/// nginx in the two-path network's client host, `wrap`ped, proxying to an
+/// upstream on the server host (MPTCP listener on the wildcard, so the
+/// protocol of the upstream connection is nginx's choice alone). Checks
+/// every request, the frontend listener (MPTCP when wrapped) and the
+/// upstream connections' protocol.
+fn nginx_to_two_path_upstream(wrap: Wrap, upstream_mptcp: bool) {
     let net = two_path_net(100);
     let tmp = TempDir::new("compat-nginx-2p");
     let upstream = HttpUpstream::start(
@@ -231,7 +233,6 @@ fn nginx_to_two_path_upstream(flags: &[&str], upstream_mptcp: bool) {
         "the upstream's listener must be MPTCP"
     );
     let upstream_url = format!("http://{SERVER1}:{UPSTREAM}");
-    let wrap = Wrap::Run(flags);
     let (server_before, client_before) = (
         MptcpCounters::read(&net.server),
         MptcpCounters::read(&net.client),
@@ -256,9 +257,10 @@ fn nginx_to_two_path_upstream(flags: &[&str], upstream_mptcp: bool) {
         )
     };
 
-    assert!(
+    assert_eq!(
         listener_mptcp,
-        "nginx's listener {wrap} must be MPTCP\n{}",
+        !matches!(wrap, Wrap::Plain),
+        "nginx's listener {wrap}: MPTCP?\n{}",
         log()
     );
     assert_all_complete(
@@ -284,26 +286,34 @@ fn nginx_to_two_path_upstream(flags: &[&str], upstream_mptcp: bool) {
     }
 }
 
+/// root: sanity control: nginx without a wrapper proxies to the two-path
+/// upstream, over plain TCP.
+#[test]
+fn nginx_to_a_two_path_upstream_without_a_wrapper() {
+    nginx_to_two_path_upstream(Wrap::Plain, false);
+}
+
 /// root: control for the two tests below: without a rule, nginx's
 /// connections to the two-path upstream are MPTCP (so the counters there
 /// do tell MPTCP from TCP).
 #[test]
 fn nginx_to_a_two_path_upstream_is_mptcp_without_rules() {
-    nginx_to_two_path_upstream(&[], true);
+    nginx_to_two_path_upstream(Wrap::Run(&[]), true);
 }
 
 /// root: `--exclude ADDRESS` of the upstream: every request right, the
 /// upstream connection plain TCP, the frontend listener MPTCP.
 #[test]
 fn nginx_to_an_excluded_upstream_address() {
-    nginx_to_two_path_upstream(&["--exclude", SERVER1], false);
+    nginx_to_two_path_upstream(Wrap::Run(&["--exclude", SERVER1]), false);
 }
 
 /// root: `--exclude-port` of the upstream's port: every request right, the
 /// upstream connection plain TCP, the frontend listener (another port) MPTCP.
 #[test]
 fn nginx_to_an_excluded_upstream_port() {
-    nginx_to_two_path_upstream(&["--exclude-port", &UPSTREAM.to_string()], false);
+    let port = UPSTREAM.to_string();
+    nginx_to_two_path_upstream(Wrap::Run(&["--exclude-port", &port]), false);
 }
 
 // ---------------------------------------------------------------------------
@@ -493,13 +503,13 @@ fn python_selectors_registered_before_connect_with_exclude_rules() {
     );
     let script = "compat/selectors_client.py";
     let port = ECHO.to_string();
-    let cases: &[(&[&str], i32)] = &[
-        (&[], MPTCP),
-        (&["--exclude", SERVER1], TCP),
-        (&["--exclude-port", &port], TCP),
+    let cases = [
+        (Wrap::Plain, TCP),
+        (Wrap::Run(&[]), MPTCP),
+        (Wrap::Run(&["--exclude", SERVER1]), TCP),
+        (Wrap::Run(&["--exclude-port", &port]), TCP),
     ];
-    for &(flags, want) in cases {
-        let wrap = Wrap::Run(flags);
+    for (wrap, want) in cases {
         let growth = echo_client(&net.client, &net.server, wrap, script, SERVER1, want);
         let expected = u64::from(want == MPTCP);
         assert_eq!(
