@@ -28,21 +28,33 @@ macro_rules! next {
             static $slot: AtomicUsize = AtomicUsize::new(0);
 
             pub fn $name($($arg: $ty),*) -> $ret {
-                let mut address = $slot.load(Ordering::Relaxed);
-                if address == 0 {
-                    address = lookup(&$slot, concat!(stringify!($name), "\0"));
-                }
-                if address == 0 {
-                    // SAFETY: the system call of the same name takes the
-                    // same arguments, passed through unchanged.
-                    return unsafe { libc::syscall($sys, $($arg),*) } as $ret;
-                }
                 type Next = unsafe extern "C" fn($($ty),*) -> $ret;
-                // SAFETY: `address` is non-null and came from dlsym for the
-                // symbol `$name`, whose C signature `Next` spells out.
-                let next: Next = unsafe { core::mem::transmute::<usize, Next>(address) };
-                // SAFETY: the caller's arguments, passed through unchanged.
-                unsafe { next($($arg),*) }
+                /// Calls the function at `address`.
+                #[inline(always)]
+                fn call(address: usize, $($arg: $ty),*) -> $ret {
+                    // SAFETY: `address` is non-null and came from dlsym for
+                    // the symbol `$name`, whose C signature `Next` spells out.
+                    let next: Next = unsafe { core::mem::transmute::<usize, Next>(address) };
+                    // SAFETY: the caller's arguments, passed through unchanged.
+                    unsafe { next($($arg),*) }
+                }
+                /// Before `resolve` (or without a next definition): out of
+                /// line, so the usual path is a load and a jump.
+                #[cold]
+                #[inline(never)]
+                fn unresolved($($arg: $ty),*) -> $ret {
+                    let address = lookup(&$slot, concat!(stringify!($name), "\0"));
+                    if address == 0 {
+                        // SAFETY: the system call of the same name takes the
+                        // same arguments, passed through unchanged.
+                        return unsafe { libc::syscall($sys, $($arg),*) } as $ret;
+                    }
+                    call(address, $($arg),*)
+                }
+                match $slot.load(Ordering::Relaxed) {
+                    0 => unresolved($($arg),*),
+                    address => call(address, $($arg),*),
+                }
             }
         )*
 

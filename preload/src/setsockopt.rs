@@ -32,12 +32,24 @@ pub unsafe extern "C" fn setsockopt(
 ) -> c_int {
     let rc = real::setsockopt(fd, level, name, value, len);
     if rc == 0 {
-        if fds::is_converted(fd) && !swap::carries(level, name) {
-            shared::pin_tracked(fd, "setsockopt", "an option a swap could not carry was set");
+        if fds::is_converted(fd) {
+            configured(fd, level, name);
         }
         return rc;
     }
     refused(fd, level, name, value, len, rc)
+}
+
+/// An option set on a converted, undecided socket: a swap must carry it,
+/// or there will be none.
+#[cold]
+#[inline(never)]
+fn configured(fd: c_int, level: c_int, name: c_int) {
+    if swap::carries(level, name) {
+        fds::note_option(fd);
+    } else {
+        shared::pin_tracked(fd, "setsockopt", "an option a swap could not carry was set");
+    }
 }
 
 /// The kernel refused the option. Out of line: errors are rare, and inlined

@@ -1,7 +1,7 @@
 //! Swapping a converted socket back to plain TCP, in place, invisibly.
 //!
 //! Stateless: at swap time the socket's state is read back from the kernel
-//! (the options in [`OPTIONS`], file status flags, close-on-exec, the
+//! (the options in [`OPTIONS`] when the program set any, file status flags, close-on-exec, the
 //! `F_SETOWN` owner and `F_SETSIG` signal, the bound address, and the epoll
 //! registrations `registrations` recorded), a TCP socket is given the same
 //! state, and `dup3` puts it on the same descriptor number, which closes the
@@ -233,7 +233,10 @@ fn swap(fd: c_int, replacement: Option<Replacement>) -> Result<(), Failure> {
         Some(tcp) => tcp,
         None => Replacement::new(domain)?,
     };
-    for &(level, name, text) in OPTIONS {
+    // Options: only where the program set one (the `setsockopt` detour
+    // notes it), so most swaps read none back.
+    let options = if fds::has_options(fd) { OPTIONS } else { &[] };
+    for &(level, name, text) in options {
         if level == libc::SOL_IPV6 && domain == libc::AF_INET {
             // Not an IPv6 socket (MPTCP reads them back all the same).
             continue;
