@@ -63,7 +63,10 @@ mod tests {
         let mut into = [0u8; 4];
         assert_eq!(read(source.as_ptr(), &mut into), Ok(()));
         assert_eq!(into, source);
-        assert_eq!(read(core::ptr::dangling::<u8>(), &mut into), Err(libc::EFAULT));
+        assert_eq!(
+            read(core::ptr::dangling::<u8>(), &mut into),
+            Err(libc::EFAULT)
+        );
         assert_eq!(read(core::ptr::null(), &mut into), Err(libc::EFAULT));
         assert_eq!(read(core::ptr::dangling::<u8>(), &mut []), Ok(()));
     }

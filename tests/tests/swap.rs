@@ -224,9 +224,15 @@ fn an_option_at_its_default_keeps_a_listener_mptcp() {
 fn bad_pointers_get_efault() {
     same_as_bare(ALL, "bad-pointers", "127.0.0.1", swapped);
     let out = run_case(Mode::Run, "bad-pointers", &echo_server("127.0.0.1"));
-    for key in ["connect", "bind", "setsockopt-keepalive", "setsockopt-user-timeout"] {
+    for key in [
+        "connect",
+        "bind",
+        "setsockopt-keepalive",
+        "setsockopt-user-timeout",
+    ] {
         assert!(
-            out.lines().any(|l| l == format!("{key} errno {}", libc::EFAULT)),
+            out.lines()
+                .any(|l| l == format!("{key} errno {}", libc::EFAULT)),
             "{key} must fail with EFAULT:\n{out}"
         );
     }

@@ -167,7 +167,11 @@ fn epoll_wait(ep: i32, ms: i32) -> String {
     // SAFETY: room for 4 events.
     let n = unsafe { libc::epoll_wait(ep, events.as_mut_ptr(), 4, ms) };
     if n <= 0 {
-        return if n == 0 { "none".into() } else { format!("errno {}", errno()) };
+        return if n == 0 {
+            "none".into()
+        } else {
+            format!("errno {}", errno())
+        };
     }
     let mut seen: Vec<String> = events[..n as usize]
         .iter()
@@ -193,7 +197,10 @@ fn epoll_et(addr: &SocketAddr) -> i32 {
     let fd = tcp_socket(true, domain_of(addr));
     let ep = epoll();
     say("add", epoll_add(ep, libc::EPOLL_CTL_ADD, fd, OUT_ET, 0xabc));
-    say("connect", outcome(connect(fd, addr)).replace("errno 115", "in-progress"));
+    say(
+        "connect",
+        outcome(connect(fd, addr)).replace("errno 115", "in-progress"),
+    );
     say("connected", finish_connect(fd));
     say("event", epoll_wait(ep, 5000));
     say("mod", epoll_add(ep, libc::EPOLL_CTL_MOD, fd, IN_ET, 0xdef));
@@ -208,16 +215,25 @@ fn epoll_et(addr: &SocketAddr) -> i32 {
 fn epoll_oneshot(addr: &SocketAddr, fire_first: bool) -> i32 {
     let fd = tcp_socket(true, domain_of(addr));
     let ep = epoll();
-    say("add", epoll_add(ep, libc::EPOLL_CTL_ADD, fd, OUT_ET | ONESHOT, 7));
+    say(
+        "add",
+        epoll_add(ep, libc::EPOLL_CTL_ADD, fd, OUT_ET | ONESHOT, 7),
+    );
     if fire_first {
         // An unconnected socket is writable (and hung up): this fires it.
         say("event-before", epoll_wait(ep, 1000));
     }
-    say("connect", outcome(connect(fd, addr)).replace("errno 115", "in-progress"));
+    say(
+        "connect",
+        outcome(connect(fd, addr)).replace("errno 115", "in-progress"),
+    );
     say("connected", finish_connect(fd));
     say("event", epoll_wait(ep, if fire_first { 300 } else { 5000 }));
     say("event-again", epoll_wait(ep, 300));
-    say("rearm", epoll_add(ep, libc::EPOLL_CTL_MOD, fd, IN_ET | ONESHOT, 8));
+    say(
+        "rearm",
+        epoll_add(ep, libc::EPOLL_CTL_MOD, fd, IN_ET | ONESHOT, 8),
+    );
     say("write", write(fd, b"pong"));
     say("event-rearmed", epoll_wait(ep, 5000));
     say("read", read_n(fd, 4));
@@ -230,7 +246,10 @@ fn epoll_two(addr: &SocketAddr) -> i32 {
     say("add-a", epoll_add(a, libc::EPOLL_CTL_ADD, fd, OUT_ET, 1));
     let exclusive = OUT_ET | libc::EPOLLEXCLUSIVE as u32;
     say("add-b", epoll_add(b, libc::EPOLL_CTL_ADD, fd, exclusive, 2));
-    say("connect", outcome(connect(fd, addr)).replace("errno 115", "in-progress"));
+    say(
+        "connect",
+        outcome(connect(fd, addr)).replace("errno 115", "in-progress"),
+    );
     say("connected", finish_connect(fd));
     say("event-a", epoll_wait(a, 5000));
     say("event-b", epoll_wait(b, 5000));
@@ -285,10 +304,16 @@ fn scm_rights(addr: &SocketAddr) -> i32 {
     msg.msg_control = (&raw mut control).cast();
     msg.msg_controllen = size_of::<Control>() as _;
     // SAFETY: a complete message with one descriptor.
-    say("send", outcome(unsafe { libc::sendmsg(pair[0], &msg, 0) } as i64));
+    say(
+        "send",
+        outcome(unsafe { libc::sendmsg(pair[0], &msg, 0) } as i64),
+    );
     control.fd = -1;
     // SAFETY: receives into the same buffers.
-    say("recv", outcome(unsafe { libc::recvmsg(pair[1], &mut msg, 0) } as i64));
+    say(
+        "recv",
+        outcome(unsafe { libc::recvmsg(pair[1], &mut msg, 0) } as i64),
+    );
     let copy = control.fd;
     say("connect", outcome(connect(fd, addr)));
     say("write-copy", write(copy, b"wxyz"));
@@ -327,15 +352,27 @@ fn sigio(addr: &SocketAddr) -> i32 {
     let fd = tcp_socket(false, domain_of(addr));
     // SAFETY: fcntl on our own socket.
     unsafe {
-        say("setown", outcome(i64::from(libc::fcntl(fd, libc::F_SETOWN, libc::getpid()))));
+        say(
+            "setown",
+            outcome(i64::from(libc::fcntl(fd, libc::F_SETOWN, libc::getpid()))),
+        );
         let flags = libc::fcntl(fd, libc::F_GETFL);
-        say("async", outcome(i64::from(libc::fcntl(fd, libc::F_SETFL, flags | libc::O_ASYNC))));
+        say(
+            "async",
+            outcome(i64::from(libc::fcntl(
+                fd,
+                libc::F_SETFL,
+                flags | libc::O_ASYNC,
+            ))),
+        );
     }
     // TCP signals the owner when the connection is established.
     SIGIOS.store(0, Ordering::Relaxed);
     say("connect", outcome(connect(fd, addr)));
     // SAFETY: as above.
-    say("owner-is-me", unsafe { libc::fcntl(fd, libc::F_GETOWN) == libc::getpid() });
+    say("owner-is-me", unsafe {
+        libc::fcntl(fd, libc::F_GETOWN) == libc::getpid()
+    });
     say("write", write(fd, b"sig!"));
     say("read", read_n(fd, 4));
     for _ in 0..100 {
@@ -362,10 +399,20 @@ const OPTIONS: &[(&str, i32, i32, i32)] = &[
     ("TCP_INQ", libc::SOL_TCP, libc::TCP_INQ, 1),
     ("TCP_NODELAY", libc::SOL_TCP, libc::TCP_NODELAY, 1),
     ("TCP_KEEPIDLE", libc::SOL_TCP, libc::TCP_KEEPIDLE, 77),
-    ("TCP_NOTSENT_LOWAT", libc::SOL_TCP, libc::TCP_NOTSENT_LOWAT, 9999),
+    (
+        "TCP_NOTSENT_LOWAT",
+        libc::SOL_TCP,
+        libc::TCP_NOTSENT_LOWAT,
+        9999,
+    ),
     ("IP_TOS", libc::SOL_IP, libc::IP_TOS, 0x10),
     // Ports 40000-40999 (low half, high half).
-    ("IP_LOCAL_PORT_RANGE", libc::SOL_IP, 51, 40000 | (40999 << 16)),
+    (
+        "IP_LOCAL_PORT_RANGE",
+        libc::SOL_IP,
+        51,
+        40000 | (40999 << 16),
+    ),
 ];
 
 fn options(addr: &SocketAddr) -> i32 {
@@ -381,7 +428,10 @@ fn options(addr: &SocketAddr) -> i32 {
         if level == libc::SOL_IP && !addr.is_ipv4() {
             continue;
         }
-        say(&format!("get {name}"), format!("{:?}", int_option(fd, level, opt)));
+        say(
+            &format!("get {name}"),
+            format!("{:?}", int_option(fd, level, opt)),
+        );
     }
     fd
 }
@@ -389,11 +439,22 @@ fn options(addr: &SocketAddr) -> i32 {
 fn user_timeout(addr: &SocketAddr) -> i32 {
     let fd = tcp_socket(false, domain_of(addr));
     say("set", set_int(fd, libc::SOL_TCP, libc::TCP_USER_TIMEOUT, 0));
-    say("get", format!("{:?}", int_option(fd, libc::SOL_TCP, libc::TCP_USER_TIMEOUT)));
+    say(
+        "get",
+        format!(
+            "{:?}",
+            int_option(fd, libc::SOL_TCP, libc::TCP_USER_TIMEOUT)
+        ),
+    );
     let any = SocketAddr::new(addr.ip(), 0);
     let (storage, len) = sockaddr(&any);
     // SAFETY: a valid address of `len` bytes.
-    say("bind", outcome(i64::from(unsafe { libc::bind(fd, (&raw const storage).cast(), len) })));
+    say(
+        "bind",
+        outcome(i64::from(unsafe {
+            libc::bind(fd, (&raw const storage).cast(), len)
+        })),
+    );
     // SAFETY: plain listen().
     say("listen", outcome(i64::from(unsafe { libc::listen(fd, 8) })));
     fd
@@ -405,7 +466,10 @@ fn bad_pointers(addr: &SocketAddr) -> i32 {
     // SAFETY: deliberately bad pointers: the kernel must answer EFAULT.
     unsafe {
         say("connect", outcome(i64::from(libc::connect(fd, bad, 16))));
-        say("connect-null", outcome(i64::from(libc::connect(fd, ptr::null(), 16))));
+        say(
+            "connect-null",
+            outcome(i64::from(libc::connect(fd, ptr::null(), 16))),
+        );
         say("bind", outcome(i64::from(libc::bind(fd, bad, 16))));
         let value = ptr::dangling::<libc::c_void>();
         let keepalive = libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_KEEPALIVE, value, 4);
