@@ -32,6 +32,14 @@
 #     up" line (its sender under `mptcpize-rs run` against plain TCP).
 #  5. Per-socket cost of the seccomp engine beside the preload engine:
 #     tests/bench-engines.sh.
+#  6. The shim before and after a change, in the same run: the shim of
+#     BENCH_BEFORE (a git revision; default 5747449, the last one before
+#     issue 14's invisible swap) is built in a temporary worktree and
+#     measured beside the current one: instructions per socket()+close(),
+#     per untouched UDP socket, per epoll_ctl ADD+DEL of a descriptor the
+#     shim does not track (wrapped since issue 14), at start-up, and the wall
+#     time of a loopback connect() that is swapped to TCP, against bare TCP
+#     and against the same connect kept MPTCP (`loopback=1`).
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -43,6 +51,8 @@ ROUNDS=${BENCH_ROUNDS:-1000}
 ENGINE_N=20000
 ENGINE_ROUNDS=3
 DEMO_SECONDS=6
+BEFORE=${BENCH_BEFORE:-5747449}
+CONNECTS=${BENCH_CONNECTS:-2000}
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() {
@@ -88,12 +98,16 @@ cat >"$TMP/sockloop.c" <<'EOF'
  * + close(); prints SO_PROTOCOL of the last socket.
  * sockloop other N: N x socket(AF_INET, SOCK_DGRAM, 0) + setsockopt() +
  * connect() + close(): a descriptor the shim does not convert, through every
- * call it wraps. */
+ * call it wraps.
+ * sockloop epoll N: N x epoll_ctl(ADD) + epoll_ctl(DEL) of one pipe end: what
+ * an event loop pays per registration of a descriptor the shim does not
+ * track. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -101,6 +115,20 @@ int main(int argc, char **argv)
 {
 	if (argc != 3)
 		return 2;
+	if (strcmp(argv[1], "epoll") == 0) {
+		int ep = epoll_create1(0), pipefd[2];
+		struct epoll_event ev = { .events = EPOLLIN };
+		if (ep < 0 || pipe(pipefd) != 0)
+			return 1;
+		for (long i = 0, n = atol(argv[2]); i < n; i++)
+			if (epoll_ctl(ep, EPOLL_CTL_ADD, pipefd[0], &ev) != 0 ||
+			    epoll_ctl(ep, EPOLL_CTL_DEL, pipefd[0], &ev) != 0) {
+				perror("epoll_ctl");
+				return 1;
+			}
+		printf("protocol 0\n");
+		return 0;
+	}
 	int protocol = strcmp(argv[1], "raw") == 0 ? 262 : 0;
 	int other = strcmp(argv[1], "other") == 0;
 	long n = atol(argv[2]);
@@ -194,7 +222,67 @@ int main(int argc, char **argv)
 	return 0;
 }
 EOF
+cat >"$TMP/connloop.c" <<'EOF'
+/* connloop N: N x (socket + connect to our own 127.0.0.1 listener +
+ * accept + close both), best of 3 runs; prints "NS_PER_CONNECT PROTOCOL"
+ * (SO_PROTOCOL of the last client socket). */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2)
+		return 2;
+	long n = atol(argv[1]);
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof addr;
+	int listener = socket(AF_INET, SOCK_STREAM, 0);
+	if (listener < 0 || bind(listener, (struct sockaddr *)&addr, len) != 0 ||
+	    listen(listener, 64) != 0 || getsockname(listener, (struct sockaddr *)&addr, &len) != 0) {
+		perror("listener");
+		return 1;
+	}
+	long long best = -1;
+	int protocol = -1;
+	for (int run = 0; run < 3; run++) {
+		long long start = now();
+		for (long i = 0; i < n; i++) {
+			int fd = socket(AF_INET, SOCK_STREAM, 0);
+			if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+				perror("connect");
+				return 1;
+			}
+			int peer = accept(listener, NULL, NULL);
+			if (i == n - 1) {
+				socklen_t l = sizeof protocol;
+				getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &l);
+			}
+			close(peer);
+			close(fd);
+		}
+		long long took = (now() - start) / n;
+		if (best < 0 || took < best)
+			best = took;
+	}
+	printf("%lld %d\n", best, protocol);
+	return 0;
+}
+EOF
 cc -O2 -o "$TMP/sockloop" "$TMP/sockloop.c"
+cc -O2 -o "$TMP/connloop" "$TMP/connloop.c"
 cc -O2 -o "$TMP/launchtime" "$TMP/launchtime.c"
 
 # --- 1. instructions per socket() -------------------------------------------
@@ -221,6 +309,7 @@ collected() { awk '/Collected :/ { print $NF }' "$TMP/vg.log"; }
 instructions() {
 	local lib=$2 mode=$3 n=$4 out want=262
 	[ "$mode" = other ] && want=17
+	[ "$mode" = epoll ] && want=0
 	out=$(under_callgrind "$1" "$lib" "$TMP/sockloop" "$mode" "$n") || exit 1
 	[ "$out" = "protocol $want" ] ||
 		die "sockloop $mode with ${lib:-no wrapper} made $out, not protocol $want, under valgrind"
@@ -267,6 +356,38 @@ for who in ref ours; do
 	case $who in ref) lib=$REF_LIB ;; ours) lib=$OURS_LIB ;; esac
 	INSN[start,$who,added]=$(( $(startup "$lib") - INSN[start,raw] ))
 done
+
+# --- 6. the shim before and after ----------------------------------------------
+say "building the shim of $BEFORE for the before/after figures"
+git -C "$ROOT" worktree add -q --detach "$TMP/before" "$BEFORE" >/dev/null 2>&1 ||
+	die "cannot check out $BEFORE (set BENCH_BEFORE to a revision of this repository)"
+trap 'git -C "$ROOT" worktree remove --force "$TMP/before" >/dev/null 2>&1; rm -rf "$TMP"' EXIT
+cargo build -q --release --manifest-path "$TMP/before/Cargo.toml" -p mptcpize-preload \
+	--target-dir "$TMP/before-target" || die "cannot build the shim of $BEFORE"
+BEFORE_LIB=$TMP/before-target/release/libmptcpize_preload.so
+for who in before ours; do
+	case $who in before) lib=$BEFORE_LIB ;; ours) lib=$OURS_LIB ;; esac
+	INSN[tcp,$who]=$(sub "$(per_socket SMALL_ENV "$lib" tcp)" "${INSN[raw,SMALL_ENV]}")
+	INSN[other,$who,ba]=$(sub "$(per_socket SMALL_ENV "$lib" other)" "${INSN[other,raw]}")
+	INSN[start,$who,ba]=$(($(startup "$lib") - INSN[start,raw]))
+done
+INSN[epoll,raw]=$(per_socket SMALL_ENV "" epoll)
+for who in before ours; do
+	case $who in before) lib=$BEFORE_LIB ;; ours) lib=$OURS_LIB ;; esac
+	INSN[epoll,$who]=$(sub "$(per_socket SMALL_ENV "$lib" epoll)" "${INSN[epoll,raw]}")
+done
+say "timing loopback connects ($CONNECTS, best of 3)"
+# connects LIB [RULES]: "NS PROTOCOL" per loopback connect.
+connects() {
+	env -i PATH=/usr/bin:/bin ${1:+LD_PRELOAD=$1} ${2:+MPTCPIZE_RS_RULES=$2} "$TMP/connloop" "$CONNECTS"
+}
+declare -A CONN
+read -r CONN[bare] CONN[bare,p] < <(connects "")
+read -r CONN[before] CONN[before,p] < <(connects "$BEFORE_LIB")
+read -r CONN[ours] CONN[ours,p] < <(connects "$OURS_LIB")
+read -r CONN[kept] CONN[kept,p] < <(connects "$OURS_LIB" "loopback=1")
+[ "${CONN[ours,p]}" = 6 ] && [ "${CONN[before,p]}" = 6 ] && [ "${CONN[kept,p]}" = 262 ] ||
+	die "connloop protocols: before ${CONN[before,p]}, ours ${CONN[ours,p]}, kept ${CONN[kept,p]} (want 6, 6, 262)"
 
 # --- 2. launch overhead -----------------------------------------------------
 say "timing launches ($ROUNDS interleaved rounds)"
@@ -432,6 +553,22 @@ How each figure is taken:
 - **Engines**: \`tests/bench-engines.sh $ENGINE_N $ENGINE_ROUNDS\` (the probe program's loop of
   \`socket()\` + \`close()\`, wall time, best of $ENGINE_ROUNDS); both engines make MPTCP
   sockets, which cost more in the kernel than the plain TCP of the first column.
+
+## The shim before and after issue 14 (the invisible swap)
+
+The shim of \`$BEFORE\` (\`BENCH_BEFORE\`) built and measured in the same run,
+as above. Issue 14 added the \`dup\`, \`fcntl\`, \`epoll_ctl\`, \`sendmsg\` and
+\`getsockopt\` detours and the checks a swap makes (sharing, carried state,
+epoll registrations confirmed with \`kcmp\`).
+
+| figure | raw baseline | before ($BEFORE) | after | after / before |
+| --- | ---: | ---: | ---: | ---: |
+| user-space instructions added per \`socket()\`+\`close()\` (TCP, converted) | ${INSN[raw,SMALL_ENV]} | ${INSN[tcp,before]} | ${INSN[tcp,ours]} | $(ratio "${INSN[tcp,ours]}" "${INSN[tcp,before]}") |
+| user-space instructions added per UDP \`socket()\`+\`setsockopt()\`+\`connect()\`+\`close()\` | ${INSN[other,raw]} | ${INSN[other,before,ba]} | ${INSN[other,ours,ba]} | $(ratio "${INSN[other,ours,ba]}" "${INSN[other,before,ba]}") |
+| user-space instructions added per \`epoll_ctl\` ADD+DEL of a descriptor the shim does not track | ${INSN[epoll,raw]} | ${INSN[epoll,before]} (not wrapped) | ${INSN[epoll,ours]} | |
+| user-space instructions added to a process start (\`true\`) | ${INSN[start,raw]} | ${INSN[start,before,ba]} | ${INSN[start,ours,ba]} | $(ratio "${INSN[start,ours,ba]}" "${INSN[start,before,ba]}") |
+| ns per loopback \`connect()\` swapped to TCP (socket+connect+accept+close, best of 3 × $CONNECTS) | ${CONN[bare]} (plain TCP) | ${CONN[before]} | ${CONN[ours]} | $(ratio "${CONN[ours]}" "${CONN[before]}") |
+| ns per loopback \`connect()\` kept MPTCP (\`loopback=1\`: no swap) | ${CONN[bare]} (plain TCP) | — | ${CONN[kept]} | |
 
 \`tests/bench-engines.sh\` output of this run:
 
