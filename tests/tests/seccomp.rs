@@ -542,6 +542,48 @@ fn other_network_namespace_stays_tcp() {
     assert!(out.stderr.contains("another network namespace"), "\n{out}");
 }
 
+/// A root-started program that drops to `nobody` gets sockets owned by
+/// `nobody`, as if it had made them (what `ip rule uidrange` and the owner
+/// match see), not by the supervisor's root (issue 15). Root: a namespace
+/// and setpriv.
+#[test]
+fn sockets_carry_the_callers_credentials() {
+    let busybox = static_busybox();
+    let setpriv = require_program("setpriv");
+    let ns = netns(true);
+    let port = "5410";
+    let mut cmd = ns.cmd(launcher());
+    clean_env(&mut cmd);
+    cmd.args(["run", "--engine", "seccomp", "--"])
+        .arg(&setpriv)
+        .args([
+            "--reuid",
+            "65534",
+            "--regid",
+            "65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(&busybox)
+        .args(["nc", "-l", "-p", port]);
+    let mut server = ChildGuard::spawn(cmd.stdin(Stdio::null()).stdout(Stdio::null()));
+    wait_for_listen(&ns, 5410, SHORT);
+    let listeners = ns
+        .run_ok("ss", &["-Hltne", "sport", "=", ":5410"])
+        .stdout
+        .clone();
+    let mptcp = ns.run_ok("ss", &["-HMltn"]).stdout.clone();
+    server.kill();
+    assert!(
+        listeners.contains("uid:65534"),
+        "the listener must belong to nobody (65534):\n{listeners}"
+    );
+    assert!(
+        mptcp.contains(":5410"),
+        "the listener must be MPTCP:\n{mptcp}"
+    );
+}
+
 // ---------------------------------------------------------------------------
 // Real programs over the network (root)
 // ---------------------------------------------------------------------------

@@ -70,10 +70,15 @@
 //! - If the supervisor is killed with SIGKILL (it ignores the forwarded
 //!   signals once in the background), the processes under the filter get
 //!   ENOSYS from every later TCP `socket()` call.
-//! - The MPTCP socket is created by the supervisor: it is charged to its
-//!   memory cgroup and carries its credentials (the same user).
+//! - The MPTCP socket is created by the supervisor: it is charged to the
+//!   supervisor's memory cgroup (the program's, unless the program moved).
+//!   It carries the caller's filesystem user and group ([`credentials`]):
+//!   a root supervisor takes them for the call; an unprivileged one runs as
+//!   its callers' user anyway. Where a root supervisor cannot take them, the
+//!   kernel makes the caller's own TCP socket.
 
 pub mod background;
+pub mod credentials;
 pub mod ffi;
 pub mod filter;
 pub mod supervisor;

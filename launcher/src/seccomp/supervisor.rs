@@ -35,6 +35,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use super::credentials::{self, FsIds};
 use super::ffi::{self, NotifBuffer};
 use super::{background, filter};
 use crate::report::{self, Report};
@@ -224,6 +225,7 @@ pub fn supervise(target: &Target<'_>) -> Result<Supervised, SuperviseError> {
         require_mptcp: target.require_mptcp,
         refusal_explained: false,
         report: target.report.then(Report::default),
+        own_ids: credentials::own(),
     };
     let outcome = supervisor.run(child, &ours, &signals);
     // Counted up to the program's end: the report is written now, also
@@ -780,6 +782,8 @@ struct Supervisor<'a> {
     require_mptcp: bool,
     refusal_explained: bool,
     report: Option<Report>,
+    /// Our filesystem ids; as root we make sockets with the caller's.
+    own_ids: FsIds,
 }
 
 impl Supervisor<'_> {
@@ -998,7 +1002,7 @@ impl Supervisor<'_> {
         // Our copy is close-on-exec whatever the caller asked; the caller's
         // descriptor gets its own close-on-exec flag through newfd_flags.
         // SOCK_NONBLOCK is a property of the socket itself, shared by both.
-        let socket = match ffi::socket(domain, ty | libc::SOCK_CLOEXEC, IPPROTO_MPTCP) {
+        let socket = match self.make_socket(pid, domain, ty) {
             Ok(socket) => socket,
             Err(error) => {
                 let errno = error.raw_os_error().unwrap_or(0);
@@ -1021,6 +1025,23 @@ impl Supervisor<'_> {
                 errno => respond_continue(Decision::AddFdFailed(errno.unwrap_or(0))),
             },
         }
+    }
+
+    /// The MPTCP socket for calling thread `tid`, made with its filesystem
+    /// ids when they are not ours (see [`credentials`]). An error (the
+    /// caller is gone, or its ids cannot be taken) makes the caller's own
+    /// call go on in the kernel, as for any failure here.
+    fn make_socket(&self, tid: u32, domain: i32, ty: i32) -> io::Result<OwnedFd> {
+        let make = || ffi::socket(domain, ty | libc::SOCK_CLOEXEC, IPPROTO_MPTCP);
+        if self.own_ids.uid != 0 {
+            // Unprivileged: every caller runs as our user.
+            return make();
+        }
+        let caller = credentials::of_thread(tid)?;
+        if caller == self.own_ids {
+            return make();
+        }
+        credentials::with_fs_ids(caller, self.own_ids, make)?
     }
 
     /// A message for the user, on stderr (errors ignored); in the
