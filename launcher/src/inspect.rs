@@ -283,6 +283,21 @@ fn add_unlisted(pid: i32, fds: &[(i32, u64)], sockets: &mut Vec<Socket>) {
 }
 
 /// One table per process.
+/// `text` (a name another process chose) with control characters shown
+/// as `\xNN`, so it cannot move the cursor, change colours or retitle the
+/// terminal it is printed on.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            out += &format!("\\x{:02x}", u32::from(c));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 pub fn render_text(processes: &[ProcessSockets]) -> String {
     let mut out = String::new();
     for (i, process) in processes.iter().enumerate() {
@@ -298,7 +313,7 @@ pub fn render_text(processes: &[ProcessSockets]) -> String {
         let name = if process.command.is_empty() {
             String::new()
         } else {
-            format!(" ({})", process.command)
+            format!(" ({})", printable(&process.command))
         };
         out += &format!(
             "PID {}{name}: {mptcp} of {total} TCP-family socket{} MPTCP\n",
@@ -554,5 +569,12 @@ mod tests {
         let error = socket_fds(i32::MAX).unwrap_err();
         assert_eq!(error.exit_code, 1);
         assert!(error.message.contains("no process with PID"), "{error}");
+    }
+
+    #[test]
+    fn names_from_other_processes_cannot_drive_the_terminal() {
+        assert_eq!(printable("nginx: worker"), "nginx: worker");
+        assert_eq!(printable("a\u{1b}]0;owned\u{7}b"), "a\\x1b]0;owned\\x07b");
+        assert_eq!(printable("x\ny\u{9b}z"), "x\\x0ay\\x9bz");
     }
 }

@@ -209,3 +209,43 @@ fn bad_pids() {
     let out = run_timeout(Command::new(launcher()).arg("inspect"), SHORT);
     out.expect_code(2);
 }
+
+/// A process name is another user's text: control characters in it are
+/// shown escaped, never sent raw to the terminal (issue 15). A python
+/// process renames itself to "evil ESC]0;owned BEL" with PR_SET_NAME.
+#[test]
+fn control_characters_in_a_process_name_are_escaped() {
+    require_program("python3");
+    let ns = netns(true);
+    let script = "import ctypes, socket, sys, time\n\
+         ctypes.CDLL(None).prctl(15, b'evil\\x1b]0;owned\\x07', 0, 0, 0)\n\
+         s = socket.socket()\n\
+         s.bind(('127.0.0.1', 0))\n\
+         s.listen()\n\
+         print('ready', flush=True)\n\
+         time.sleep(60)";
+    let mut cmd = ns.cmd("python3");
+    clean_env(&mut cmd);
+    cmd.args(["-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    let mut child = ChildGuard::spawn(&mut cmd);
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let out = inspect(&ns, &[&child.id().to_string()]);
+    out.expect_code(0);
+    assert!(
+        !out.stdout.contains('\u{1b}') && !out.stdout.contains('\u{7}'),
+        "raw control characters in:\n{out:?}"
+    );
+    assert!(
+        out.stdout.contains("evil\\x1b]0;owned\\x07"),
+        "the name must be shown escaped:\n{out}"
+    );
+}
