@@ -481,4 +481,113 @@ mod tests {
         assert_eq!(r.exclude.as_slice().len(), 2);
         assert!(r.loopback);
     }
+
+    /// A small deterministic generator (xorshift64*), so the property tests
+    /// below need no dependency and replay the same cases every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// Untrusted text (the variable is the environment's): never a panic,
+    /// never more than `MAX_ITEMS` per list, and every verdict computable.
+    #[test]
+    fn any_text_parses_or_is_refused_without_panic() {
+        const PIECES: &[&[u8]] = &[
+            b"loopback",
+            b"listen",
+            b"exclude",
+            b"include",
+            b"exclude-port",
+            b"include-port",
+            b"=",
+            b";",
+            b",",
+            b"/",
+            b":",
+            b".",
+            b"0",
+            b"1",
+            b"9",
+            b"255",
+            b"65535",
+            b"65536",
+            b"::",
+            b"ffff",
+            b"128",
+            b"129",
+            b"10.0.0.1",
+            b"::1",
+            b"\xff",
+            b"\0",
+            b" ",
+            b"-",
+        ];
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        for _ in 0..20_000 {
+            let mut text = Vec::new();
+            for _ in 0..rng.below(24) {
+                if rng.below(8) == 0 {
+                    text.push(rng.next() as u8);
+                } else {
+                    text.extend_from_slice(PIECES[rng.below(PIECES.len() as u64) as usize]);
+                }
+            }
+            if let Ok(rules) = Rules::parse(&text) {
+                assert!(rules.exclude.as_slice().len() <= MAX_ITEMS);
+                assert!(rules.include_ports.as_slice().len() <= MAX_ITEMS);
+                let mut ip = [0u8; 16];
+                ip.iter_mut().for_each(|b| *b = rng.next() as u8);
+                let _ = rules.for_connect(&ip, rng.next() as u16);
+                let _ = rules.for_listen(rng.next() as u16);
+            }
+        }
+    }
+
+    /// What the launcher writes reads back as written, and a network
+    /// contains exactly the addresses whose first PREFIX bits match.
+    #[test]
+    fn written_rules_read_back_and_match_by_prefix() {
+        let mut rng = Rng(0x0dd_ba11_cafe_f00d);
+        for _ in 0..5_000 {
+            let count = rng.below(MAX_ITEMS as u64 + 1) as usize;
+            let nets: Vec<([u8; 4], u8)> = (0..count)
+                .map(|_| ((rng.next() as u32).to_be_bytes(), rng.below(33) as u8))
+                .collect();
+            let ports: Vec<u16> = (0..count).map(|_| 1 + rng.below(65535) as u16).collect();
+            let text = format!(
+                "loopback={};listen={};exclude={};exclude-port={}",
+                rng.below(2),
+                rng.below(2),
+                nets.iter()
+                    .map(|(a, p)| format!("{}.{}.{}.{}/{p}", a[0], a[1], a[2], a[3]))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                ports
+                    .iter()
+                    .map(u16::to_string)
+                    .collect::<Vec<_>>()
+                    .join(","),
+            );
+            let rules = Rules::parse(text.as_bytes()).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+            assert_eq!(rules.exclude_ports.as_slice(), &ports[..], "{text}");
+            assert_eq!(rules.exclude.as_slice().len(), count, "{text}");
+            for (net, &(addr, prefix)) in rules.exclude.as_slice().iter().zip(&nets) {
+                let probe = (rng.next() as u32).to_be_bytes();
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                let same = u32::from_be_bytes(probe) & mask == u32::from_be_bytes(addr) & mask;
+                assert_eq!(net.contains(&mapped_v4(probe)), same, "{text}: {probe:?}");
+                assert!(net.contains(&mapped_v4(addr)), "{text}");
+            }
+        }
+    }
 }
