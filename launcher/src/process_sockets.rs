@@ -4,7 +4,10 @@
 //! process with `pidfd_getfd(2)` (Linux 5.6+, needs the right to ptrace the
 //! target, so usually root), and asked for its family, type and protocol
 //! with `getsockopt`: the protocol number is exactly what tells MPTCP (262)
-//! from TCP (6). The duplicate is closed at once; the target never notices.
+//! from TCP (6). The duplicate is closed at once; the target never notices,
+//! except on cgroup v1 with the `net_cls` or `net_prio` controller, where
+//! receiving a socket moves its class id and priority index to the
+//! receiver's cgroup: there the sockets are not duplicated at all.
 
 use std::fs;
 use std::io;
@@ -28,6 +31,14 @@ impl TcpFamilySocket {
 
 /// Every IPv4/IPv6 stream socket the process `pid` has open.
 pub fn tcp_family_sockets(pid: i32) -> io::Result<Vec<TcpFamilySocket>> {
+    let cgroups = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    if uses_v1_net_classes(&cgroups) {
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "cgroup v1 net_cls/net_prio is in use, and duplicating another \
+             process's socket would change its class",
+        ));
+    }
     let pidfd = pidfd_open(pid)?;
     let mut sockets = Vec::new();
     for entry in fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
@@ -67,6 +78,17 @@ pub fn has_shim_loaded(pid: i32) -> io::Result<bool> {
     Ok(maps
         .lines()
         .any(|line| line.ends_with(crate::shim::SHIM_FILE_NAME)))
+}
+
+/// Whether `/proc/self/cgroup` (its text) names a cgroup v1 hierarchy with
+/// the `net_cls` or `net_prio` controller.
+fn uses_v1_net_classes(cgroups: &str) -> bool {
+    cgroups.lines().any(|line| {
+        let controllers = line.split(':').nth(1).unwrap_or("");
+        controllers
+            .split(',')
+            .any(|c| c == "net_cls" || c == "net_prio")
+    })
 }
 
 fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
@@ -114,6 +136,16 @@ fn getsockopt_int(socket: &OwnedFd, name: libc::c_int) -> io::Result<i32> {
 mod tests {
     use super::*;
     use std::net::TcpListener;
+
+    #[test]
+    fn cgroup_v1_net_classes_are_recognised() {
+        assert!(!uses_v1_net_classes("0::/user.slice/session-1.scope\n"));
+        assert!(uses_v1_net_classes(
+            "12:cpu,cpuacct:/\n4:net_cls,net_prio:/\n0::/\n"
+        ));
+        assert!(uses_v1_net_classes("3:net_prio:/x\n"));
+        assert!(!uses_v1_net_classes("5:name=systemd:/\n"));
+    }
 
     #[test]
     fn sees_own_tcp_listener() {
