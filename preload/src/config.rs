@@ -1,11 +1,21 @@
 //! Settings read once, when the library loads (never on the hot path).
 //!
+//! Under secure execution (a setuid or setgid program, file capabilities,
+//! an LSM transition: `getauxval(AT_SECURE) != 0`) none of the variables
+//! below is read: the environment belongs to a less privileged caller, so
+//! the shim converts sockets with the default rules and does nothing else
+//! (no log, no report table, fallback as usual). glibc ignores
+//! `LD_PRELOAD` there, but still honours `/etc/ld.so.preload`.
+//!
 //! - `MPTCPIZE_RS_DEBUG=1`: log one line per `socket()` decision.
 //! - `MPTCPIZE_RS_LOG=PATH`: write those lines to PATH (appending) instead of
-//!   standard error; implies debug.
+//!   standard error; implies debug. Only a regular file or a terminal, never
+//!   through a symlink, never blocking (`debug_log::open_file`).
 //! - `MPTCPIZE_RS_REQUIRE=1` (`run --require-mptcp`): never fall back to TCP;
 //!   a socket that cannot be MPTCP fails, and the reason is printed once.
-//! - `MPTCPIZE_RS_REPORT=PATH` (`run --report`): the shared counter table.
+//! - `MPTCPIZE_RS_REPORT=FD:INODE` (`run --report`): the shared counter
+//!   table, a sealed memfd the launcher left open on descriptor FD
+//!   (`report::attach` checks it is really one).
 //! - `MPTCPIZE_RS_RULES=TEXT` (`run --loopback`, `--exclude`, ...): which
 //!   connections and listeners are swapped back to plain TCP (`rules`);
 //!   unset means the defaults, malformed means the defaults and a notice.
@@ -47,6 +57,9 @@ pub fn rules() -> &'static Rules {
 /// Reads the environment. Runs from the load-time constructor, before `main`,
 /// when no other thread of the program exists yet, so `getenv` is safe here.
 pub fn load() {
+    if secure_execution() {
+        return;
+    }
     load_rules();
     if switch(c"MPTCPIZE_RS_REQUIRE") {
         REQUIRE.store(true, Ordering::Relaxed);
@@ -58,13 +71,26 @@ pub fn load() {
     }
     // SAFETY: as above.
     let log_path = unsafe { libc::getenv(c"MPTCPIZE_RS_LOG".as_ptr()) };
-    if !log_path.is_null() && crate::debug_log::open_file(log_path) {
-        DEBUG.store(true, Ordering::Relaxed);
-        return;
+    if !log_path.is_null() {
+        match crate::debug_log::open_file(log_path) {
+            Ok(()) => {
+                DEBUG.store(true, Ordering::Relaxed);
+                return;
+            }
+            // Said once per process, on stderr (where `-d` lines then go).
+            Err(refusal) => crate::debug_log::explain_log_refusal(refusal),
+        }
     }
     if switch(c"MPTCPIZE_RS_DEBUG") {
         DEBUG.store(true, Ordering::Relaxed);
     }
+}
+
+/// Whether this process runs under secure execution (setuid, setgid, file
+/// capabilities...): one read of the auxiliary vector, no system call.
+fn secure_execution() -> bool {
+    // SAFETY: getauxval has no preconditions; 0 means "no" or "absent".
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
 }
 
 /// Parses `MPTCPIZE_RS_RULES`, if set. Called from `load`, see there.

@@ -7,7 +7,9 @@
 //! fd 2 is open and not a socket (a socket there is likely a peer or journald
 //! stream the program owns); the `MPTCPIZE_RS_LOG` file is kept on a high
 //! descriptor and re-identified (device and inode) before every write, in case
-//! the program closed it and reused the number.
+//! the program closed it and reused the number. That file is opened without
+//! following a symlink and without blocking, and must be a regular file or a
+//! terminal (`open_file`); one that cannot be used is said once on stderr.
 
 use core::sync::atomic::{AtomicI32, AtomicU64, Ordering};
 use libc::c_int;
@@ -23,13 +25,43 @@ static LOG_INO: AtomicU64 = AtomicU64::new(0);
 /// usually assume is theirs.
 const LOG_FD_FLOOR: c_int = 900;
 
+/// Why the `MPTCPIZE_RS_LOG` file is not used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogRefusal {
+    /// open(2) failed with this errno (ELOOP: the last component is a
+    /// symlink; ENXIO: a FIFO nobody reads or a socket).
+    Open(c_int),
+    /// It opened, but is neither a regular file nor a terminal (a FIFO
+    /// with a reader, a device...): writing there could block or reach
+    /// something that is not a log.
+    NotFileOrTerminal,
+}
+
 /// Opens the log file named by `path` (a C string). Called once at load.
-pub fn open_file(path: *const libc::c_char) -> bool {
-    let flags = libc::O_WRONLY | libc::O_APPEND | libc::O_CREAT | libc::O_CLOEXEC;
+///
+/// Never follows a symlink in the last component (a link someone planted
+/// would make a privileged program write where they chose), never blocks
+/// (O_NONBLOCK: a FIFO without a reader fails with ENXIO instead of
+/// waiting for one), never becomes the controlling terminal, and keeps
+/// only a regular file or a terminal.
+pub fn open_file(path: *const libc::c_char) -> Result<(), LogRefusal> {
+    let flags = libc::O_WRONLY
+        | libc::O_APPEND
+        | libc::O_CREAT
+        | libc::O_CLOEXEC
+        | libc::O_NOFOLLOW
+        | libc::O_NONBLOCK
+        | libc::O_NOCTTY;
     // SAFETY: `path` is a NUL-terminated string from getenv.
     let mut fd = unsafe { libc::open(path, flags, 0o644) };
     if fd < 0 {
-        return false;
+        // SAFETY: __errno_location() returns this thread's errno.
+        return Err(LogRefusal::Open(unsafe { *libc::__errno_location() }));
+    }
+    if !is_file_or_terminal(fd) {
+        // SAFETY: closing the descriptor we just opened.
+        unsafe { libc::close(fd) };
+        return Err(LogRefusal::NotFileOrTerminal);
     }
     // SAFETY: fcntl/close on a descriptor we own.
     let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, LOG_FD_FLOOR) };
@@ -39,12 +71,57 @@ pub fn open_file(path: *const libc::c_char) -> bool {
         fd = high;
     }
     let Some((dev, ino)) = identity(fd) else {
-        return false;
+        // SAFETY: our descriptor.
+        unsafe { libc::close(fd) };
+        return Err(LogRefusal::NotFileOrTerminal);
     };
     LOG_DEV.store(dev, Ordering::Relaxed);
     LOG_INO.store(ino, Ordering::Relaxed);
     LOG_FD.store(fd, Ordering::Relaxed);
-    true
+    Ok(())
+}
+
+/// Whether `fd` is a regular file or a terminal.
+fn is_file_or_terminal(fd: c_int) -> bool {
+    let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat fills `st` when it returns 0.
+    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    // SAFETY: fstat succeeded, so `st` is initialised.
+    match unsafe { st.assume_init() }.st_mode & libc::S_IFMT {
+        libc::S_IFREG => true,
+        // SAFETY: isatty on our descriptor (a TCGETS ioctl).
+        libc::S_IFCHR => (unsafe { libc::isatty(fd) }) == 1,
+        _ => false,
+    }
+}
+
+/// Says, on stderr under the usual rules, why the log file is not used:
+/// once per process (each exec'd program says it again).
+#[cold]
+#[inline(never)]
+pub fn explain_log_refusal(refusal: LogRefusal) {
+    let mut line = Line::new();
+    format_log_refusal(&mut line, refusal);
+    line.write_to_notice();
+}
+
+/// The notice for a refused log (pure, unit-tested).
+pub fn format_log_refusal(line: &mut Line, refusal: LogRefusal) {
+    line.text("mptcpize-rs: cannot log to MPTCPIZE_RS_LOG: ");
+    match refusal {
+        LogRefusal::Open(libc::ELOOP) => line.text("it is a symbolic link"),
+        LogRefusal::Open(libc::ENXIO) => {
+            line.text("it is a FIFO without a reader, a socket or an absent device")
+        }
+        LogRefusal::Open(errno) => {
+            line.text("open failed with errno ");
+            line.int(errno);
+        }
+        LogRefusal::NotFileOrTerminal => line.text("it is not a regular file or a terminal"),
+    }
+    line.text("; not logging there\n");
 }
 
 /// Writes the line for one decision. Keeps `errno` as the program left it.
@@ -493,6 +570,30 @@ mod tests {
             let mut line = Line::new();
             format_swap(&mut line, 7, 4, "dup", None, "why", Err(failure));
             assert_eq!(line.as_str(), format!("mptcpize-rs[7]: dup(4): {text}\n"));
+        }
+    }
+
+    #[test]
+    fn log_refusal_notices() {
+        let cases = [
+            (LogRefusal::Open(libc::ELOOP), "it is a symbolic link"),
+            (
+                LogRefusal::Open(libc::ENXIO),
+                "it is a FIFO without a reader, a socket or an absent device",
+            ),
+            (LogRefusal::Open(libc::EACCES), "open failed with errno 13"),
+            (
+                LogRefusal::NotFileOrTerminal,
+                "it is not a regular file or a terminal",
+            ),
+        ];
+        for (refusal, why) in cases {
+            let mut line = Line::new();
+            format_log_refusal(&mut line, refusal);
+            assert_eq!(
+                line.as_str(),
+                format!("mptcpize-rs: cannot log to MPTCPIZE_RS_LOG: {why}; not logging there\n")
+            );
         }
     }
 
