@@ -24,6 +24,7 @@ pub mod mptcp_info;
 pub mod mptcp_pm;
 pub mod netlink;
 pub mod netns;
+pub mod output_file;
 pub mod preload_env;
 pub mod process_sockets;
 pub mod program;
