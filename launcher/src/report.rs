@@ -1,16 +1,24 @@
 //! `run --report FILE`: the table the shim counts into, and the JSON made
 //! from it when the run ends.
 //!
-//! The launcher creates the table (a sparse file, so unused slots cost no
-//! disk) and names it in `MPTCPIZE_RS_REPORT`; every process of the tree
-//! that loads the shim counts into a slot of its own. The layout is the
-//! shim's own definition, `preload/src/report_layout.rs`, included below, so
-//! writer and reader cannot drift.
+//! The launcher creates the table ([`Table`]: a memfd, so it has no path
+//! another user could reach, costs no memory for unused slots, and is gone
+//! with the last process holding it, however the run ends), seals its size
+//! and hands it to PROG on an inherited descriptor named in
+//! `MPTCPIZE_RS_REPORT`; every process of the tree that loads the shim
+//! counts into a slot of its own, and the launcher reads its own descriptor
+//! back when PROG ends. The layout is the shim's own definition,
+//! `preload/src/report_layout.rs`, included below, so writer and reader
+//! cannot drift.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::ffi::OsString;
+use std::fs::File;
 use std::io;
-use std::path::Path;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 
 use crate::json::Json;
 use layout::*;
@@ -19,6 +27,10 @@ use layout::*;
 mod layout;
 
 pub const ENV_VAR: &str = "MPTCPIZE_RS_REPORT";
+
+/// Lowest descriptor the table is moved to, out of the range programs
+/// usually pick themselves (the shim's log uses 900 and up, per process).
+pub const TABLE_FD_FLOOR: RawFd = 960;
 
 /// Processes a run can record; more are counted as unrecorded.
 pub const CAPACITY: u32 = 4096;
@@ -52,23 +64,101 @@ pub struct Report {
     pub unrecorded: u32,
 }
 
-/// Creates an empty table at `path` (which must not exist yet).
-pub fn create_table(path: &Path) -> io::Result<()> {
-    let file = File::options()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(path)?;
-    let mut header = [0u8; HEADER];
-    header[..8].copy_from_slice(&MAGIC);
-    header[CAPACITY_AT..CAPACITY_AT + 4].copy_from_slice(&CAPACITY.to_ne_bytes());
-    std::os::unix::fs::FileExt::write_all_at(&file, &header, 0)?;
-    file.set_len((HEADER + CAPACITY as usize * SLOT) as u64)
+/// The counter table of one run: a sealed memfd on a high descriptor,
+/// close-on-exec in the launcher and passed on to PROG only
+/// ([`Table::pass_to`]).
+#[derive(Debug)]
+pub struct Table {
+    file: File,
+    inode: u64,
 }
 
-/// Reads a table the shim counted into.
-pub fn read_table(path: &Path) -> io::Result<Report> {
-    parse(&fs::read(path)?).ok_or_else(|| io::Error::other("not an mptcpize-rs report table"))
+impl Table {
+    /// An empty table of [`CAPACITY`] slots.
+    pub fn create() -> io::Result<Table> {
+        let size = table_size(CAPACITY as usize).ok_or_else(|| io::Error::other("capacity"))?;
+        let file = File::from(high_descriptor(memfd()?)?);
+        // Only its owner may open it again (through /proc/PID/fd).
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        file.set_len(size as u64)?;
+        let mut header = [0u8; HEADER];
+        header[..8].copy_from_slice(&MAGIC);
+        header[CAPACITY_AT..CAPACITY_AT + 4].copy_from_slice(&CAPACITY.to_ne_bytes());
+        file.write_all_at(&header, 0)?;
+        let seals = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        // SAFETY: fcntl on our own descriptor.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let inode = file.metadata()?.ino();
+        Ok(Table { file, inode })
+    }
+
+    /// The descriptor PROG inherits.
+    pub fn fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+
+    /// The value of `MPTCPIZE_RS_REPORT`: `FD:INODE`.
+    pub fn env_value(&self) -> OsString {
+        format!("{}:{}", self.fd(), self.inode).into()
+    }
+
+    /// Makes `command`'s program inherit the table (and names it in its
+    /// environment); this process keeps its own descriptor close-on-exec.
+    pub fn pass_to(&self, command: &mut Command) {
+        let fd = self.fd();
+        command.env(ENV_VAR, self.env_value());
+        // SAFETY: runs in the child between fork and exec and only calls
+        // fcntl, which is async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            })
+        };
+    }
+
+    /// What the shims counted so far.
+    pub fn read(&self) -> io::Result<Report> {
+        let size = self.file.metadata()?.len() as usize;
+        let mut bytes = vec![0u8; size];
+        self.file.read_exact_at(&mut bytes, 0)?;
+        parse(&bytes).ok_or_else(|| io::Error::other("not an mptcpize-rs report table"))
+    }
+}
+
+/// A new memfd that can be sealed, close-on-exec, not executable where
+/// the kernel knows that (6.3 and later; `vm.memfd_noexec=2` requires it).
+fn memfd() -> io::Result<OwnedFd> {
+    let name = c"mptcpize-rs-report";
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: memfd_create with a NUL-terminated name; the result is ours.
+    let mut fd = unsafe { libc::memfd_create(name.as_ptr(), flags | libc::MFD_NOEXEC_SEAL) };
+    if fd < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL) {
+        // SAFETY: as above, for kernels without MFD_NOEXEC_SEAL.
+        fd = unsafe { libc::memfd_create(name.as_ptr(), flags) };
+    }
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor memfd_create just returned, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `fd` moved to `TABLE_FD_FLOOR` or above, close-on-exec, out of the way
+/// of the descriptors programs pick themselves (`exec 3>file`, socket
+/// activation); kept where it is if the descriptor limit is lower.
+fn high_descriptor(fd: OwnedFd) -> io::Result<OwnedFd> {
+    // SAFETY: fcntl on our own descriptor.
+    let high = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, TABLE_FD_FLOOR) };
+    if high < 0 {
+        return Ok(fd);
+    }
+    // SAFETY: a descriptor fcntl just returned, owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(high) })
 }
 
 /// Parses the table's bytes (pure).
@@ -341,10 +431,45 @@ mod tests {
 
     #[test]
     fn create_then_read_an_empty_table() {
-        let dir = crate::test_support::ScratchDir::new("report");
-        let path = dir.path().join("table");
-        create_table(&path).unwrap();
-        assert_eq!(read_table(&path).unwrap(), Report::default());
-        assert!(create_table(&path).is_err(), "never overwrites");
+        let table = Table::create().unwrap();
+        assert_eq!(table.read().unwrap(), Report::default());
+        let fd = table.fd();
+        assert!(fd >= TABLE_FD_FLOOR, "on a high descriptor: {fd}");
+        // SAFETY: fcntl on the table's descriptor.
+        let seals = unsafe { libc::fcntl(fd, libc::F_GET_SEALS) };
+        let wanted = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        assert_eq!(seals & wanted, wanted, "sealed: {seals:#x}");
+        // SAFETY: as above.
+        let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+        assert_eq!(
+            flags & libc::FD_CLOEXEC,
+            libc::FD_CLOEXEC,
+            "not leaked to others"
+        );
+        let meta = table.file.metadata().unwrap();
+        assert_eq!(meta.mode() & 0o777, 0o600);
+        assert_eq!(meta.len() as usize, table_size(CAPACITY as usize).unwrap());
+        assert!(table.file.set_len(1).is_err(), "cannot shrink");
+        assert!(table.file.set_len(meta.len() + 1).is_err(), "cannot grow");
+        let value = table.env_value().into_string().unwrap();
+        assert_eq!(value, format!("{fd}:{}", meta.ino()));
+    }
+
+    #[test]
+    fn the_program_inherits_the_table_and_reads_it() {
+        let table = Table::create().unwrap();
+        let mut command = Command::new("/bin/sh");
+        command.args([
+            "-c",
+            "test -e /proc/self/fd/$1 && printf %s \"$MPTCPIZE_RS_REPORT\"",
+        ]);
+        command.arg("sh").arg(table.fd().to_string());
+        table.pass_to(&mut command);
+        let out = command.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            out.stdout,
+            table.env_value().into_string().unwrap().into_bytes()
+        );
     }
 }

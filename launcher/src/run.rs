@@ -5,7 +5,6 @@
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{self, Write};
-use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -242,13 +241,14 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
             }
         })?;
     refuse_rules_seccomp_ignores(request, &choice)?;
-    if let Some(report) = &request.report {
-        // Fail before the program starts, not after it has done its work.
-        std::fs::File::create(report).map_err(|e| report_failure(report, &e))?;
-    }
+    // Fail before the program starts, not after it has done its work.
+    let mut report = match &request.report {
+        Some(file) => Some(ReportFile::prepare(file)?),
+        None => None,
+    };
     let mut fallback = choice.fallback_from_seccomp.clone();
     if choice.engine == Engine::Seccomp {
-        match run_seccomp(request, &path, &obstacles, &choice) {
+        match run_seccomp(request, &path, &obstacles, &choice, &mut report) {
             Err(SuperviseError::Unsupported(reason)) if request.engine == EngineOption::Auto => {
                 fallback = Some(reason);
             }
@@ -260,9 +260,36 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
             "the seccomp engine cannot be used ({reason}); using LD_PRELOAD"
         ));
     }
-    match &request.report {
+    match report {
         Some(report) => run_preload_reported(request, path, obstacles, report),
         None => Err(exec_preload(request, path, obstacles)),
+    }
+}
+
+/// `--report FILE`: where the JSON goes, prepared before the program runs
+/// and written when it ends, never through a symlink
+/// ([`crate::output_file`]).
+#[derive(Debug)]
+struct ReportFile {
+    path: PathBuf,
+    replacement: crate::output_file::Replacement,
+}
+
+impl ReportFile {
+    fn prepare(path: &Path) -> Result<ReportFile, RunError> {
+        let replacement =
+            crate::output_file::Replacement::prepare(path).map_err(|e| report_failure(path, &e))?;
+        Ok(ReportFile {
+            path: path.to_owned(),
+            replacement,
+        })
+    }
+
+    fn write(self, report: &crate::report::Report) -> Result<(), RunError> {
+        let path = self.path;
+        self.replacement
+            .commit(report.to_json().as_bytes())
+            .map_err(|e| report_failure(&path, &e))
     }
 }
 
@@ -299,10 +326,6 @@ fn report_failure(path: &Path, error: &io::Error) -> RunError {
     }
 }
 
-fn write_report(path: &Path, report: &crate::report::Report) -> Result<(), RunError> {
-    std::fs::write(path, report.to_json()).map_err(|e| report_failure(path, &e))
-}
-
 fn seccomp_failure(request: &RunRequest, path: &Path, error: SuperviseError) -> RunError {
     match error {
         SuperviseError::Exec(error) => exec_failure(&request.program, path, &error),
@@ -323,6 +346,7 @@ fn run_seccomp(
     path: &Path,
     obstacles: &[PreloadObstacle],
     choice: &Choice,
+    report: &mut Option<ReportFile>,
 ) -> Result<u8, SuperviseError> {
     for warning in warnings(Engine::Seccomp, obstacles, &request.program) {
         warn(&warning);
@@ -347,8 +371,8 @@ fn run_seccomp(
         report: request.report.is_some(),
     };
     let supervised = seccomp::supervise(&target)?;
-    if let Some(path) = &request.report
-        && let Err(error) = write_report(path, &supervised.report)
+    if let Some(file) = report.take()
+        && let Err(error) = file.write(&supervised.report)
     {
         warn(&error.to_string());
     }
@@ -357,12 +381,12 @@ fn run_seccomp(
 
 /// Runs the program with the shim preloaded as a child, not by exec, so
 /// that its report can be written when it ends: the shim of every process
-/// in the tree counts into a table this process made.
+/// in the tree counts into a table this process made and PROG inherits.
 fn run_preload_reported(
     request: &RunRequest,
     path: PathBuf,
     obstacles: Vec<PreloadObstacle>,
-    report: &Path,
+    report: ReportFile,
 ) -> Result<u8, RunError> {
     let launch = prepare_preload(
         request,
@@ -374,7 +398,7 @@ fn run_preload_reported(
     for warning in warnings(Engine::Preload, &launch.obstacles, &launch.arg0) {
         warn(&warning);
     }
-    let table = ReportTable::create().map_err(|e| RunError {
+    let table = crate::report::Table::create().map_err(|e| RunError {
         exit_code: exit_code::LAUNCHER_FAILED,
         message: format!("cannot create the report's counter table: {e}"),
     })?;
@@ -382,48 +406,15 @@ fn run_preload_reported(
     command
         .arg0(&launch.arg0)
         .args(&launch.args)
-        .envs(launch.env.iter().map(|(name, value)| (name, value)))
-        .env(crate::report::ENV_VAR, &table.path);
+        .envs(launch.env.iter().map(|(name, value)| (name, value)));
+    table.pass_to(&mut command);
     let status = crate::foreground::run(&mut command)
         .map_err(|error| exec_failure(&launch.arg0, &launch.path, &error))?;
-    match crate::report::read_table(&table.path) {
-        Ok(counts) => write_report(report, &counts)?,
+    match table.read() {
+        Ok(counts) => report.write(&counts)?,
         Err(error) => warn(&format!("cannot read the report's counter table: {error}")),
     }
     Ok(seccomp::exit_like(status))
-}
-
-/// The shim's counter table, in a private directory removed on drop.
-struct ReportTable {
-    dir: PathBuf,
-    path: PathBuf,
-}
-
-impl ReportTable {
-    fn create() -> io::Result<ReportTable> {
-        let unique = format!(
-            "mptcpize-rs-report-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        );
-        let dir = std::env::temp_dir().join(unique);
-        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-        let table = ReportTable {
-            path: dir.join("table"),
-            dir,
-        };
-        crate::report::create_table(&table.path)?;
-        Ok(table)
-    }
-}
-
-impl Drop for ReportTable {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
 }
 
 /// Replaces this process with the program, the shim preloaded. Only
