@@ -1,13 +1,13 @@
 //! Swapping a converted socket back to plain TCP, in place, invisibly.
 //!
 //! Stateless: at swap time the socket's state is read back from the kernel
-//! (the options in [`OPTIONS`] when the program set any, file status flags, close-on-exec, the
-//! `F_SETOWN` owner and `F_SETSIG` signal, the bound address, and the epoll
-//! registrations `registrations` recorded), a TCP socket is given the same
-//! state, and `dup3` puts it on the same descriptor number, which closes the
-//! MPTCP socket. Every piece of state is checked on the TCP socket after it
-//! is set; if one cannot be carried, there is no swap (the socket stays
-//! MPTCP, which always works).
+//! (the options in [`OPTIONS`] when the program set any, file status
+//! flags, close-on-exec, the `F_SETOWN` owner and `F_SETSIG` signal, the
+//! bound address, and the epoll registrations `registrations` recorded), a
+//! TCP socket is given the same state, and `dup3` puts it on the same
+//! descriptor number, which closes the MPTCP socket. Every piece of state
+//! is checked on the TCP socket after it is set; if one cannot be carried,
+//! there is no swap (the socket stays MPTCP, which always works).
 //!
 //! Only an MPTCP stream socket that is neither listening nor connected is
 //! swapped (the kernel is asked, so a stale bit in `fds` can do no harm),
@@ -72,6 +72,7 @@ pub const OPTIONS: &[(c_int, c_int, &str)] = &[
     ),
     (libc::SOL_TCP, libc::TCP_MAXSEG, "TCP_MAXSEG"),
     (libc::SOL_TCP, libc::TCP_INQ, "TCP_INQ"),
+    (libc::SOL_TCP, libc::TCP_DEFER_ACCEPT, "TCP_DEFER_ACCEPT"),
 ];
 
 /// Options carried through another entry of [`OPTIONS`]: the forced buffer
