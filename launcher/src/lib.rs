@@ -18,6 +18,7 @@ pub mod engine;
 pub mod exit_code;
 pub mod failure;
 pub mod foreground;
+pub mod in_root;
 pub mod inspect;
 pub mod json;
 pub mod mptcp_info;
