@@ -188,13 +188,12 @@ fn sockets_shared_before_connect_are_never_swapped() {
     }
 }
 
-/// Compared where the socket is swapped: an MPTCP socket does not signal
-/// its owner when the connection is established (the kernel's behaviour,
-/// seen with the reference too).
+/// Compared where the socket is swapped: whether an MPTCP socket signals
+/// its owner when the connection is established varies from run to run
+/// (the kernel's MPTCP, seen with the reference too).
 #[test]
 fn sigio_owner_and_async_survive_the_swap() {
-    let bare = same_as_bare(SWAPPING, "sigio", "127.0.0.1", swapped);
-    reference_differs("sigio", "127.0.0.1", &bare, "sigio false");
+    same_as_bare(SWAPPING, "sigio", "127.0.0.1", swapped);
 }
 
 /// Compared where the socket is swapped: a connected MPTCP socket itself

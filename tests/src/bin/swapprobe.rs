@@ -405,6 +405,7 @@ const OPTIONS: &[(&str, i32, i32, i32)] = &[
         libc::TCP_NOTSENT_LOWAT,
         9999,
     ),
+    ("TCP_DEFER_ACCEPT", libc::SOL_TCP, libc::TCP_DEFER_ACCEPT, 5),
     ("IP_TOS", libc::SOL_IP, libc::IP_TOS, 0x10),
     // Ports 40000-40999 (low half, high half).
     (
