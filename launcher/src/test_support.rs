@@ -49,3 +49,39 @@ impl Drop for ScratchDir {
         let _ = fs::remove_dir_all(&self.path);
     }
 }
+
+/// A small seeded generator for property tests (xorshift64*), so that the
+/// parsers of untrusted input are exercised without a fuzzing dependency.
+/// `MPTCPIZE_RS_FUZZ_SEED` picks the seed (the default is fixed, so CI is
+/// reproducible) and `MPTCPIZE_RS_FUZZ_CASES` the number of cases, which
+/// bounds the time; a failure message carries both.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn from_env() -> (Rng, usize) {
+        let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        let seed = var("MPTCPIZE_RS_FUZZ_SEED").unwrap_or(0x6d70_7463_7069_7a65);
+        let cases = var("MPTCPIZE_RS_FUZZ_CASES").unwrap_or(2000) as usize;
+        (Rng(seed | 1), cases)
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.0
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}

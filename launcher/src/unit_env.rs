@@ -1,58 +1,105 @@
-//! The environment a service gets from `Environment=` lines, read the way
-//! systemd reads them: only in `[Service]`, continuation lines ending in a
-//! backslash, several assignments per line separated by white space, double
-//! or single quotes around an assignment, C escapes inside, an empty
-//! `Environment=` resetting the list, and the last assignment winning, over
-//! the unit file and then its drop-ins in order. Specifiers such as `%h`
-//! are kept as written: they mean the same when written back.
+//! The environment a service gets from `Environment=` lines, read exactly
+//! the way systemd reads them, since unit files and images are not trusted
+//! and a value read differently could be written back differently:
+//!
+//! - lines end at `\n`, `\r`, `\r\n`, `\n\r` or a NUL byte (`read_line`);
+//!   a UTF-8 byte order mark at the start is skipped;
+//! - a line ending in an odd number of backslashes continues on the next,
+//!   the backslash becoming a space; comment lines inside are skipped;
+//! - keys and values are stripped of spaces, tabs, CR and LF only; only
+//!   `[Service]` counts; an empty `Environment=` resets the list;
+//! - each value is split into words by `extract_first_word` with
+//!   `EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE`: white space separates, `"` and
+//!   `'` group anywhere in a word, and C escapes are undone (`\n \t \\ \"
+//!   \' \a \b \f \r \v \s`, `\xNN`, octal `\NNN`, `\uNNNN`, `\UNNNNNNNN`;
+//!   NUL refused); an unknown escape, a trailing backslash or an unclosed
+//!   quote drops the rest of the line, words before it staying;
+//! - a word must be `NAME=VALUE` with a valid name and a value that is
+//!   valid UTF-8 by systemd's rules, or it is ignored; the last assignment
+//!   of a name wins, over the unit file and then its drop-ins in order.
+//!
+//! Specifiers such as `%h` or `%n` are kept as written: systemd expands
+//! them after undoing the escapes, so written back they mean the same.
+//! [`quoted_assignment`] writes a value back so that systemd reads exactly
+//! it again and no value can break out of its line.
 
 use std::collections::BTreeMap;
 
 /// What a unit's files say about its environment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceEnvironment {
-    /// Variable → value, after every assignment so far.
+    /// Variable → value (before specifier expansion), after every
+    /// assignment so far.
     pub vars: BTreeMap<String, String>,
     /// `EnvironmentFile=` entries: systemd applies them after `Environment=`,
     /// so one that sets `LD_PRELOAD` would override the drop-in.
     pub environment_files: Vec<String>,
 }
 
+/// systemd's WHITESPACE.
+const WHITESPACE: &[u8] = b" \t\n\r";
+
+fn strip(mut s: &[u8]) -> &[u8] {
+    while let [first, rest @ ..] = s
+        && WHITESPACE.contains(first)
+    {
+        s = rest;
+    }
+    while let [rest @ .., last] = s
+        && WHITESPACE.contains(last)
+    {
+        s = rest;
+    }
+    s
+}
+
 impl ServiceEnvironment {
     /// Applies one unit file or drop-in, in systemd's order.
     pub fn apply(&mut self, text: &str) {
+        self.apply_bytes(text.as_bytes());
+    }
+
+    /// [`ServiceEnvironment::apply`] for a file as read (any bytes).
+    pub fn apply_bytes(&mut self, text: &[u8]) {
         let mut in_service = false;
         for line in logical_lines(text) {
-            if line.starts_with('[') {
-                in_service = line == "[Service]";
+            let line = strip(&line);
+            if line.is_empty() || line.starts_with(b"#") || line.starts_with(b";") {
                 continue;
             }
-            let Some((key, value)) = line.split_once('=') else {
+            if line.starts_with(b"[") {
+                in_service = line.len() >= 2 && line.ends_with(b"]") && line == b"[Service]";
+                continue;
+            }
+            let Some(eq) = line.iter().position(|&b| b == b'=') else {
                 continue;
             };
             if !in_service {
                 continue;
             }
-            match key.trim() {
-                "Environment" => self.apply_environment(value.trim()),
-                "EnvironmentFile" if value.trim().is_empty() => self.environment_files.clear(),
-                "EnvironmentFile" => self.environment_files.push(value.trim().to_string()),
+            let (key, value) = (strip(&line[..eq]), strip(&line[eq + 1..]));
+            match key {
+                b"Environment" => self.apply_environment(value),
+                b"EnvironmentFile" if value.is_empty() => self.environment_files.clear(),
+                b"EnvironmentFile" => self
+                    .environment_files
+                    .push(String::from_utf8_lossy(value).into_owned()),
                 _ => {}
             }
         }
     }
 
-    fn apply_environment(&mut self, value: &str) {
+    /// `config_parse_environ`.
+    fn apply_environment(&mut self, value: &[u8]) {
         if value.is_empty() {
             self.vars.clear();
             return;
         }
-        for word in words(value) {
-            // systemd ignores (with a warning) words that are not VAR=VALUE.
-            if let Some((name, value)) = word.split_once('=')
-                && is_valid_name(name)
-            {
-                self.vars.insert(name.to_string(), value.to_string());
+        let mut rest = value;
+        // A syntax error ends the line; earlier words are kept.
+        while let Ok(Some(word)) = extract_first_word(&mut rest) {
+            if let Some((name, value)) = valid_assignment(&word) {
+                self.vars.insert(name, value);
             }
         }
     }
@@ -62,83 +109,209 @@ impl ServiceEnvironment {
     }
 }
 
-/// Lines with comments and blank lines dropped and continuations joined
-/// (systemd replaces the backslash with a space).
-fn logical_lines(text: &str) -> Vec<String> {
+/// Physical lines as systemd's `read_line` splits them.
+fn physical_lines(text: &[u8]) -> Vec<&[u8]> {
+    const TEN: u8 = 1;
+    const THIRTEEN: u8 = 2;
+    const ZERO: u8 = 4;
+    let eol = |b: u8| match b {
+        b'\n' => TEN,
+        b'\r' => THIRTEEN,
+        0 => ZERO,
+        _ => 0,
+    };
     let mut lines = Vec::new();
-    let mut pending: Option<String> = None;
-    for raw in text.lines() {
-        let line = raw.trim();
-        if pending.is_none() && (line.is_empty() || line.starts_with(['#', ';'])) {
-            continue;
+    let mut i = 0;
+    while i < text.len() {
+        let start = i;
+        while i < text.len() && eol(text[i]) == 0 {
+            i += 1;
         }
-        if pending.is_some() && line.starts_with(['#', ';']) {
-            continue; // comments inside a continued line are skipped
-        }
-        let mut joined = pending.take().unwrap_or_default();
-        match line.strip_suffix('\\') {
-            Some(head) => {
-                joined.push_str(head);
-                joined.push(' ');
-                pending = Some(joined);
+        lines.push(&text[start..i]);
+        // One line end: each kind of marker at most once, NUL only alone.
+        let mut seen = 0;
+        while i < text.len() {
+            let kind = eol(text[i]);
+            if kind == 0 || seen & ZERO != 0 || seen & kind != 0 {
+                break;
             }
-            None => {
-                joined.push_str(line);
-                lines.push(joined);
-            }
+            seen |= kind;
+            i += 1;
         }
     }
-    lines.extend(pending);
     lines
 }
 
-/// Splits a value into words: white space separates, quotes group, C
-/// escapes are undone (`extract_first_word` with UNQUOTE and CUNESCAPE).
-fn words(value: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut current = String::new();
-    let mut in_word = false;
-    let mut quote: Option<char> = None;
-    let mut chars = value.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (_, '\\') => {
-                in_word = true;
-                if let Some(escaped) = chars.next() {
-                    current.push(unescape(escaped));
+/// Logical lines (`config_parse`): continuations joined, the trailing
+/// backslash replaced by a space, comment lines inside a continuation
+/// skipped.
+fn logical_lines(text: &[u8]) -> Vec<Vec<u8>> {
+    let text = text.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(text);
+    let mut lines = Vec::new();
+    let mut continuation: Option<Vec<u8>> = None;
+    for raw in physical_lines(text) {
+        let mut line = match continuation.take() {
+            Some(mut joined) => {
+                let first = raw.iter().find(|b| !WHITESPACE.contains(b));
+                if matches!(first, Some(b'#' | b';')) {
+                    continuation = Some(joined);
+                    continue;
                 }
+                joined.extend_from_slice(raw);
+                joined
             }
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), c) => current.push(c),
-            (None, '"' | '\'') => {
-                in_word = true;
-                quote = Some(c);
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut current));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                in_word = true;
-                current.push(c);
-            }
+            None => raw.to_vec(),
+        };
+        let mut escaped = false;
+        for &b in &line {
+            escaped = !escaped && b == b'\\';
         }
+        if escaped {
+            *line.last_mut().expect("ends with a backslash") = b' ';
+            continuation = Some(line);
+            continue;
+        }
+        lines.push(line);
     }
-    if in_word {
-        words.push(current);
-    }
-    words
+    lines.extend(continuation);
+    lines
 }
 
-fn unescape(c: char) -> char {
-    match c {
-        'n' => '\n',
-        't' => '\t',
-        'r' => '\r',
-        other => other, // \\ \" \' and anything else stand for themselves
+/// Why a word could not be extracted; the rest of the line is dropped.
+#[derive(Debug, PartialEq, Eq)]
+struct SyntaxError;
+
+/// `extract_first_word(p, ret, WHITESPACE, EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE)`:
+/// the next word of `rest` (advanced past it), `None` at the end.
+fn extract_first_word(rest: &mut &[u8]) -> Result<Option<Vec<u8>>, SyntaxError> {
+    let mut p = *rest;
+    while let [first, tail @ ..] = p
+        && WHITESPACE.contains(first)
+    {
+        p = tail;
     }
+    if p.is_empty() {
+        *rest = p;
+        return Ok(None);
+    }
+    let mut word = Vec::new();
+    let mut quote: Option<u8> = None;
+    loop {
+        let Some((&c, tail)) = p.split_first() else {
+            if quote.is_some() {
+                return Err(SyntaxError);
+            }
+            break;
+        };
+        p = tail;
+        match (quote, c) {
+            (_, b'\\') => {
+                let (bytes, used) = cunescape_one(p).ok_or(SyntaxError)?;
+                word.extend_from_slice(&bytes);
+                p = &p[used..];
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), c) => word.push(c),
+            (None, b'"' | b'\'') => quote = Some(c),
+            (None, c) if WHITESPACE.contains(&c) => {
+                while let [first, tail @ ..] = p
+                    && WHITESPACE.contains(first)
+                {
+                    p = tail;
+                }
+                break;
+            }
+            (None, c) => word.push(c),
+        }
+    }
+    *rest = p;
+    Ok(Some(word))
+}
+
+fn hex(b: u8) -> Option<u32> {
+    (b as char).to_digit(16)
+}
+
+/// `cunescape_one` for the text after a backslash (NUL refused): the bytes
+/// it stands for and how many bytes of `p` it used.
+fn cunescape_one(p: &[u8]) -> Option<(Vec<u8>, usize)> {
+    let simple = |b: u8| Some((vec![b], 1));
+    let first = *p.first()?;
+    match first {
+        b'a' => simple(0x07),
+        b'b' => simple(0x08),
+        b'f' => simple(0x0c),
+        b'n' => simple(b'\n'),
+        b'r' => simple(b'\r'),
+        b't' => simple(b'\t'),
+        b'v' => simple(0x0b),
+        b'\\' | b'"' | b'\'' => simple(first),
+        b's' => simple(b' '),
+        b'x' => {
+            let value = hex(*p.get(1)?)? << 4 | hex(*p.get(2)?)?;
+            (value != 0).then(|| (vec![value as u8], 3))
+        }
+        b'0'..=b'7' => {
+            let digit = |i: usize| p.get(i).filter(|b| (b'0'..=b'7').contains(b));
+            let value = u32::from(first - b'0') << 6
+                | u32::from(digit(1)? - b'0') << 3
+                | u32::from(digit(2)? - b'0');
+            (value != 0 && value <= 255).then(|| (vec![value as u8], 3))
+        }
+        b'u' | b'U' => {
+            let len = if first == b'u' { 4 } else { 8 };
+            let digits = p.get(1..=len)?;
+            let value = digits
+                .iter()
+                .try_fold(0u32, |acc, &b| Some(acc << 4 | hex(b)?))?;
+            if value == 0 || (first == b'U' && !unichar_is_valid(value)) {
+                return None;
+            }
+            Some((utf8_encode_unichar(value), len + 1))
+        }
+        _ => None,
+    }
+}
+
+/// systemd's `unichar_is_valid`.
+fn unichar_is_valid(c: u32) -> bool {
+    c < 0x110000
+        && (c & 0xFFFF_F800) != 0xD800
+        && !(0xFDD0..=0xFDEF).contains(&c)
+        && (c & 0xFFFE) != 0xFFFE
+}
+
+/// systemd's `utf8_encode_unichar`: also encodes what is not a valid
+/// character (a surrogate from `\u`), which then fails the UTF-8 check.
+fn utf8_encode_unichar(c: u32) -> Vec<u8> {
+    match c {
+        0..0x80 => vec![c as u8],
+        0x80..0x800 => vec![0xC0 | (c >> 6) as u8, 0x80 | (c & 0x3F) as u8],
+        0x800..0x10000 => vec![
+            0xE0 | (c >> 12) as u8,
+            0x80 | ((c >> 6) & 0x3F) as u8,
+            0x80 | (c & 0x3F) as u8,
+        ],
+        _ => vec![
+            0xF0 | ((c >> 18) & 0x07) as u8,
+            0x80 | ((c >> 12) & 0x3F) as u8,
+            0x80 | ((c >> 6) & 0x3F) as u8,
+            0x80 | (c & 0x3F) as u8,
+        ],
+    }
+}
+
+/// `env_assignment_is_valid`: a valid name, `=`, and a value that is UTF-8
+/// as systemd's `utf8_is_valid` takes it (no surrogates, no
+/// non-characters).
+fn valid_assignment(word: &[u8]) -> Option<(String, String)> {
+    let eq = word.iter().position(|&b| b == b'=')?;
+    let name = std::str::from_utf8(&word[..eq]).ok()?;
+    let value = std::str::from_utf8(&word[eq + 1..]).ok()?;
+    if !is_valid_name(name) || !value.chars().all(|c| unichar_is_valid(c as u32)) {
+        return None;
+    }
+    Some((name.to_string(), value.to_string()))
 }
 
 /// An environment variable name systemd accepts.
@@ -148,24 +321,53 @@ fn is_valid_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// One `Environment=` word for `name=value`, double-quoted with `\` and
-/// `"` escaped, so spaces and quotes in the value survive systemd's parser.
+/// One `Environment=` word for `name=value`, double-quoted, that systemd
+/// reads back as exactly `name=value` and that always stays on its line:
+/// `\` and `"` are escaped, every control character (C0, DEL, C1) and the
+/// Unicode line and paragraph separators are written as escapes, so the
+/// word never holds a line end, a NUL or anything a terminal would act on.
+/// `%` is kept: specifiers mean in the drop-in what they meant in the unit.
 pub fn quoted_assignment(name: &str, value: &str) -> String {
     let mut quoted = String::with_capacity(name.len() + value.len() + 3);
     quoted.push('"');
     for c in name.chars().chain(['=']).chain(value.chars()) {
-        if matches!(c, '"' | '\\') {
-            quoted.push('\\');
+        match c {
+            '"' => quoted.push_str("\\\""),
+            '\\' => quoted.push_str("\\\\"),
+            '\n' => quoted.push_str("\\n"),
+            '\t' => quoted.push_str("\\t"),
+            '\r' => quoted.push_str("\\r"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                quoted.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{feff}') => {
+                quoted.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => quoted.push(c),
         }
-        quoted.push(c);
     }
     quoted.push('"');
     quoted
 }
 
+/// `text` with control characters shown as escapes, for printing what a
+/// unit file says (it may come from an untrusted image) to a terminal.
+pub fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::Rng;
 
     fn env(files: &[&str]) -> ServiceEnvironment {
         let mut env = ServiceEnvironment::default();
@@ -229,9 +431,251 @@ mod tests {
 
     #[test]
     fn quoting_round_trips() {
-        for value in ["/usr/lib/x.so", "a b", "quote\"d", "back\\slash", "%h/x"] {
+        for value in [
+            "/usr/lib/x.so",
+            "a b",
+            "quote\"d",
+            "back\\slash",
+            "%h/x",
+            "",
+            "x\n[Service]\nExecStartPre=/bin/sh -c id",
+            "tab\there\r\u{0}\u{1b}[31m\u{7f}\u{85}\u{2028}é😀",
+            "'single' \"double\" \\",
+            "trailing\\",
+        ] {
             let line = format!("[Service]\nEnvironment={}\n", quoted_assignment("V", value));
-            assert_eq!(env(&[&line]).get("V"), Some(value), "{line}");
+            assert_eq!(line.lines().count(), 2, "{line:?}");
+            let expected = (!value.contains('\0')).then_some(value);
+            if let Some(value) = expected {
+                assert_eq!(env(&[&line]).get("V"), Some(value), "{line:?}");
+            }
+        }
+    }
+
+    /// systemd's escapes, one by one, as `cunescape_one` takes them.
+    #[test]
+    fn c_escapes_like_systemd() {
+        let cases: &[(&str, Option<&str>)] = &[
+            (r"\a\b\f\n\r\t\v", Some("\x07\x08\x0c\n\r\t\x0b")),
+            (r"\\\'\s", Some("\\' ")),
+            (r#"\""#, Some("\"")),
+            (r"\x41\x7e\x7E", Some("A~~")),
+            (r"\101\176", Some("A~")),
+            (r"\u00e9\u20ac", Some("é€")),
+            (r"\U0001F600", Some("😀")),
+            (r"%n%%\x25h", Some("%n%%%h")),
+            // Eight-bit escapes making invalid UTF-8: the word is ignored.
+            (r"\xff", None),
+            (r"\303\251", Some("é")),
+            // A surrogate from \u encodes, then fails systemd's UTF-8 check.
+            (r"\ud800", None),
+            // \u takes any code point (\U does not); a non-character then
+            // fails the UTF-8 check: only this word is ignored.
+            (r"\ufffe", None),
+        ];
+        for (escaped, decoded) in cases {
+            let unit = format!("[Service]\nEnvironment=V={escaped}\n");
+            assert_eq!(env(&[&unit]).get("V"), *decoded, "{escaped}");
+        }
+        // Bad escapes end the line: words before them stay.
+        for bad in [
+            r"\x00",
+            r"\000",
+            r"\u0000",
+            r"\q",
+            r"\x4",
+            r"\8",
+            r"\400",
+            r"\UDEADBEEF",
+            r"\U0000FFFE",
+        ] {
+            let unit = format!("[Service]\nEnvironment=A=1 V={bad} B=2\n");
+            let env = env(&[&unit]);
+            assert_eq!(env.get("A"), Some("1"), "{bad}");
+            assert_eq!(env.get("B"), None, "{bad}: the rest of the line is dropped");
+            assert_eq!(env.get("V"), None, "{bad}");
+        }
+        // An unclosed quote also ends the line.
+        let env = env(&["[Service]\nEnvironment=A=1 \"B=2 C=3\n"]);
+        assert_eq!((env.get("A"), env.get("B")), (Some("1"), None));
+    }
+
+    #[test]
+    fn lines_end_like_systemd() {
+        // \r alone ends a line; \r\n and \n\r are one end; NUL ends a line.
+        let env = env(&[
+            "[Service]\rEnvironment=A=1\r\nEnvironment=B=2\n\rEnvironment=C=3\0Environment=D=4\n\nEnvironment=E=5",
+        ]);
+        for (name, value) in [("A", "1"), ("B", "2"), ("C", "3"), ("D", "4"), ("E", "5")] {
+            assert_eq!(env.get(name), Some(value), "{name}");
+        }
+        // Two backslashes are an escaped backslash, not a continuation.
+        let env = self::env(&["[Service]\nEnvironment=A=x\\\\\nEnvironment=B=y\n"]);
+        assert_eq!((env.get("A"), env.get("B")), (Some("x\\"), Some("y")));
+        // Only systemd's white space is stripped; a byte order mark is skipped.
+        let env = self::env(&["\u{feff}[Service]\nEnvironment=A=\u{a0}x\n\u{a0}Environment=B=1\n"]);
+        assert_eq!((env.get("A"), env.get("B")), (Some("\u{a0}x"), None));
+        // Quotes group anywhere in a word.
+        let env = self::env(&["[Service]\nEnvironment=A=\"x y\"z B='1'\"2\"\n"]);
+        assert_eq!((env.get("A"), env.get("B")), (Some("x yz"), Some("12")));
+    }
+
+    /// Arbitrary values: what is written is read back exactly, on one line.
+    #[test]
+    fn property_any_value_round_trips_on_one_line() {
+        let (mut rng, cases) = Rng::from_env();
+        let seed = rng.seed();
+        let alphabet: Vec<char> = (0u32..0x80)
+            .filter_map(char::from_u32)
+            .chain([
+                'é', '\u{85}', '\u{9b}', '\u{2028}', '\u{2029}', '\u{feff}', '😀', '€',
+            ])
+            .collect();
+        for case in 0..cases {
+            let len = rng.below(24);
+            let value: String = (0..len)
+                .map(|_| *rng.pick(&alphabet))
+                .filter(|&c| c != '\0')
+                .collect();
+            let word = quoted_assignment("V", &value);
+            assert!(
+                !word.chars().any(|c| c.is_control()),
+                "seed {seed} case {case}: {word:?}"
+            );
+            let unit = format!("[Service]\nEnvironment={word} W=1\n");
+            let env = env(&[&unit]);
+            assert_eq!(
+                env.get("V"),
+                Some(value.as_str()),
+                "seed {seed} case {case}: {word:?}"
+            );
+            assert_eq!(env.get("W"), Some("1"), "seed {seed} case {case}: {word:?}");
+        }
+    }
+
+    /// Arbitrary unit files (built from the pieces that matter to the
+    /// parser, and raw bytes): parsing never panics, and the drop-in made
+    /// from whatever they say has exactly its own lines, which read back
+    /// as exactly the merged values.
+    #[test]
+    fn property_any_unit_gives_a_dropin_without_injected_lines() {
+        use crate::dropin::render;
+        use crate::unit_name::UnitName;
+        use std::path::Path;
+        let (mut rng, cases) = Rng::from_env();
+        let seed = rng.seed();
+        let pieces: &[&[u8]] = &[
+            b"[Service]",
+            b"[Unit]",
+            b"[Service",
+            b"\n",
+            b"\r",
+            b"\r\n",
+            b"\0",
+            b"\\",
+            b"\\\n",
+            b"#",
+            b";",
+            b" ",
+            b"\t",
+            b"\"",
+            b"'",
+            b"=",
+            b"Environment=",
+            b"Environment =",
+            b"EnvironmentFile=",
+            b"LD_PRELOAD=",
+            b"GODEBUG=",
+            b"ExecStartPre=/bin/id",
+            b"\\n",
+            b"\\x0a",
+            b"\\012",
+            b"\\u000a",
+            b"\\U0000000a",
+            b"\\r",
+            b"\\\"",
+            b"\\s",
+            b"\\x00",
+            b"\\u2028",
+            b"%n",
+            b"/opt/a.so",
+            b":",
+            b",",
+            b"multipathtcp=0",
+            b"\xff",
+            b"\xc3\xa9",
+            b"\xe2\x80\xa8",
+        ];
+        let unit = UnitName::parse("web").unwrap();
+        let shim = Path::new("/usr/lib/mptcpize-rs/libmptcpize_preload.so");
+        for case in 0..cases {
+            let mut text = b"[Service]\n".to_vec();
+            for _ in 0..rng.below(40) {
+                if rng.below(8) == 0 {
+                    text.push(rng.next() as u8);
+                } else {
+                    let piece: &[u8] = pieces[rng.below(pieces.len())];
+                    text.extend_from_slice(piece);
+                }
+            }
+            let mut parsed = ServiceEnvironment::default();
+            parsed.apply_bytes(&text);
+            let rules = (rng.below(2) == 0).then_some("loopback=0;listen=1");
+            let dropin = render(
+                &unit,
+                &parsed,
+                shim,
+                rules,
+                "mptcpize-rs disable web.service",
+            );
+            let context = || format!("seed {seed} case {case}: {text:?}\n{dropin}");
+            let lines: Vec<&str> = dropin.split('\n').collect();
+            assert_eq!(
+                lines.len(),
+                if rules.is_some() { 7 } else { 6 },
+                "{}",
+                context()
+            );
+            assert!(
+                lines[0].starts_with("# ") && lines[1].starts_with("# "),
+                "{}",
+                context()
+            );
+            assert_eq!(lines[2], "[Service]", "{}", context());
+            for line in &lines[3..lines.len() - 1] {
+                assert!(
+                    line.starts_with("Environment=\"") && line.ends_with('"'),
+                    "{}",
+                    context()
+                );
+            }
+            assert!(!dropin.contains(['\r', '\0']), "{}", context());
+            let mut back = ServiceEnvironment::default();
+            back.apply(&dropin);
+            let expected_preload = crate::preload_env::merge_ld_preload(
+                parsed.get("LD_PRELOAD").map(AsRef::as_ref),
+                shim,
+            );
+            let expected_godebug =
+                crate::preload_env::merge_godebug(parsed.get("GODEBUG").map(AsRef::as_ref));
+            assert_eq!(
+                back.get("LD_PRELOAD").map(AsRef::as_ref),
+                Some(expected_preload.as_os_str()),
+                "{}",
+                context()
+            );
+            assert_eq!(
+                back.get("GODEBUG").map(AsRef::as_ref),
+                Some(expected_godebug.as_os_str()),
+                "{}",
+                context()
+            );
+            assert_eq!(
+                back.vars.len(),
+                2 + usize::from(rules.is_some()),
+                "{}",
+                context()
+            );
         }
     }
 }
