@@ -114,6 +114,18 @@ After writing, systemd is reloaded when it runs; --now also restarts the unit
 if it is running. With --root, or without a running systemd, it says what is
 needed instead.
 
+A masked unit (linked to /dev/null) is refused. With --root every path is
+resolved inside DIR, as systemd does: links in the image cannot lead out of
+it, and a drop-in directory that is a link is refused. Values from the unit
+are written back escaped, so none can add a line to the drop-in.
+
+For a system service (not --user) the shim runs as root at every start, so
+enable refuses a shim that root does not own, or that sits in a directory
+someone else can write to (a build directory, a home directory, or a
+MPTCPIZE_RS_PRELOAD pointing there): install mptcpize-rs for the system
+(sudo make install, or the .deb or .rpm package) and enable with that.
+--force uses such a shim anyway, with a warning. --dry-run checks the same.
+
 EXAMPLES:
   sudo mptcpize-rs enable nginx --now
   sudo mptcpize-rs enable app@8081 --dry-run
@@ -130,7 +142,7 @@ Exit status: 0 enabled, 1 not enabled, 2 bad input.";
 
 const USAGE: &str = "\
 mptcpize-rs run [-d] [--engine auto|preload|seccomp] [--require-mptcp] [--report FILE] [RULES] [--] PROG [ARGS]...
-       mptcpize-rs enable [--user] [--root DIR] [--now] [--dry-run] [RULES] UNIT
+       mptcpize-rs enable [--user] [--root DIR] [--now] [--dry-run] [--force] [RULES] UNIT
        mptcpize-rs disable [--user] [--root DIR] [--now] [--dry-run] UNIT
        mptcpize-rs status [--user] [--root DIR] UNIT
        mptcpize-rs demo [--rate MBIT] [--seconds N]
@@ -250,11 +262,16 @@ pub struct EnableArgs {
 
     #[command(flatten)]
     pub rules: RuleArgs,
+
+    /// Use a shim that someone other than root could replace (with a warning)
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl EnableArgs {
     pub fn request(self) -> UnitRequest {
         UnitRequest {
+            force: self.force,
             rules: self.rules.options(),
             ..self.unit.request()
         }
@@ -279,6 +296,7 @@ impl UnitScopeArgs {
             root: self.root,
             now: false,
             dry_run: false,
+            force: false,
             rules: RuleOptions::default(),
         }
     }

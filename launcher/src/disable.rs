@@ -1,14 +1,24 @@
 //! `mptcpize-rs disable UNIT`: removes exactly the drop-in `enable` wrote
 //! (and its directory, if nothing else is in it); the unit behaves as before.
+//! The drop-in is found inside the tree, never through a linked drop-in
+//! directory ([`crate::dropin::Location`]). A masked unit can be disabled.
 
-use crate::dropin;
+use crate::dropin::{self, Location};
 use crate::failure::Failure;
 use crate::systemd::UnitRequest;
 
 pub fn disable(request: &UnitRequest) -> Result<(), Failure> {
     let (unit, scope) = request.resolve()?;
     let path = scope.dropin_path(&unit);
-    if !path.exists() {
+    let tree = scope.tree().map_err(|e| dropin::write_failure(&path, e))?;
+    let (config_dir, dir_name) = scope.dropin_location(&unit);
+    let at = Location {
+        tree: &tree,
+        config_dir: &config_dir,
+        dir_name: &dir_name,
+    };
+    let exists = at.exists().map_err(|e| dropin::write_failure(&path, e))?;
+    if !exists {
         println!(
             "{unit} is not enabled (no {}); nothing to do.",
             path.display()
@@ -19,7 +29,7 @@ pub fn disable(request: &UnitRequest) -> Result<(), Failure> {
         println!("Would remove {}", path.display());
         return Ok(());
     }
-    dropin::remove(&path).map_err(|e| dropin::write_failure(&path, e))?;
+    at.remove().map_err(|e| dropin::write_failure(&path, e))?;
     println!("Removed {}", path.display());
     scope.apply_change(&unit, request.now)
 }

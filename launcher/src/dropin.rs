@@ -1,17 +1,21 @@
 //! The drop-in `enable` writes: its content (pure) and the file operations
-//! (atomic write, exact removal).
+//! (atomic write, exact removal), done on directory descriptors resolved
+//! inside the tree ([`crate::in_root`]), never through a linked drop-in
+//! directory.
 //!
 //! Named `zz-mptcpize-rs.conf` so it sorts after every other drop-in,
 //! `override.conf` from `systemctl edit` included: systemd applies drop-ins
 //! in file-name order and the last assignment of a variable wins, so ours
 //! must come last to carry the merged `LD_PRELOAD` and `GODEBUG`.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-use std::path::Path;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use crate::failure::Failure;
+use crate::in_root::{self, Tree};
 use crate::preload_env::{GODEBUG, LD_PRELOAD, merge_godebug, merge_ld_preload};
 use crate::rules::RULES_VAR;
 use crate::unit_env::{ServiceEnvironment, quoted_assignment};
@@ -58,52 +62,187 @@ pub fn rules_of(dropin: &str) -> Option<String> {
     env.get(RULES_VAR).map(str::to_owned)
 }
 
-/// Writes `content` to `path` atomically: a temporary file in the same
-/// directory, flushed to disk, renamed over the target, and the directory
-/// synced, so a crash leaves the old file or the new one, never half of one.
-/// Creates the directory (0755) if needed; the file is 0644.
-pub fn write_atomic(path: &Path, content: &str) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::other("no parent directory"))?;
-    fs::create_dir_all(dir)?;
-    let file_name = path.file_name().unwrap_or_default().to_string_lossy();
-    let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&temp)?;
-        file.write_all(content.as_bytes())?;
-        // The umask may have narrowed the mode given to open().
-        file.set_permissions(fs::Permissions::from_mode(0o644))?;
-        file.sync_all()?;
-        fs::rename(&temp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&temp);
-    }
-    result
+/// Where the drop-in goes: `dir_name` (`web.service.d`) in `config_dir`
+/// (`/etc/systemd/system`, as seen inside `tree`).
+pub struct Location<'a> {
+    pub tree: &'a Tree,
+    pub config_dir: &'a Path,
+    pub dir_name: &'a str,
 }
 
-/// Removes the drop-in and, if that left it empty, its directory. Returns
-/// whether there was a drop-in to remove.
-pub fn remove(path: &Path) -> io::Result<bool> {
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(false),
-        Err(error) => return Err(error),
+impl Location<'_> {
+    /// The drop-in directory, spelled for messages.
+    pub fn dir_display(&self) -> PathBuf {
+        self.tree.display(&self.config_dir.join(self.dir_name))
     }
-    if let Some(dir) = path.parent() {
-        // Fails, as it should, when other drop-ins are still there.
-        let _ = fs::remove_dir(dir);
-        if let Some(parent) = dir.parent() {
-            let _ = File::open(parent).and_then(|d| d.sync_all());
+
+    /// The drop-in file, spelled for messages.
+    pub fn display(&self) -> PathBuf {
+        self.dir_display().join(FILE_NAME)
+    }
+
+    /// The configuration directory (resolved inside the tree, created if
+    /// `create`) and in it the drop-in directory, never through a link:
+    /// `None` when either is missing (and not created).
+    fn open(&self, create: bool) -> io::Result<Option<(OwnedFd, OwnedFd)>> {
+        let Some(config) = self.tree.open_dir(self.config_dir, create)? else {
+            return Ok(None);
+        };
+        let name = self.dir_name.as_bytes();
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+        let dir = match in_root::openat(config.as_fd(), name, flags) {
+            Ok(dir) => dir,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create => {
+                let cname = std::ffi::CString::new(name).map_err(io::Error::other)?;
+                // SAFETY: a valid directory descriptor and C string.
+                if unsafe { libc::mkdirat(config.as_raw_fd(), cname.as_ptr(), 0o755) } < 0 {
+                    let error = io::Error::last_os_error();
+                    if error.raw_os_error() != Some(libc::EEXIST) {
+                        return Err(error);
+                    }
+                }
+                in_root::openat(config.as_fd(), name, flags)
+                    .map_err(|e| self.explain(&config, e))?
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(self.explain(&config, e)),
+        };
+        Ok(Some((config, dir)))
+    }
+
+    /// A drop-in directory that is a symbolic link is refused, whatever it
+    /// points to: in an image it may point at the host's directories.
+    fn explain(&self, config: &OwnedFd, error: io::Error) -> io::Error {
+        let name = self.dir_name.as_bytes();
+        if !matches!(error.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) {
+            return error;
+        }
+        match in_root::lstatat(config.as_fd(), name) {
+            Ok(meta) if meta.is_symlink() => {
+                let target = in_root::readlinkat(config.as_fd(), name).unwrap_or_default();
+                io::Error::other(format!(
+                    "the drop-in directory {} is a symbolic link (to {}); mptcpize-rs \
+                     does not write, read or remove through a linked drop-in directory, \
+                     which could lead out of the tree; make it a real directory",
+                    self.dir_display().display(),
+                    String::from_utf8_lossy(&target)
+                ))
+            }
+            Ok(_) => io::Error::other(format!(
+                "{} is not a directory",
+                self.dir_display().display()
+            )),
+            Err(_) => error,
         }
     }
-    Ok(true)
+
+    /// The current drop-in's text, `None` if there is none (a link or
+    /// anything but a regular file in its place counts as none).
+    pub fn read(&self) -> io::Result<Option<String>> {
+        let Some((_, dir)) = self.open(false)? else {
+            return Ok(None);
+        };
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+        let file = match in_root::openat(dir.as_fd(), FILE_NAME.as_bytes(), flags) {
+            Ok(file) => file,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP)) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        };
+        if !in_root::fstat(file.as_fd())?.is_file() {
+            return Ok(None);
+        }
+        let bytes = in_root::read_all(file)?;
+        Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    /// Whether a drop-in (whatever its type) is there.
+    pub fn exists(&self) -> io::Result<bool> {
+        let Some((_, dir)) = self.open(false)? else {
+            return Ok(false);
+        };
+        match in_root::lstatat(dir.as_fd(), FILE_NAME.as_bytes()) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes `content` atomically: a new temporary file (`O_EXCL`,
+    /// `O_NOFOLLOW`) in the drop-in directory's descriptor, flushed to
+    /// disk, renamed over the drop-in (replacing whatever entry had its
+    /// name, a link included, never writing through one), and the directory
+    /// synced, so a crash leaves the old file or the new one. Creates the
+    /// directories (0755) if needed; the file is 0644.
+    pub fn write(&self, content: &str) -> io::Result<()> {
+        let (_, dir) = self
+            .open(true)?
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let temp = format!(".{FILE_NAME}.{}.{nanos}.tmp", std::process::id());
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+        let file = in_root::openat(dir.as_fd(), temp.as_bytes(), flags)?;
+        let result = (|| {
+            let mut file = File::from(file);
+            file.write_all(content.as_bytes())?;
+            // The umask may have narrowed the mode given to open().
+            file.set_permissions(fs::Permissions::from_mode(0o644))?;
+            file.sync_all()?;
+            let (from, to) = (cstr(&temp)?, cstr(FILE_NAME)?);
+            let fd = dir.as_raw_fd();
+            // SAFETY: valid directory descriptor and C strings.
+            if unsafe { libc::renameat(fd, from.as_ptr(), fd, to.as_ptr()) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // SAFETY: fd is a valid descriptor.
+            if unsafe { libc::fsync(fd) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        })();
+        if result.is_err()
+            && let Ok(name) = cstr(&temp)
+        {
+            // SAFETY: valid directory descriptor and C string.
+            unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) };
+        }
+        result
+    }
+
+    /// Removes the drop-in and, if that left it empty, its directory.
+    /// Returns whether there was a drop-in to remove.
+    pub fn remove(&self) -> io::Result<bool> {
+        let Some((config, dir)) = self.open(false)? else {
+            return Ok(false);
+        };
+        let name = cstr(FILE_NAME)?;
+        // SAFETY: valid directory descriptor and C string.
+        if unsafe { libc::unlinkat(dir.as_raw_fd(), name.as_ptr(), 0) } < 0 {
+            let error = io::Error::last_os_error();
+            if error.raw_os_error() == Some(libc::ENOENT) {
+                return Ok(false);
+            }
+            return Err(error);
+        }
+        // SAFETY: as above.
+        unsafe { libc::fsync(dir.as_raw_fd()) };
+        // Fails, as it should, when other drop-ins are still there (and
+        // when the name is no longer a directory).
+        let dir_name = cstr(self.dir_name)?;
+        // SAFETY: valid directory descriptor and C string.
+        unsafe {
+            libc::unlinkat(config.as_raw_fd(), dir_name.as_ptr(), libc::AT_REMOVEDIR);
+            libc::fsync(config.as_raw_fd());
+        }
+        Ok(true)
+    }
+}
+
+fn cstr(text: &str) -> io::Result<std::ffi::CString> {
+    std::ffi::CString::new(text).map_err(io::Error::other)
 }
 
 /// A failed write, with what to do about it.
@@ -177,10 +316,19 @@ mod tests {
     #[test]
     fn atomic_write_and_exact_removal() {
         let scratch = ScratchDir::new("dropin");
-        let path = scratch.path().join("web.service.d").join(FILE_NAME);
-        write_atomic(&path, "one\n").unwrap();
-        write_atomic(&path, "two\n").unwrap();
+        let tree = Tree::open(scratch.path()).unwrap();
+        let config = Path::new("/etc/systemd/system");
+        let at = Location {
+            tree: &tree,
+            config_dir: config,
+            dir_name: "web.service.d",
+        };
+        let path = at.display();
+        assert_eq!(at.read().unwrap(), None);
+        at.write("one\n").unwrap();
+        at.write("two\n").unwrap();
         assert_eq!(fs::read_to_string(&path).unwrap(), "two\n");
+        assert_eq!(at.read().unwrap().as_deref(), Some("two\n"));
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o644);
         let entries = fs::read_dir(path.parent().unwrap()).unwrap().count();
@@ -188,15 +336,72 @@ mod tests {
 
         let other = path.with_file_name("other.conf");
         fs::write(&other, "x").unwrap();
-        assert!(remove(&path).unwrap());
+        assert!(at.remove().unwrap());
         assert!(
             other.exists() && path.parent().unwrap().is_dir(),
             "others kept"
         );
         fs::remove_file(&other).unwrap();
-        write_atomic(&path, "x").unwrap();
-        assert!(remove(&path).unwrap());
+        at.write("x").unwrap();
+        assert!(at.exists().unwrap());
+        assert!(at.remove().unwrap());
         assert!(!path.parent().unwrap().exists(), "empty directory removed");
-        assert!(!remove(&path).unwrap(), "nothing to remove is not an error");
+        assert!(!at.remove().unwrap(), "nothing to remove is not an error");
+        assert!(!at.exists().unwrap());
+    }
+
+    /// The attack of issue 15: a drop-in directory linked to a host
+    /// directory. Nothing is written, read or removed there.
+    #[test]
+    fn linked_dropin_directory_is_refused() {
+        let host = ScratchDir::new("dropin-host");
+        let victim = host.file("victim.conf", b"keep", 0o644);
+        let planted = host.file(FILE_NAME, b"host's own", 0o644);
+        let scratch = ScratchDir::new("dropin-link");
+        scratch.dir("etc/systemd/system");
+        std::os::unix::fs::symlink(
+            host.path(),
+            scratch.path().join("etc/systemd/system/web.service.d"),
+        )
+        .unwrap();
+        let tree = Tree::open(scratch.path()).unwrap();
+        let at = Location {
+            tree: &tree,
+            config_dir: Path::new("/etc/systemd/system"),
+            dir_name: "web.service.d",
+        };
+        for error in [
+            at.write("[Service]\n").unwrap_err(),
+            at.remove().unwrap_err(),
+            at.read().unwrap_err(),
+        ] {
+            let message = error.to_string();
+            assert!(message.contains("is a symbolic link"), "{message}");
+        }
+        assert_eq!(fs::read_dir(host.path()).unwrap().count(), 2);
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
+        assert_eq!(fs::read(&planted).unwrap(), b"host's own");
+    }
+
+    /// A drop-in file planted as a link is replaced, never written through.
+    #[test]
+    fn linked_dropin_file_is_replaced_not_followed() {
+        let host = ScratchDir::new("dropin-file-host");
+        let victim = host.file("victim", b"keep", 0o644);
+        let scratch = ScratchDir::new("dropin-file-link");
+        let dir = scratch.dir("etc/systemd/system/web.service.d");
+        std::os::unix::fs::symlink(&victim, dir.join(FILE_NAME)).unwrap();
+        let tree = Tree::open(scratch.path()).unwrap();
+        let at = Location {
+            tree: &tree,
+            config_dir: Path::new("/etc/systemd/system"),
+            dir_name: "web.service.d",
+        };
+        assert_eq!(at.read().unwrap(), None);
+        at.write("new\n").unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
+        assert_eq!(fs::read_to_string(dir.join(FILE_NAME)).unwrap(), "new\n");
+        assert!(at.remove().unwrap());
+        assert_eq!(fs::read(&victim).unwrap(), b"keep");
     }
 }

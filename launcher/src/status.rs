@@ -2,11 +2,12 @@
 //! when systemd runs the unit, whether its main process really has the shim
 //! loaded and how many of its TCP-family sockets are MPTCP.
 
-use crate::dropin;
+use crate::dropin::{self, Location};
 use crate::failure::Failure;
 use crate::process_sockets::{has_shim_loaded, tcp_family_sockets};
 use crate::shim;
 use crate::systemd::{Scope, UnitRequest};
+use crate::unit_env::printable;
 use crate::unit_name::UnitName;
 
 /// Exit status when the unit is not enabled (like `systemctl is-enabled`).
@@ -16,7 +17,30 @@ pub const NOT_ENABLED: u8 = 1;
 pub fn status(request: &UnitRequest) -> Result<u8, Failure> {
     let (unit, scope) = request.resolve()?;
     let path = scope.dropin_path(&unit);
-    let Ok(current) = std::fs::read_to_string(&path) else {
+    let tree = scope
+        .tree()
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
+    let (config_dir, dir_name) = scope.dropin_location(&unit);
+    let at = Location {
+        tree: &tree,
+        config_dir: &config_dir,
+        dir_name: &dir_name,
+    };
+    let current = at
+        .read()
+        .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
+    if let Some(masked) = crate::enable::is_masked(&scope, &unit) {
+        let leftover = match current {
+            Some(_) => format!("; {} is still there", path.display()),
+            None => String::new(),
+        };
+        println!(
+            "{unit}: masked ({} is linked to /dev/null): systemd will not start it{leftover}",
+            masked.display()
+        );
+        return Ok(NOT_ENABLED);
+    }
+    let Some(current) = current else {
         println!("{unit}: not enabled (no {})", path.display());
         return Ok(NOT_ENABLED);
     };
@@ -26,7 +50,7 @@ pub fn status(request: &UnitRequest) -> Result<u8, Failure> {
     // them back, so that only what enable derives can be out of date.
     let rules = dropin::rules_of(&current);
     if let Some(rules) = &rules {
-        println!("  rules: {rules}");
+        println!("  rules: {}", printable(rules));
     }
     if let (Ok(shim), Ok((env, _))) = (shim::locate(), scope.environment_without_ours(&unit)) {
         let undo = request.undo_command(&unit);

@@ -7,8 +7,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::failure::Failure;
+use crate::in_root::{Content, Tree};
 use crate::unit_env::ServiceEnvironment;
 use crate::unit_name::UnitName;
+
+/// The unit file systemd would load for a unit.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UnitFile {
+    /// Found at this path (spelled for messages).
+    Found(PathBuf),
+    /// Masked: this path is linked to /dev/null (or empty).
+    Masked(PathBuf),
+    Missing,
+}
 
 /// What `enable`, `disable` and `status` were asked to act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -21,6 +32,8 @@ pub struct UnitRequest {
     pub now: bool,
     /// Print what would be written or removed; change nothing.
     pub dry_run: bool,
+    /// `enable`: use a shim that someone other than root could replace.
+    pub force: bool,
     /// `enable`'s connection rules (the defaults for the others).
     pub rules: crate::rules::RuleOptions,
 }
@@ -114,10 +127,11 @@ impl Scope {
         }
         paths.extend(fixed.iter().map(PathBuf::from));
         paths.dedup();
-        paths.into_iter().map(|path| self.rooted(&path)).collect()
+        paths
     }
 
-    /// `path` inside the root tree, if any.
+    /// `path` inside the root tree, if any, spelled for messages (every
+    /// access goes through [`Scope::tree`] instead).
     pub fn rooted(&self, path: &Path) -> PathBuf {
         match &self.root {
             Some(root) => root.join(path.strip_prefix("/").unwrap_or(path)),
@@ -125,32 +139,57 @@ impl Scope {
         }
     }
 
-    /// The drop-in mptcpize-rs writes for `unit`.
+    /// The tree paths are resolved in: the `--root` directory, or `/`.
+    pub fn tree(&self) -> io::Result<Tree> {
+        let top = self.root.as_deref().unwrap_or(Path::new("/"));
+        Tree::open(top).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", top.display())))
+    }
+
+    /// The drop-in mptcpize-rs writes for `unit`, spelled for messages.
     pub fn dropin_path(&self, unit: &UnitName) -> PathBuf {
         let dir = self.config_dir().join(unit.dropin_dir_name());
         self.rooted(&dir.join(crate::dropin::FILE_NAME))
     }
 
+    /// Where the drop-in for `unit` goes, for [`dropin::Location`]: the
+    /// configuration directory inside the tree and the directory name.
+    pub fn dropin_location(&self, unit: &UnitName) -> (PathBuf, String) {
+        (self.config_dir(), unit.dropin_dir_name())
+    }
+
     /// The unit's environment from its unit file and every drop-in systemd
-    /// would read, except mptcpize-rs's own, in systemd's order. Also
-    /// returns the unit file found, if any.
+    /// would read, except mptcpize-rs's own, in systemd's order, all read
+    /// inside the tree ([`Tree`]). Also returns the unit file found, or
+    /// that the unit is masked.
     pub fn environment_without_ours(
         &self,
         unit: &UnitName,
-    ) -> io::Result<(ServiceEnvironment, Option<PathBuf>)> {
+    ) -> io::Result<(ServiceEnvironment, UnitFile)> {
+        let tree = self.tree()?;
         let mut env = ServiceEnvironment::default();
         let paths = self.search_paths();
         let names: Vec<String> = [Some(unit.to_string()), unit.template()]
             .into_iter()
             .flatten()
             .collect();
-        // The first unit file found wins; an instance falls back to its template.
-        let unit_file = names
-            .iter()
-            .flat_map(|name| paths.iter().map(move |dir| dir.join(name)))
-            .find(|path| path.is_file());
-        if let Some(file) = &unit_file {
-            env.apply(&std::fs::read_to_string(file)?);
+        // The first unit file found wins; an instance falls back to its
+        // template. One linked to /dev/null (or empty) masks the unit.
+        let mut unit_file = UnitFile::Missing;
+        'search: for name in &names {
+            for dir in &paths {
+                let path = dir.join(name);
+                match tree.read_unit_file(&path)? {
+                    Content::Missing => continue,
+                    Content::Masked => {
+                        return Ok((env, UnitFile::Masked(tree.display(&path))));
+                    }
+                    Content::Text(text) => {
+                        env.apply_bytes(&text);
+                        unit_file = UnitFile::Found(tree.display(&path));
+                        break 'search;
+                    }
+                }
+            }
         }
         // Drop-in directories in systemd's order: in each unit directory
         // (highest priority first) the unit's own, its template's and its
@@ -168,22 +207,22 @@ impl Scope {
             .chain(paths.iter().map(|base| base.join("service.d")));
         let mut dropins = std::collections::BTreeMap::new();
         for dir in dirs {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let name = entry.file_name();
+            for name in tree.list(&dir)? {
                 if Path::new(&name)
                     .extension()
                     .is_some_and(|ext| ext == "conf")
                 {
-                    dropins.entry(name).or_insert_with(|| entry.path());
+                    let path = dir.join(&name);
+                    dropins.entry(name).or_insert(path);
                 }
             }
         }
         dropins.remove(std::ffi::OsStr::new(crate::dropin::FILE_NAME));
         for path in dropins.values() {
-            env.apply(&std::fs::read_to_string(path)?);
+            // A drop-in linked to /dev/null only masks the ones it names.
+            if let Content::Text(text) = tree.read_unit_file(path)? {
+                env.apply_bytes(&text);
+            }
         }
         Ok((env, unit_file))
     }
@@ -269,10 +308,8 @@ mod tests {
             Path::new("/mnt/image/etc/systemd/system/app@8081.service.d/zz-mptcpize-rs.conf")
         );
         assert!(!scope.manager_running());
-        assert_eq!(
-            scope.search_paths()[0],
-            Path::new("/mnt/image/etc/systemd/system")
-        );
+        // Searched inside the tree: the paths are the image's own.
+        assert_eq!(scope.search_paths()[0], Path::new("/etc/systemd/system"));
     }
 
     #[test]
