@@ -20,6 +20,7 @@
 //! `TCP_USER_TIMEOUT=0`, which turned it into plain TCP) and a python
 //! `selectors` client that registers before connecting (no write event).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use mptcpize_rs_tests::apps::*;
@@ -103,27 +104,22 @@ fn nginx_proxies_to_a_loopback_upstream_under_run() {
         log()
     );
     assert_all_complete(&outcomes, "nginx under run, upstream 127.0.0.1", &log);
-    let n = REQUESTS as u64;
     // Only curl's connections (through the MPTCP frontend) sent MP_CAPABLE:
     // nginx's upstream connections were plain TCP.
-    assert_eq!(
-        grew(&growth, "MPCapableSYNTX"),
-        n,
-        "MPTCP connection attempts\n{}",
-        log()
-    );
-    assert_eq!(
-        grew(&growth, "MPCapableSYNRX"),
-        n,
-        "MPTCP connections nginx accepted\n{}",
-        log()
-    );
-    assert_eq!(
-        grew(&growth, "MPCapableSYNACKRX"),
-        n,
-        "frontend connections that are MPTCP\n{}",
-        log()
-    );
+    assert_only_frontend_mptcp(&growth, REQUESTS as u64, &log);
+}
+
+/// The counters' growth shows `n` MPTCP connections, all of them the
+/// clients' to the proxy's frontend (sent, accepted and answered): the
+/// proxy's own connections to its upstream were plain TCP.
+fn assert_only_frontend_mptcp(growth: &BTreeMap<String, u64>, n: u64, log: &dyn Fn() -> String) {
+    for (counter, what) in [
+        ("MPCapableSYNTX", "MPTCP connection attempts"),
+        ("MPCapableSYNRX", "MPTCP connections the proxy accepted"),
+        ("MPCapableSYNACKRX", "frontend connections that are MPTCP"),
+    ] {
+        assert_eq!(grew(growth, counter), n, "{what}\n{}", log());
+    }
 }
 
 /// root: nginx under `run --loopback` proxying to a plain TCP upstream on
@@ -363,25 +359,7 @@ fn haproxy_frontend_is_mptcp_and_proxies() {
         log()
     );
     assert_all_complete(&outcomes, "haproxy under run, backend 127.0.0.1", &log);
-    let n = REQUESTS as u64;
-    assert_eq!(
-        grew(&growth, "MPCapableSYNTX"),
-        n,
-        "only the clients try MPTCP\n{}",
-        log()
-    );
-    assert_eq!(
-        grew(&growth, "MPCapableSYNRX"),
-        n,
-        "MPTCP connections haproxy accepted\n{}",
-        log()
-    );
-    assert_eq!(
-        grew(&growth, "MPCapableSYNACKRX"),
-        n,
-        "frontend connections that are MPTCP\n{}",
-        log()
-    );
+    assert_only_frontend_mptcp(&growth, REQUESTS as u64, &log);
 }
 
 /// root: second opinion: under the reference `mptcpize run` the listeners
@@ -433,7 +411,7 @@ fn echo_client(
     script: &str,
     host: &str,
     want: i32,
-) -> std::collections::BTreeMap<String, u64> {
+) -> BTreeMap<String, u64> {
     let before = MptcpCounters::read(counted);
     let out = run_client(
         ns,
