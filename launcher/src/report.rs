@@ -23,8 +23,9 @@ use std::process::Command;
 use crate::json::Json;
 use layout::*;
 
+/// The table's layout, the shim's own file (public for the tests).
 #[path = "../../preload/src/report_layout.rs"]
-mod layout;
+pub mod layout;
 
 pub const ENV_VAR: &str = "MPTCPIZE_RS_REPORT";
 
@@ -123,9 +124,12 @@ impl Table {
 
     /// What the shims counted so far.
     pub fn read(&self) -> io::Result<Report> {
-        let size = self.file.metadata()?.len() as usize;
+        let size = table_size(CAPACITY as usize).ok_or_else(|| io::Error::other("capacity"))?;
         let mut bytes = vec![0u8; size];
         self.file.read_exact_at(&mut bytes, 0)?;
+        // The capacity this process made the table with, whatever a
+        // program of the tree may have written over the shared field.
+        bytes[CAPACITY_AT..CAPACITY_AT + 4].copy_from_slice(&CAPACITY.to_ne_bytes());
         parse(&bytes).ok_or_else(|| io::Error::other("not an mptcpize-rs report table"))
     }
 }
@@ -176,6 +180,10 @@ pub fn parse(bytes: &[u8]) -> Option<Report> {
     };
     for index in 0..used {
         let slot = HEADER + index * SLOT;
+        let pid = u32_at(slot + PID)?;
+        if pid == 0 {
+            continue; // claimed past a tampered header, or not written yet
+        }
         let name = bytes.get(slot + COMM..slot + COMM + COMM_LEN)?;
         let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
         let mut counts = Counts {
@@ -192,7 +200,6 @@ pub fn parse(bytes: &[u8]) -> Option<Report> {
                 counts.errnos.insert(errno as i32, count);
             }
         }
-        let pid = u32_at(slot + PID)?;
         report.processes.push(Process {
             pid,
             program: String::from_utf8_lossy(name).into_owned(),
@@ -420,6 +427,28 @@ mod tests {
         let mut truncated = table(&[(1, "a", [1, 0, 0, 0], &[])], 0);
         truncated.truncate(HEADER + 30);
         assert_eq!(parse(&truncated), None);
+    }
+
+    #[test]
+    fn slots_nobody_wrote_are_skipped() {
+        let bytes = table(&[(0, "", [0; 4], &[]), (12, "sh", [1, 0, 0, 0], &[])], 0);
+        let report = parse(&bytes).unwrap();
+        assert_eq!(report.processes.len(), 1);
+        assert_eq!(report.processes[0].pid, 12);
+    }
+
+    #[test]
+    fn reading_trusts_our_capacity_not_the_shared_one() {
+        let table = Table::create().unwrap();
+        table
+            .file
+            .write_all_at(&u32::MAX.to_ne_bytes(), CAPACITY_AT as u64)
+            .unwrap();
+        table
+            .file
+            .write_all_at(&u32::MAX.to_ne_bytes(), NEXT_SLOT_AT as u64)
+            .unwrap();
+        assert_eq!(table.read().unwrap().processes, vec![]);
     }
 
     #[test]
