@@ -1,6 +1,7 @@
-//! Files written on a user's behalf (`run --report FILE`): never through a
-//! symlink someone planted, never truncating what is there, and never half
-//! written.
+//! Files written on a user's behalf: `run --report FILE` ([`Replacement`]):
+//! never through a symlink someone planted, never truncating what is there,
+//! and never half written; and the `MPTCPIZE_RS_LOG` file ([`open_log`]),
+//! opened under the shim's rules.
 //!
 //! The new content goes into a file of its own in FILE's directory, made
 //! when the run starts (so a FILE that can never be written stops the run
@@ -151,6 +152,44 @@ impl Drop for Replacement {
     }
 }
 
+/// Opens the log file `path` for appending as the shim does
+/// (`preload/src/debug_log.rs`): never through a symlink in its last
+/// component (ELOOP), never waiting for a FIFO's reader (ENXIO), never as
+/// the controlling terminal, and only a regular file or a terminal (EINVAL
+/// for anything else). Created `0644 & ~umask` if missing.
+pub fn open_log(path: &Path) -> io::Result<File> {
+    let flags = libc::O_WRONLY
+        | libc::O_APPEND
+        | libc::O_CREAT
+        | libc::O_CLOEXEC
+        | libc::O_NOFOLLOW
+        | libc::O_NONBLOCK
+        | libc::O_NOCTTY;
+    // SAFETY: openat with a NUL-terminated path; the result is ours.
+    let fd = unsafe {
+        libc::openat(
+            libc::AT_FDCWD,
+            c_string(path.as_os_str())?.as_ptr(),
+            flags,
+            0o644 as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a descriptor openat just returned, owned by nobody else.
+    let file = File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+    let kind = file.metadata()?.file_type();
+    use std::io::IsTerminal;
+    if kind.is_file()
+        || (std::os::unix::fs::FileTypeExt::is_char_device(&kind) && file.is_terminal())
+    {
+        Ok(file)
+    } else {
+        Err(io::Error::from_raw_os_error(libc::EINVAL))
+    }
+}
+
 /// A new hidden file next to `name`, never through a symlink.
 fn create_hidden(dir: &OwnedFd, name: &CString) -> io::Result<(OwnedFd, CString)> {
     let flags = libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_WRONLY | libc::O_CLOEXEC;
@@ -296,6 +335,31 @@ mod tests {
         let path = scratch.path().join("report.json");
         drop(Replacement::prepare(&path).unwrap());
         assert_eq!(entries(scratch.path()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn logs_open_like_the_shims() {
+        let scratch = ScratchDir::new("open-log");
+        let log = scratch.file("shim.log", b"old\n", 0o644);
+        let mut file = open_log(&log).unwrap();
+        file.write_all(b"new\n").unwrap();
+        assert_eq!(fs::read(&log).unwrap(), b"old\nnew\n", "appended");
+        let link = scratch.path().join("link.log");
+        std::os::unix::fs::symlink(&log, &link).unwrap();
+        let error = open_log(&link).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(libc::ELOOP));
+        let fifo = scratch.path().join("fifo");
+        let c_fifo = CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: mkfifo with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_fifo.as_ptr(), 0o600) }, 0);
+        let error = open_log(&fifo).unwrap_err();
+        assert_eq!(
+            error.raw_os_error(),
+            Some(libc::ENXIO),
+            "no wait for a reader"
+        );
+        let error = open_log(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(error.raw_os_error(), Some(libc::EINVAL), "not a log");
     }
 
     #[test]
