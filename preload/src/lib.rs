@@ -22,9 +22,11 @@
 //!   without FFI;
 //! - `availability`: what this process has learned about MPTCP being absent;
 //! - `real`: the next definitions of the wrapped functions (libc's);
-//! - `config`: settings read once from the environment when the library loads;
+//! - `config`: settings read once from the environment when the library loads
+//!   (none under secure execution: setuid programs get the defaults);
 //! - `debug_log`: the optional one-line-per-decision log;
-//! - `report`: counters shared by a process tree for `run --report`.
+//! - `report`: counters shared by a process tree for `run --report`, in a
+//!   sealed memfd the launcher passes on an inherited descriptor.
 //!
 //! The crate is `no_std` and built with `panic = "abort"`: no allocator, no
 //! unwinding, no formatting machinery, so the library stays a few KiB and its
