@@ -91,6 +91,10 @@ impl UnitName {
             }
             _ => format!("{input}.service"),
         };
+        // `web.` would become `web..service`: refused like `..` in the input.
+        if name.contains("..") {
+            return Err(UnitNameError::Path(input.to_string()));
+        }
         if name.len() > MAX_LEN {
             return Err(UnitNameError::TooLong(input.to_string()));
         }
@@ -263,6 +267,7 @@ mod tests {
             "..",
             "web..service",
             ".",
+            "web.",
         ] {
             assert!(matches!(err(path), Path(_)), "{path}");
         }
@@ -276,5 +281,43 @@ mod tests {
         assert!(matches!(err("a@b@c"), Malformed(..)));
         assert!(matches!(err(&"x".repeat(250)), TooLong(_)));
         assert!(err("a/b").to_string().contains("not a unit name"));
+    }
+
+    /// Arbitrary input (mostly from the characters that matter): parsing
+    /// never panics, and what it accepts is a service name whose drop-in
+    /// directories are plain names that cannot leave the unit directory.
+    #[test]
+    fn property_any_input_gives_a_safe_name_or_an_error() {
+        let (mut rng, cases) = crate::test_support::Rng::from_env();
+        let seed = rng.seed();
+        let alphabet: Vec<char> = "ab-_.@\\:/ \n\0%é.service.socket".chars().collect();
+        for case in 0..cases {
+            let len = rng.below(12);
+            let input: String = (0..len)
+                .map(|_| match rng.below(10) {
+                    0 => char::from_u32(rng.below(0x300) as u32).unwrap_or('x'),
+                    _ => *rng.pick(&alphabet),
+                })
+                .collect();
+            let Ok(name) = UnitName::parse(&input) else {
+                continue;
+            };
+            let context = format!("seed {seed} case {case}: {input:?} -> {name}");
+            let text = name.as_str();
+            assert!(
+                text.ends_with(".service") && text.len() <= MAX_LEN,
+                "{context}"
+            );
+            assert!(text.chars().all(is_valid_char), "{context}");
+            for dir in name.dropin_names() {
+                let dir = format!("{dir}.d");
+                assert!(!dir.contains('/') && dir != "." && dir != "..", "{context}");
+                assert!(
+                    UnitName::parse(&dir[..dir.len() - 2]).is_ok(),
+                    "{context}: {dir}"
+                );
+            }
+            assert_eq!(UnitName::parse(text).as_ref(), Ok(&name), "{context}");
+        }
     }
 }
