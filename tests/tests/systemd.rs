@@ -167,3 +167,156 @@ fn enable_reads_the_dropins_systemd_reads() {
         );
     }
 }
+
+/// One variable of a unit's main process, from /proc/PID/environ (exact
+/// bytes: `systemctl show` quotes values ambiguously).
+fn process_variable(container: &SystemdContainer, unit: &str, name: &str) -> Option<String> {
+    let pid = container.unit_property(unit, "MainPID");
+    let environ = container
+        .exec_ok(&["cat", &format!("/proc/{pid}/environ")])
+        .stdout;
+    let prefix = format!("{name}=");
+    environ
+        .split('\0')
+        .find_map(|entry| entry.strip_prefix(&prefix).map(str::to_string))
+}
+
+/// Issue 15, finding 3, under a real systemd: units whose GODEBUG and
+/// LD_PRELOAD values are written in every escape and quoting form systemd
+/// knows, one of them carrying a directive after escaped line ends. After
+/// `enable`, systemd reads from the drop-in exactly the values it decoded
+/// from the unit (plus what enable merges in), specifiers included, and no
+/// directive: the decode-then-encode round trip checked against systemd.
+#[test]
+fn unit_values_round_trip_through_systemd_and_inject_nothing() {
+    let container = SystemdContainer::boot();
+    container.install_mptcpize_rs();
+    let values = [
+        r#""GODEBUG=x\n[Service]\nExecStartPre=/bin/touch /tmp/pwned""#,
+        r#"GODEBUG=a\x41\101\u00e9\U0001F600"#,
+        r#"'GODEBUG=single "double" \\ back'"#,
+        r#"GODEBUG=tab\there\ssp\rcr\abell\vvt\ffeed\bbs"#,
+        r#"GODEBUG="half quoted"\"tail\'"#,
+        r#"GODEBUG=unit=%n,pct=%%,dollar=$HOME"#,
+        r#"GODEBUG=\u2028sep\x7fdel\302\205nel"#,
+    ];
+    let units: Vec<String> = (0..values.len()).map(|i| format!("t{i}.service")).collect();
+    for (unit, value) in units.iter().zip(values) {
+        container.write(
+            &format!("/etc/systemd/system/{unit}"),
+            format!(
+                "[Service]\nEnvironment={value}\n\
+                 Environment=LD_PRELOAD=/opt/none.so\\nExecStartPre=/bin/touch\\x20/tmp/pwned\n\
+                 ExecStart=/bin/sleep infinity\n"
+            ),
+        );
+    }
+    container.daemon_reload();
+    let mut before = Vec::new();
+    for unit in &units {
+        container.start(unit);
+        let godebug = process_variable(&container, unit, "GODEBUG");
+        let preload = process_variable(&container, unit, "LD_PRELOAD");
+        let godebug = godebug.unwrap_or_else(|| panic!("{unit}: systemd set no GODEBUG"));
+        before.push((godebug, preload.expect("LD_PRELOAD")));
+    }
+    for unit in &units {
+        container
+            .exec(&[CONTAINER_LAUNCHER, "enable", unit, "--now"])
+            .expect_code(0);
+    }
+    for (unit, (godebug, preload)) in units.iter().zip(&before) {
+        let context = || {
+            let dropin =
+                container.read(&format!("/etc/systemd/system/{unit}.d/zz-mptcpize-rs.conf"));
+            format!("{unit}: systemd read before {godebug:?}; drop-in:\n{dropin}")
+        };
+        assert_eq!(
+            process_variable(&container, unit, "GODEBUG"),
+            Some(format!("{godebug},multipathtcp=1")),
+            "{}",
+            context()
+        );
+        assert_eq!(
+            process_variable(&container, unit, "LD_PRELOAD"),
+            Some(format!("{preload}:{CONTAINER_SHIM}")),
+            "{}",
+            context()
+        );
+        assert_eq!(
+            container.unit_property(unit, "ExecStartPre"),
+            "",
+            "{}",
+            context()
+        );
+    }
+    assert!(!container.exists("/tmp/pwned"), "an injected line ran");
+    // The first unit's value is the attack, decoded as systemd decodes it.
+    assert_eq!(
+        before[0].0,
+        "x\n[Service]\nExecStartPre=/bin/touch /tmp/pwned"
+    );
+    assert_eq!(before[5].0, "unit=t5.service,pct=%,dollar=$HOME");
+}
+
+/// Issue 15, findings 4 and 5, under a real systemd: a shim in a directory
+/// anyone can write is refused for a system service (found through
+/// MPTCPIZE_RS_PRELOAD), accepted with --force and a warning; a masked unit
+/// is refused by enable and reported by status.
+#[test]
+fn replaceable_shim_and_masked_unit_under_real_systemd() {
+    let container = SystemdContainer::boot();
+    container.install_mptcpize_rs();
+    container.write("/usr/lib/systemd/system/web.service", UNIT);
+    container.daemon_reload();
+    let planted = "/srv/open/libmptcpize_preload.so";
+    container.install(shim(), planted, 0o644);
+    container.exec_ok(&["chmod", "0777", "/srv/open"]);
+    let with_planted = |args: &[&str]| {
+        let mut argv = vec![
+            "env",
+            "MPTCPIZE_RS_PRELOAD=/srv/open/libmptcpize_preload.so",
+        ];
+        argv.push(CONTAINER_LAUNCHER);
+        argv.extend_from_slice(args);
+        container.exec(&argv)
+    };
+    let refused = with_planted(&["enable", "web"]);
+    refused.expect_code(1);
+    for expected in [
+        "refusing to preload /srv/open/libmptcpize_preload.so",
+        "/srv/open is writable by its group and others",
+        "make install",
+    ] {
+        assert!(
+            refused.stderr.contains(expected),
+            "{expected:?} in:\n{refused}"
+        );
+    }
+    assert!(!container.exists("/etc/systemd/system/web.service.d"));
+    let forced = with_planted(&["enable", "web", "--force"]);
+    forced.expect_code(0);
+    assert!(forced.stderr.contains("warning"), "{forced}");
+    assert_eq!(
+        container.unit_property("web.service", "Environment"),
+        format!("FOO=bar \"GREETING=hello world\" LD_PRELOAD={planted} GODEBUG=multipathtcp=1")
+    );
+    container
+        .exec(&[CONTAINER_LAUNCHER, "disable", "web"])
+        .expect_code(0);
+
+    // The installed, root-owned shim is accepted; a masked unit is not
+    // (systemctl mask links /etc/systemd/system/web.service to /dev/null).
+    container.systemctl(&["mask", "web.service"]).success();
+    let enable = container.exec(&[CONTAINER_LAUNCHER, "enable", "web"]);
+    enable.expect_code(1);
+    assert!(enable.stderr.contains("web.service is masked"), "{enable}");
+    assert!(!container.exists("/etc/systemd/system/web.service.d"));
+    let status = container.exec(&[CONTAINER_LAUNCHER, "status", "web"]);
+    status.expect_code(1);
+    assert!(status.stdout.contains("web.service: masked"), "{status}");
+    container.systemctl(&["unmask", "web.service"]).success();
+    container
+        .exec(&[CONTAINER_LAUNCHER, "enable", "web"])
+        .expect_code(0);
+}
