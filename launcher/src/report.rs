@@ -173,7 +173,9 @@ pub fn parse(bytes: &[u8]) -> Option<Report> {
         return None;
     }
     let capacity = u32_at(CAPACITY_AT)? as usize;
-    let used = (u32_at(NEXT_SLOT_AT)? as usize).min(capacity);
+    // Never more slots than the bytes hold, whatever the header says.
+    let in_bytes = bytes.len().saturating_sub(HEADER).div_ceil(SLOT);
+    let used = (u32_at(NEXT_SLOT_AT)? as usize).min(capacity).min(in_bytes);
     let mut report = Report {
         processes: Vec::with_capacity(used),
         unrecorded: u32_at(UNRECORDED_AT)?,
@@ -449,6 +451,55 @@ mod tests {
             .write_all_at(&u32::MAX.to_ne_bytes(), NEXT_SLOT_AT as u64)
             .unwrap();
         assert_eq!(table.read().unwrap().processes, vec![]);
+    }
+
+    /// The table is written by every program of the tree: whatever bytes
+    /// it holds (a valid table with random bytes and fields changed, cut
+    /// anywhere), parsing never panics, never lists more processes than
+    /// the bytes hold slots, and never a slot nobody wrote.
+    #[test]
+    fn any_table_bytes_parse_or_are_refused_without_panic() {
+        let (mut rng, cases) = crate::test_support::Rng::from_env();
+        let seed = rng.seed();
+        let fields = [
+            CAPACITY_AT,
+            NEXT_SLOT_AT,
+            UNRECORDED_AT,
+            HEADER + PID,
+            HEADER + SLOT + PID,
+        ];
+        for case in 0..cases {
+            let mut bytes = table(
+                &[(1, "a", [1, 0, 0, 0], &[]), (2, "b", [0; 4], &[(9, 1)])],
+                0,
+            );
+            for _ in 0..rng.below(8) {
+                let at = rng.below(bytes.len());
+                bytes[at] = rng.next() as u8;
+            }
+            for _ in 0..rng.below(3) {
+                let at = *rng.pick(&fields);
+                let random = rng.next() as u32;
+                let value = *rng.pick(&[0, 1, 2, 3, u32::MAX, random]);
+                bytes[at..at + 4].copy_from_slice(&value.to_ne_bytes());
+            }
+            bytes.truncate(rng.below(bytes.len() + 1));
+            if let Some(report) = parse(&bytes) {
+                // Slots starting inside the bytes (the last one's unused
+                // tail may be cut).
+                let slots = bytes.len().saturating_sub(HEADER).div_ceil(SLOT);
+                assert!(
+                    report.processes.len() <= slots,
+                    "case {case}, seed {seed}: {} processes from {slots} slots",
+                    report.processes.len()
+                );
+                assert!(
+                    report.processes.iter().all(|p| p.pid != 0),
+                    "case {case}, seed {seed}"
+                );
+                let _ = report.to_json();
+            }
+        }
     }
 
     #[test]

@@ -276,6 +276,50 @@ mod tests {
         }
     }
 
+    /// Random descriptor values and descriptor facts: no panic, and a
+    /// table is accepted only when every condition holds (the property
+    /// `accept` promises), the capacity bounded by the real size.
+    #[test]
+    fn random_values_and_facts() {
+        let mut state: u64 = 0x7265_706f_7274_7331;
+        let mut next = move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            state.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        };
+        const ALPHABET: &[u8] = b"0123456789:-+ /x";
+        for _ in 0..5000 {
+            let len = (next() % 24) as usize;
+            let value: Vec<u8> = (0..len)
+                .map(|_| ALPHABET[(next() % ALPHABET.len() as u64) as usize])
+                .collect();
+            if let Some((fd, _)) = parse_value(&value) {
+                assert!(fd > 2, "{:?}", String::from_utf8_lossy(&value));
+            }
+            let mut facts = table((next() % 5) as u32);
+            match next() % 6 {
+                0 => facts.mode ^= 1 << (next() % 16),
+                1 => facts.seals ^= 1 << (next() % 5),
+                2 => facts.size = facts.size.wrapping_add((next() % 3) as i64 - 1),
+                3 => {
+                    let header = facts.header.as_mut().unwrap();
+                    header[(next() % 16) as usize] = next() as u8;
+                }
+                4 => facts.owner = (next() % 2) as u32 * 1000,
+                _ => {}
+            }
+            if let Some(capacity) = accept(&facts, 77, 1000) {
+                let size = usize::try_from(facts.size).unwrap();
+                assert!(capacity >= 1 && HEADER + capacity * SLOT == size);
+                assert_eq!(facts.mode & libc::S_IFMT, libc::S_IFREG);
+                assert_eq!(facts.mode & 0o077, 0);
+                assert_eq!(facts.owner, 1000);
+                assert_eq!(facts.seals & SEALS, SEALS);
+            }
+        }
+    }
+
     /// A change to a good table's facts.
     type Change<'a> = &'a dyn Fn(&mut Facts);
 
