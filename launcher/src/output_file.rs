@@ -190,6 +190,20 @@ pub fn open_log(path: &Path) -> io::Result<File> {
     }
 }
 
+/// The notice for a log `open_log` refused, worded as the shim's
+/// (`preload/src/debug_log.rs`, `format_log_refusal`), so both engines say
+/// the same.
+pub fn log_refusal(error: &io::Error) -> String {
+    let why = match error.raw_os_error() {
+        Some(libc::ELOOP) => "it is a symbolic link".to_string(),
+        Some(libc::ENXIO) => "it is a FIFO without a reader, a socket or an absent device".into(),
+        Some(libc::EINVAL) => "it is not a regular file or a terminal".into(),
+        Some(errno) => format!("open failed with errno {errno}"),
+        None => error.to_string(),
+    };
+    format!("mptcpize-rs: cannot log to MPTCPIZE_RS_LOG: {why}; not logging there")
+}
+
 /// A new hidden file next to `name`, never through a symlink.
 fn create_hidden(dir: &OwnedFd, name: &CString) -> io::Result<(OwnedFd, CString)> {
     let flags = libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_WRONLY | libc::O_CLOEXEC;

@@ -610,7 +610,8 @@ fn report_table_leaves_nothing_behind() {
 /// program until someone read it; a path that could not be opened turned
 /// logging off without a word. Now: no wait (bounded here), nothing written
 /// into a FIFO that has a reader, a symlink is not followed, and each
-/// refusal is said once on stderr, where `-d` lines then go.
+/// refusal is said once on stderr, where `-d` lines then go; with either
+/// engine.
 #[test]
 fn log_that_is_a_fifo_a_symlink_or_missing_never_blocks_or_is_followed() {
     require_mptcp();
@@ -624,13 +625,11 @@ fn log_that_is_a_fifo_a_symlink_or_missing_never_blocks_or_is_followed() {
     let link = tmp.join("link.log");
     std::os::unix::fs::symlink(&target, &link).unwrap();
 
-    let run = |log: &Path| {
-        let mut cmd = launch([
-            "run".as_ref(),
-            "-d".as_ref(),
-            sockprobe().as_os_str(),
-            "sockets".as_ref(),
-        ]);
+    // Both engines: the shim opens the log in each process, the seccomp
+    // supervisor once; the same rules and the same notice.
+    let run_with_log = |engine: &[&str], log: &Path| {
+        let mut cmd = launch(["run", "-d"]);
+        cmd.args(engine).arg(sockprobe()).arg("sockets");
         plain(&mut cmd).env("MPTCPIZE_RS_LOG", log);
         let out = run_timeout(&mut cmd, QUICK);
         out.success();
@@ -648,6 +647,12 @@ fn log_that_is_a_fifo_a_symlink_or_missing_never_blocks_or_is_followed() {
             "-d lines go to stderr instead\n{out}"
         );
         notices[0].to_string()
+    };
+    let run = |log: &Path| {
+        let shim = run_with_log(&[], log);
+        let seccomp = run_with_log(&["--engine", "seccomp"], log);
+        assert_eq!(shim, seccomp, "both engines say the same");
+        shim
     };
 
     // No reader: open(2) would have waited for one.

@@ -92,21 +92,22 @@ impl LogSink {
     /// the shim chooses: the file if set and openable, else standard error
     /// if debugging and fd 2 is open and not a socket.
     pub fn choose(debug: bool, log_file: Option<&OsStr>) -> Option<LogSink> {
-        if let Some(path) = log_file.filter(|p| !p.is_empty()) {
-            let file = std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(path);
-            if let Ok(file) = file {
-                return Some(LogSink::File(file));
-            }
-        }
         let stderr_ok = std::fs::metadata("/proc/self/fd/2")
             .map(|meta| {
                 use std::os::unix::fs::FileTypeExt;
                 !meta.file_type().is_socket()
             })
             .unwrap_or(false);
+        if let Some(path) = log_file.filter(|p| !p.is_empty()) {
+            // The shim's rules: no symlink followed, no FIFO waited for.
+            match crate::output_file::open_log(Path::new(path)) {
+                Ok(file) => return Some(LogSink::File(file)),
+                Err(error) if stderr_ok => {
+                    let _ = writeln!(io::stderr(), "{}", crate::output_file::log_refusal(&error));
+                }
+                Err(_) => {}
+            }
+        }
         ((debug || log_file.is_some()) && stderr_ok).then_some(LogSink::Stderr)
     }
 
