@@ -651,6 +651,7 @@ mod tests {
         let tree = Tree::open(Path::new("/")).unwrap();
         // The scratch directory is below the temporary directory: sticky,
         // and everything in it is root's here (tests run as root).
+        // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } != 0 {
             return;
         }

@@ -5,14 +5,16 @@ use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::Path;
 
+use mptcpize_contract::env;
+
 pub const LD_PRELOAD: &str = "LD_PRELOAD";
 pub const GODEBUG: &str = "GODEBUG";
 /// Read once by the shim at load time; "1" turns on per-socket logging.
-pub const DEBUG_VAR: &str = "MPTCPIZE_RS_DEBUG";
+pub const DEBUG_VAR: &str = env::DEBUG.name();
 /// Read by the shim: file to log to instead of stderr.
-pub const LOG_VAR: &str = "MPTCPIZE_RS_LOG";
+pub const LOG_VAR: &str = env::LOG.name();
 /// Read by the shim: "1" forbids falling back to TCP (`--require-mptcp`).
-pub const REQUIRE_VAR: &str = "MPTCPIZE_RS_REQUIRE";
+pub const REQUIRE_VAR: &str = env::REQUIRE.name();
 
 /// Go's knob for native MPTCP (Go >= 1.21).
 const GODEBUG_MPTCP_KEY: &[u8] = b"multipathtcp";

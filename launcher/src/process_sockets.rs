@@ -13,8 +13,6 @@ use std::fs;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-pub const IPPROTO_MPTCP: i32 = 262;
-
 /// One IPv4/IPv6 stream socket of a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpFamilySocket {
@@ -25,7 +23,7 @@ pub struct TcpFamilySocket {
 
 impl TcpFamilySocket {
     pub fn is_mptcp(&self) -> bool {
-        self.protocol == IPPROTO_MPTCP
+        self.protocol == libc::IPPROTO_MPTCP
     }
 }
 

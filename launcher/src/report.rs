@@ -23,11 +23,11 @@ use std::process::Command;
 use crate::json::Json;
 use layout::*;
 
-/// The table's layout, the shim's own file (public for the tests).
-#[path = "../../preload/src/report_layout.rs"]
-pub mod layout;
+/// The table's layout, from the contract with the shim (public for the
+/// tests).
+pub use mptcpize_contract::report_layout as layout;
 
-pub const ENV_VAR: &str = "MPTCPIZE_RS_REPORT";
+pub const ENV_VAR: &str = mptcpize_contract::env::REPORT.name();
 
 /// Lowest descriptor the table is moved to, out of the range programs
 /// usually pick themselves (the shim's log uses 900 and up, per process).

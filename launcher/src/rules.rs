@@ -1,15 +1,13 @@
 //! `run --loopback`, `--exclude`, `--exclude-port`, `--include`,
 //! `--include-port` and `--no-listen`: turned into the one canonical text
 //! the shim reads from `MPTCPIZE_RS_RULES`, and validated with the shim's
-//! own parser (the same source file, included below), so the launcher
-//! refuses exactly what the shim would not understand.
+//! own parser (the contract crate's), so the launcher refuses exactly what
+//! the shim would not understand.
 
-#[path = "../../preload/src/rules.rs"]
-#[allow(dead_code)] // the shim's matching half is not needed here
-mod grammar;
+use mptcpize_contract::rules as grammar;
 
 /// Read by the shim at load: the canonical rules text.
-pub const RULES_VAR: &str = "MPTCPIZE_RS_RULES";
+pub const RULES_VAR: &str = mptcpize_contract::env::RULES.name();
 
 /// The rule options of `run`, as given on the command line.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

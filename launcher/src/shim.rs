@@ -9,7 +9,7 @@ use crate::preload_env::is_preloadable;
 pub const SHIM_FILE_NAME: &str = "libmptcpize_preload.so";
 
 /// Full path to the shim; when set it is the only place looked at.
-pub const OVERRIDE_VAR: &str = "MPTCPIZE_RS_PRELOAD";
+pub const OVERRIDE_VAR: &str = mptcpize_contract::env::PRELOAD.name();
 
 /// Last-resort directory, fixed at build time so packagers can set it
 /// (`MPTCPIZE_RS_LIBDIR=/usr/lib/mptcpize-rs cargo build --release`).

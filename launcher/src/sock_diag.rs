@@ -26,7 +26,9 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use crate::mptcp_info::MptcpInfo;
 use crate::netlink::Channel;
 
-pub const IPPROTO_MPTCP: u16 = 262;
+/// `IPPROTO_MPTCP` as sock_diag requests and answers carry it (one byte
+/// there, so the dump is asked for in `INET_DIAG_REQ_PROTOCOL`).
+pub const IPPROTO_MPTCP: u16 = libc::IPPROTO_MPTCP as u16;
 /// `INET_DIAG_REQ_PROTOCOL` (linux/inet_diag.h), a request attribute.
 const INET_DIAG_REQ_PROTOCOL: u16 = 3;
 

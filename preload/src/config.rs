@@ -23,6 +23,7 @@
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use crate::env;
 use crate::rules::Rules;
 
 static DEBUG: AtomicBool = AtomicBool::new(false);
@@ -61,16 +62,16 @@ pub fn load() {
         return;
     }
     load_rules();
-    if switch(c"MPTCPIZE_RS_REQUIRE") {
+    if switch(env::REQUIRE.c_name()) {
         REQUIRE.store(true, Ordering::Relaxed);
     }
     // SAFETY: getenv with a NUL-terminated name; the result is only read here.
-    let report = unsafe { libc::getenv(c"MPTCPIZE_RS_REPORT".as_ptr()) };
+    let report = unsafe { libc::getenv(env::REPORT.c_name().as_ptr()) };
     if !report.is_null() {
         crate::report::attach(report);
     }
     // SAFETY: as above.
-    let log_path = unsafe { libc::getenv(c"MPTCPIZE_RS_LOG".as_ptr()) };
+    let log_path = unsafe { libc::getenv(env::LOG.c_name().as_ptr()) };
     if !log_path.is_null() {
         match crate::debug_log::open_file(log_path) {
             Ok(()) => {
@@ -81,7 +82,7 @@ pub fn load() {
             Err(refusal) => crate::debug_log::explain_log_refusal(refusal),
         }
     }
-    if switch(c"MPTCPIZE_RS_DEBUG") {
+    if switch(env::DEBUG.c_name()) {
         DEBUG.store(true, Ordering::Relaxed);
     }
 }
@@ -96,7 +97,7 @@ fn secure_execution() -> bool {
 /// Parses `MPTCPIZE_RS_RULES`, if set. Called from `load`, see there.
 fn load_rules() {
     // SAFETY: getenv with a NUL-terminated name.
-    let text = unsafe { libc::getenv(c"MPTCPIZE_RS_RULES".as_ptr()) };
+    let text = unsafe { libc::getenv(env::RULES.c_name().as_ptr()) };
     if text.is_null() {
         return;
     }
@@ -106,7 +107,9 @@ fn load_rules() {
         // SAFETY: see `RulesCell`: the constructor runs before any thread.
         Ok(rules) => unsafe { *RULES.0.get() = rules },
         Err(error) => {
-            crate::debug_log::notice("mptcpize-rs: MPTCPIZE_RS_RULES is malformed (");
+            crate::debug_log::notice("mptcpize-rs: ");
+            crate::debug_log::notice(env::RULES.name());
+            crate::debug_log::notice(" is malformed (");
             crate::debug_log::notice(error.kind.describe());
             crate::debug_log::notice("); using the default rules\n");
         }

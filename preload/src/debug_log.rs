@@ -109,7 +109,9 @@ pub fn explain_log_refusal(refusal: LogRefusal) {
 
 /// The notice for a refused log (pure, unit-tested).
 pub fn format_log_refusal(line: &mut Line, refusal: LogRefusal) {
-    line.text("mptcpize-rs: cannot log to MPTCPIZE_RS_LOG: ");
+    line.text("mptcpize-rs: cannot log to ");
+    line.text(crate::env::LOG.name());
+    line.text(": ");
     match refusal {
         LogRefusal::Open(libc::ELOOP) => line.text("it is a symbolic link"),
         LogRefusal::Open(libc::ENXIO) => {

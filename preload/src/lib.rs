@@ -36,6 +36,9 @@
 // the test harness (it must not interpose `socket` on itself).
 #![cfg_attr(test, allow(dead_code))]
 
+// The contract with the launcher: settings, rules, report table layout.
+use mptcpize_contract::{env, report_layout, rules};
+
 mod availability;
 mod close;
 mod config;
@@ -51,8 +54,6 @@ mod policy;
 mod real;
 mod registrations;
 mod report;
-mod report_layout;
-mod rules;
 mod sendmsg;
 mod setsockopt;
 mod shared;

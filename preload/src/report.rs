@@ -241,12 +241,17 @@ fn read_comm(into: &mut [u8]) {
     }
 }
 
-/// SAFETY (both): `base + offset` must lie in the mapping, suitably aligned.
+/// # Safety
+/// `base + offset` must lie in the mapping, aligned for a `u64`.
 unsafe fn u64_at(base: *mut u8, offset: usize) -> &'static AtomicU64 {
+    // SAFETY: the caller's promise; the mapping lives as long as the process.
     unsafe { &*base.add(offset).cast::<AtomicU64>() }
 }
 
+/// # Safety
+/// `base + offset` must lie in the mapping, aligned for a `u32`.
 unsafe fn u32_at(base: *mut u8, offset: usize) -> &'static AtomicU32 {
+    // SAFETY: as for `u64_at`.
     unsafe { &*base.add(offset).cast::<AtomicU32>() }
 }
 

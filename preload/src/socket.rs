@@ -22,7 +22,7 @@ pub extern "C" fn socket(domain: c_int, ty: c_int, protocol: c_int) -> c_int {
     let errno = unsafe { libc::__errno_location() };
     // SAFETY: `errno` points to this thread's errno (see above).
     let saved_errno = unsafe { *errno };
-    let fd = real::socket(domain, ty, policy::IPPROTO_MPTCP);
+    let fd = real::socket(domain, ty, libc::IPPROTO_MPTCP);
     if fd >= 0 {
         fds::mark(fd);
         done(domain, ty, protocol, fd, Outcome::Converted);

@@ -311,7 +311,7 @@ fn carry_owner(from: c_int, to: c_int) -> Result<(), Failure> {
 pub fn mptcp_domain(fd: c_int) -> Option<c_int> {
     let domain = int_option(fd, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
     let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
-    let mptcp = int_option(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)? == policy::IPPROTO_MPTCP;
+    let mptcp = int_option(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL)? == libc::IPPROTO_MPTCP;
     (inet && mptcp).then_some(domain)
 }
 

@@ -424,10 +424,8 @@ fn report_variable_naming_anything_but_our_table_is_refused() {
     // A pipe (reading it would block; writing would reach whoever reads).
     let mut fds = [0; 2];
     // SAFETY: pipe2 fills two descriptors.
-    assert_eq!(
-        unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) },
-        0
-    );
+    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+    assert_eq!(rc, 0);
     // SAFETY: both are ours from here on.
     let (reader, writer) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     let value = format!("{TABLE_FD}:{}", inode(writer.as_raw_fd()));

@@ -8,7 +8,9 @@ use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::time::Duration;
 
-use super::{Engines, Facts, IPPROTO_MPTCP, PathManager, Scheduler, SelfTest, SocketSupport};
+use libc::IPPROTO_MPTCP;
+
+use super::{Engines, Facts, PathManager, Scheduler, SelfTest, SocketSupport};
 use crate::mptcp_info::{self, MptcpInfo};
 use crate::mptcp_pm;
 use crate::{seccomp, shim};

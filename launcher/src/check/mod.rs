@@ -24,8 +24,6 @@ pub use findings::{Finding, Severity, can_work, findings};
 pub use gather::{gather, judge_self_test};
 pub use render::{render_json, render_text};
 
-pub const IPPROTO_MPTCP: libc::c_int = 262;
-
 /// Exit status when MPTCP cannot work here.
 pub const CANNOT_WORK: u8 = 1;
 

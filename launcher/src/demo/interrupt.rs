@@ -21,6 +21,7 @@ pub fn install() {
         // SAFETY: sigaction is a plain C struct for which all-zero bytes are
         // a valid value (empty mask, no flags, SIG_DFL).
         let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: as above.
         let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
         action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
         // Restart interrupted system calls: std's reads and waits then behave

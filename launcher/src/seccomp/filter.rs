@@ -198,7 +198,6 @@ fn assemble(steps: &[Step]) -> Vec<sock_filter> {
 mod tests {
     use super::*;
 
-    const IPPROTO_MPTCP: i32 = 262;
     const SOCKET: i64 = NR_SOCKET_X86_64 as i64;
 
     /// A classic BPF interpreter for the instructions the filter uses, over
@@ -282,7 +281,7 @@ mod tests {
         for (domain, ty, protocol) in [
             (libc::AF_INET, libc::SOCK_DGRAM, 0),
             (libc::AF_INET6, libc::SOCK_DGRAM, libc::IPPROTO_UDP),
-            (libc::AF_INET, libc::SOCK_STREAM, IPPROTO_MPTCP),
+            (libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_MPTCP),
             (libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_SCTP),
             (libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_TCP),
             (libc::AF_INET, libc::SOCK_SEQPACKET, 0),

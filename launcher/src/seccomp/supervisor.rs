@@ -40,7 +40,6 @@ use super::ffi::{self, NotifBuffer};
 use super::{background, filter};
 use crate::report::{self, Report};
 
-const IPPROTO_MPTCP: i32 = 262;
 
 /// Signals passed on to the program (like timeout(1) and env-wrappers do).
 pub const FORWARDED_SIGNALS: [i32; 6] = [
@@ -309,9 +308,10 @@ fn child_after_fork(
     fprog: &ffi::sock_fprog,
     exec: &ExecArgs,
 ) -> ! {
-    // SAFETY (whole function): each call is a plain system call on
-    // descriptors and memory that are valid in the child (inherited copies
-    // of the parent's), and none allocates or takes a lock.
+    // Every unsafe call below is a plain system call on descriptors and
+    // memory that are valid in the child (inherited copies of the
+    // parent's), and none allocates or takes a lock.
+    // SAFETY: as said above.
     unsafe {
         libc::close(parent_end);
         signals.restore_in_child();
@@ -328,8 +328,10 @@ fn child_after_fork(
     }
     if send_fd(report, MSG_LISTENER, listener).is_err() {
         // The parent is gone or broken; there is nobody to serve us.
+        // SAFETY: as said above.
         unsafe { libc::_exit(125) };
     }
+    // SAFETY: as said above.
     unsafe {
         libc::close(listener);
         libc::execve(exec.path.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr());
@@ -1033,7 +1035,7 @@ impl Supervisor<'_> {
     /// caller is gone, or its ids cannot be taken) makes the caller's own
     /// call go on in the kernel, as for any failure here.
     fn make_socket(&self, tid: u32, domain: i32, ty: i32) -> io::Result<OwnedFd> {
-        let make = || ffi::socket(domain, ty | libc::SOCK_CLOEXEC, IPPROTO_MPTCP);
+        let make = || ffi::socket(domain, ty | libc::SOCK_CLOEXEC, libc::IPPROTO_MPTCP);
         if self.own_ids.uid != 0 {
             // Unprivileged: every caller runs as our user.
             return make();

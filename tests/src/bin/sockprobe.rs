@@ -35,7 +35,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::sync::{Arc, Barrier};
 use std::thread;
 
-const IPPROTO_MPTCP: i32 = 262;
+use libc::IPPROTO_MPTCP;
 
 fn errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)

@@ -3,9 +3,9 @@
 //! `--no-listen`, in their one canonical text form.
 //!
 //! Pure `core` code with no allocation and no FFI: the shim parses
-//! `MPTCPIZE_RS_RULES` with it once at load, and the launcher includes this
-//! same file (`#[path]`) to build and validate that text, so there is one
-//! grammar, not two.
+//! `MPTCPIZE_RS_RULES` with it once at load, and the launcher uses the
+//! same parser to build and validate that text, so there is one grammar,
+//! not two.
 //!
 //! The canonical form: `KEY=VALUE` pairs separated by `;`, in any order,
 //! lists separated by `,`, no spaces:

@@ -1,6 +1,6 @@
-//! The layout of the `run --report` counter table, version 1: one file
-//! shared by the writer (the shim, `report.rs`) and the reader (the
-//! launcher includes this file with `#[path]`), so the two cannot drift.
+//! The layout of the `run --report` counter table, version 1, shared by
+//! the writer (the shim's `report.rs`) and the reader (the launcher's
+//! `run/report.rs`), so the two cannot drift.
 //! Native byte order; every offset is in bytes.
 //!
 //! The table lives in a memfd the launcher creates (`memfd_create`, mode
