@@ -26,8 +26,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::failure::Failure;
-use crate::netns::{self, Netns};
-use crate::program::{self, Resolution};
+use crate::kernel::netns::{self, Netns};
+use crate::run::program::{self, Resolution};
 use crate::testnet::TwoPathNet;
 use peer::PeerLine;
 use report::{Sample, Setup, Transfer};
@@ -109,7 +109,7 @@ fn check_prerequisites() -> Result<(), Failure> {
         ));
     }
     // `run` would fail the same way, but only after the plain TCP run.
-    crate::shim::locate().map_err(|error| Failure::new(error.to_string()))?;
+    crate::engine::preload::shim::locate().map_err(|error| Failure::new(error.to_string()))?;
     Ok(())
 }
 

@@ -2,7 +2,7 @@
 //! processes, MPTCP or TCP, with state, addresses and MPTCP subflows.
 //!
 //! The socket inodes come from `/proc/PID/fd` (`socket:[INODE]`); what the
-//! kernel knows about them comes from sock_diag ([`crate::sock_diag`]),
+//! kernel knows about them comes from sock_diag ([`crate::kernel::sock_diag`]),
 //! dumped once per network namespace: the MPTCP dump names the MPTCP
 //! sockets (with `struct mptcp_info`), the TCP dump the plain ones. The TCP
 //! dump also lists each MPTCP socket's subflows under the MPTCP socket's
@@ -10,7 +10,7 @@
 //! in another network namespace is inspected from inside it (a helper
 //! thread joins the namespace to open the netlink socket, which needs root).
 //! Sockets no dump lists (created but never bound or connected) are found
-//! through `pidfd_getfd` ([`crate::process_sockets`]) and shown as `CLOSE`.
+//! through `pidfd_getfd` ([`crate::kernel::process_sockets`]) and shown as `CLOSE`.
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -22,9 +22,9 @@ use std::os::unix::fs::MetadataExt;
 
 use crate::failure::Failure;
 use crate::json::Json;
-use crate::netlink::Channel;
-use crate::process_sockets;
-use crate::sock_diag::{self, DiagSocket, IPPROTO_MPTCP};
+use crate::kernel::netlink::Channel;
+use crate::kernel::process_sockets;
+use crate::kernel::sock_diag::{self, DiagSocket, IPPROTO_MPTCP};
 
 const IPPROTO_TCP: u16 = 6;
 
@@ -404,7 +404,7 @@ pub fn render_json(processes: &[ProcessSockets]) -> Json {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::mptcp_info::{FLAG_FALLBACK, MptcpInfo};
+    use crate::kernel::mptcp_info::{FLAG_FALLBACK, MptcpInfo};
 
     fn diag(protocol: u16, inode: u32, state: u8, local: &str, remote: &str) -> DiagSocket {
         DiagSocket {

@@ -3,43 +3,28 @@
 //! for programs LD_PRELOAD cannot reach (static, Go), by a seccomp
 //! supervisor that does the same from outside ([`seccomp`]).
 //!
-//! One module per subcommand (`run`, `enable`, `disable`, `status`, `demo`,
-//! `check`, `inspect`); the others are building blocks they share.
+//! One room per concern (ARCHITECTURE.md is the map): `cli` (the clap
+//! grammar), `run` (launching a program), `engine` (the preload shim and the
+//! seccomp supervisor), `systemd` (`enable`, `disable`, `status` and unit
+//! files), `kernel` (netlink, sock_diag, the path manager, namespaces), and
+//! the subcommands `check`, `inspect`, `demo`, `testnet`; `rules`, `json`,
+//! `failure`, `exit_code` and `version` are shared by several.
 //! Messages are returned without the `mptcpize-rs: ` prefix; the binary adds
 //! it when printing.
 
 pub mod check;
+pub mod cli;
 pub mod demo;
-pub mod disable;
-pub mod dropin;
-pub mod elf;
-pub mod enable;
 pub mod engine;
 pub mod exit_code;
 pub mod failure;
-pub mod foreground;
-pub mod in_root;
 pub mod inspect;
 pub mod json;
-pub mod mptcp_info;
-pub mod mptcp_pm;
-pub mod netlink;
-pub mod netns;
-pub mod output_file;
-pub mod preload_env;
-pub mod process_sockets;
-pub mod program;
-pub mod report;
+pub mod kernel;
 pub mod rules;
 pub mod run;
-pub mod seccomp;
-pub mod shim;
-pub mod sock_diag;
-pub mod status;
 pub mod systemd;
 pub mod testnet;
-pub mod unit_env;
-pub mod unit_name;
 pub mod version;
 
 #[cfg(test)]

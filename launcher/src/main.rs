@@ -11,15 +11,16 @@
 //! A stack overflow is then a plain SIGSEGV, without std's message.
 #![cfg_attr(not(test), no_main)]
 
-mod cli;
-
 use std::ffi::OsString;
 use std::io::Write;
 
 use clap::{CommandFactory, Parser};
-use cli::{Cli, Command};
+use mptcpize_rs::cli::{self, Cli, Command};
 use mptcpize_rs::failure::Failure;
-use mptcpize_rs::{TOOL_NAME, demo, disable, enable, exit_code, run, shim, status, version};
+use mptcpize_rs::{
+    TOOL_NAME, demo, engine::preload::shim, exit_code, run, systemd::disable, systemd::enable,
+    systemd::status, version,
+};
 
 /// The C entry point (see the module documentation). std still works:
 /// glibc hands `argv` and the environment to std before `main` runs.

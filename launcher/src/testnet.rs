@@ -9,7 +9,7 @@
 //! listen on the wildcard address: one bound to path 1's address refuses the
 //! join on path 2.
 
-use crate::netns::Netns;
+use crate::kernel::netns::Netns;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::Ipv4Addr;

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::shim::ShimError;
+use crate::engine::preload::shim::ShimError;
 
 pub fn version_text(shim: &Result<PathBuf, ShimError>) -> String {
     let shim = match shim {

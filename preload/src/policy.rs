@@ -2,7 +2,6 @@
 
 use libc::c_int;
 
-
 /// The flags `socket()` accepts or'ed into its `type` argument.
 const TYPE_FLAGS: c_int = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
 
@@ -80,8 +79,8 @@ pub fn is_bound(addr: &[u8]) -> bool {
 mod tests {
     use super::*;
     use libc::{
-        AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_MPTCP, IPPROTO_TCP, IPPROTO_UDP, SOCK_CLOEXEC, SOCK_DGRAM,
-        SOCK_NONBLOCK, SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM,
+        AF_INET, AF_INET6, AF_NETLINK, AF_UNIX, IPPROTO_MPTCP, IPPROTO_TCP, IPPROTO_UDP,
+        SOCK_CLOEXEC, SOCK_DGRAM, SOCK_NONBLOCK, SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM,
     };
 
     #[test]

@@ -12,7 +12,7 @@ use std::ffi::OsStr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-pub use mptcpize_rs::netns::Netns;
+pub use mptcpize_rs::kernel::netns::Netns;
 pub use mptcpize_rs::testnet::TwoPathNet;
 
 use crate::prereq::{require_program, require_root};

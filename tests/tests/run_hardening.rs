@@ -30,15 +30,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use mptcpize_rs::report::Table;
-use mptcpize_rs::report::layout::{CAPACITY_AT, HEADER, MAGIC, SLOT};
+use mptcpize_rs::run::report::Table;
+use mptcpize_rs::run::report::layout::{CAPACITY_AT, HEADER, MAGIC, SLOT};
 use mptcpize_rs_tests::json::{assert_valid_json, json_eval};
 use mptcpize_rs_tests::*;
 
 /// The attacker.
 const NOBODY: u32 = 65534;
 /// Where the shim finds the report table (the launcher's floor).
-const TABLE_FD: RawFd = mptcpize_rs::report::TABLE_FD_FLOOR;
+const TABLE_FD: RawFd = mptcpize_rs::run::report::TABLE_FD_FLOOR;
 /// A wrapped program that is not blocked finishes in well under this.
 const QUICK: Duration = Duration::from_secs(10);
 

@@ -1,6 +1,6 @@
 //! `mptcpize-rs-gen OUTDIR [--libdir DIR]`: writes the man pages and the
 //! shell completions of `mptcpize-rs` from the very CLI definition the
-//! binary parses with (`src/cli.rs`, included below), so they cannot drift.
+//! binary parses with (the library's `cli`), so they cannot drift.
 //!
 //! Output: `OUTDIR/man/mptcpize-rs.1` and one `mptcpize-rs-SUBCOMMAND.1` per
 //! visible subcommand; `OUTDIR/completions/mptcpize-rs.bash`,
@@ -13,10 +13,7 @@
 //! written to a temporary name and renamed, so concurrent runs (parallel
 //! `make`s sharing a target directory) never leave a torn file.
 
-// The included grammar also has what only the real binary uses.
-#[allow(dead_code)]
-#[path = "../cli.rs"]
-mod cli;
+use mptcpize_rs::cli;
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};

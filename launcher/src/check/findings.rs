@@ -4,8 +4,8 @@
 use super::{
     ENABLE_COMMAND, ENDPOINT_COMMAND, Engines, Facts, LIMITS_COMMAND, SelfTest, SocketSupport,
 };
-use crate::mptcp_pm::{FLAG_SIGNAL, FLAG_SUBFLOW};
-use crate::shim;
+use crate::engine::preload::shim;
+use crate::kernel::mptcp_pm::{FLAG_SIGNAL, FLAG_SUBFLOW};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
@@ -323,7 +323,7 @@ fn judge_engines(engines: &Engines, out: &mut Vec<Finding>) {
 mod tests {
     use super::*;
     use crate::check::fixtures::{endpoint, healthy};
-    use crate::mptcp_pm::Limits;
+    use crate::kernel::mptcp_pm::Limits;
 
     fn ids(findings: &[Finding], severity: Severity) -> Vec<&'static str> {
         findings

@@ -11,9 +11,9 @@ use std::time::Duration;
 use libc::IPPROTO_MPTCP;
 
 use super::{Engines, Facts, PathManager, Scheduler, SelfTest, SocketSupport};
-use crate::mptcp_info::{self, MptcpInfo};
-use crate::mptcp_pm;
-use crate::{seccomp, shim};
+use crate::kernel::mptcp_info::{self, MptcpInfo};
+use crate::kernel::mptcp_pm;
+use crate::{engine::preload::shim, engine::seccomp};
 
 /// Bound on each blocking step of the self-test (connect, accept, read,
 /// write).

@@ -17,8 +17,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::failure::Failure;
-use crate::mptcp_info::MptcpInfo;
-use crate::mptcp_pm::{Endpoint, Limits};
+use crate::kernel::mptcp_info::MptcpInfo;
+use crate::kernel::mptcp_pm::{Endpoint, Limits};
 
 pub use findings::{Finding, Severity, can_work, findings};
 pub use gather::{gather, judge_self_test};
@@ -126,8 +126,8 @@ pub fn check(json: bool) -> Result<u8, Failure> {
 #[cfg(test)]
 mod fixtures {
     use super::*;
-    use crate::mptcp_info;
-    use crate::mptcp_pm::FLAG_SUBFLOW;
+    use crate::kernel::mptcp_info;
+    use crate::kernel::mptcp_pm::FLAG_SUBFLOW;
 
     pub fn info() -> MptcpInfo {
         MptcpInfo {

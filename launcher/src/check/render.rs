@@ -3,8 +3,8 @@
 
 use super::{Facts, Finding, SelfTest, Severity, SocketSupport, can_work};
 use crate::json::Json;
-use crate::mptcp_pm::Endpoint;
-use crate::mptcp_pm::{FLAG_SIGNAL, FLAG_SUBFLOW};
+use crate::kernel::mptcp_pm::Endpoint;
+use crate::kernel::mptcp_pm::{FLAG_SIGNAL, FLAG_SUBFLOW};
 
 /// The human report: facts, findings, verdict.
 pub fn render_text(facts: &Facts, findings: &[Finding]) -> String {
@@ -304,7 +304,7 @@ mod tests {
     use super::*;
     use crate::check::fixtures::healthy;
     use crate::check::{LIMITS_COMMAND, findings};
-    use crate::mptcp_pm::Limits;
+    use crate::kernel::mptcp_pm::Limits;
 
     #[test]
     fn text_report() {

@@ -2,14 +2,22 @@
 //! or restart: the parts of `enable`, `disable` and `status` that touch the
 //! system rather than decide.
 
+pub mod disable;
+pub mod dropin;
+pub mod enable;
+pub mod in_root;
+pub mod status;
+pub mod unit_env;
+pub mod unit_name;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::failure::Failure;
-use crate::in_root::{Content, Tree};
-use crate::unit_env::ServiceEnvironment;
-use crate::unit_name::UnitName;
+use in_root::{Content, Tree};
+use unit_env::ServiceEnvironment;
+use unit_name::UnitName;
 
 /// The unit file systemd would load for a unit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -148,7 +156,7 @@ impl Scope {
     /// The drop-in mptcpize-rs writes for `unit`, spelled for messages.
     pub fn dropin_path(&self, unit: &UnitName) -> PathBuf {
         let dir = self.config_dir().join(unit.dropin_dir_name());
-        self.rooted(&dir.join(crate::dropin::FILE_NAME))
+        self.rooted(&dir.join(dropin::FILE_NAME))
     }
 
     /// Where the drop-in for `unit` goes, for [`dropin::Location`]: the
@@ -217,7 +225,7 @@ impl Scope {
                 }
             }
         }
-        dropins.remove(std::ffi::OsStr::new(crate::dropin::FILE_NAME));
+        dropins.remove(std::ffi::OsStr::new(dropin::FILE_NAME));
         for path in dropins.values() {
             // A drop-in linked to /dev/null only masks the ones it names.
             if let Content::Text(text) = tree.read_unit_file(path)? {

@@ -4,7 +4,7 @@ use std::ffi::OsStr;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::preload_env::is_preloadable;
+use crate::engine::preload::environment::is_preloadable;
 
 pub const SHIM_FILE_NAME: &str = "libmptcpize_preload.so";
 

@@ -2,13 +2,13 @@
 //! when systemd runs the unit, whether its main process really has the shim
 //! loaded and how many of its TCP-family sockets are MPTCP.
 
-use crate::dropin::{self, Location};
+use crate::engine::preload::shim;
 use crate::failure::Failure;
-use crate::process_sockets::{has_shim_loaded, tcp_family_sockets};
-use crate::shim;
+use crate::kernel::process_sockets::{has_shim_loaded, tcp_family_sockets};
+use crate::systemd::dropin::{self, Location};
+use crate::systemd::unit_env::printable;
+use crate::systemd::unit_name::UnitName;
 use crate::systemd::{Scope, UnitRequest};
-use crate::unit_env::printable;
-use crate::unit_name::UnitName;
 
 /// Exit status when the unit is not enabled (like `systemctl is-enabled`).
 pub const NOT_ENABLED: u8 = 1;
@@ -29,7 +29,7 @@ pub fn status(request: &UnitRequest) -> Result<u8, Failure> {
     let current = at
         .read()
         .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
-    if let Some(masked) = crate::enable::is_masked(&scope, &unit) {
+    if let Some(masked) = crate::systemd::enable::is_masked(&scope, &unit) {
         let leftover = match current {
             Some(_) => format!("; {} is still there", path.display()),
             None => String::new(),

@@ -2,6 +2,12 @@
 //! MPTCP, through one of two engines (see [`crate::engine`]): exec it with
 //! the shim preloaded, or supervise it under a seccomp filter.
 
+pub mod elf;
+pub mod foreground;
+pub mod output_file;
+pub mod program;
+pub mod report;
+
 use std::ffi::{OsStr, OsString};
 use std::fmt;
 use std::io::{self, Write};
@@ -9,12 +15,14 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::engine::preload::environment::{
+    GODEBUG, REQUIRE_VAR, merge_godebug, program_environment,
+};
+use crate::engine::preload::shim::ShimError;
+use crate::engine::seccomp::{self, LogSink, SuperviseError};
 use crate::engine::{self, Choice, Engine, EngineOption, ProgramFacts, Reason};
 use crate::exit_code;
-use crate::preload_env::{GODEBUG, REQUIRE_VAR, merge_godebug, program_environment};
-use crate::program::{self, PreloadObstacle, Resolution};
-use crate::seccomp::{self, LogSink, SuperviseError};
-use crate::shim::ShimError;
+use program::{PreloadObstacle, Resolution};
 
 /// What the user asked `run` to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -268,24 +276,24 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
 
 /// `--report FILE`: where the JSON goes, prepared before the program runs
 /// and written when it ends, never through a symlink
-/// ([`crate::output_file`]).
+/// ([`crate::run::output_file`]).
 #[derive(Debug)]
 struct ReportFile {
     path: PathBuf,
-    replacement: crate::output_file::Replacement,
+    replacement: output_file::Replacement,
 }
 
 impl ReportFile {
     fn prepare(path: &Path) -> Result<ReportFile, RunError> {
         let replacement =
-            crate::output_file::Replacement::prepare(path).map_err(|e| report_failure(path, &e))?;
+            output_file::Replacement::prepare(path).map_err(|e| report_failure(path, &e))?;
         Ok(ReportFile {
             path: path.to_owned(),
             replacement,
         })
     }
 
-    fn write(self, report: &crate::report::Report) -> Result<(), RunError> {
+    fn write(self, report: &report::Report) -> Result<(), RunError> {
         let path = self.path;
         self.replacement
             .commit(report.to_json().as_bytes())
@@ -351,7 +359,7 @@ fn run_seccomp(
     for warning in warnings(Engine::Seccomp, obstacles, &request.program) {
         warn(&warning);
     }
-    let log_file = std::env::var_os(crate::preload_env::LOG_VAR);
+    let log_file = std::env::var_os(crate::engine::preload::environment::LOG_VAR);
     let log = LogSink::choose(request.debug, log_file.as_deref());
     if let Some(log) = &log {
         log.write_line(&format!(
@@ -392,13 +400,13 @@ fn run_preload_reported(
         request,
         path,
         obstacles,
-        crate::shim::locate,
+        crate::engine::preload::shim::locate,
         |name: &str| std::env::var_os(name),
     )?;
     for warning in warnings(Engine::Preload, &launch.obstacles, &launch.arg0) {
         warn(&warning);
     }
-    let table = crate::report::Table::create().map_err(|e| RunError {
+    let table = report::Table::create().map_err(|e| RunError {
         exit_code: exit_code::LAUNCHER_FAILED,
         message: format!("cannot create the report's counter table: {e}"),
     })?;
@@ -408,7 +416,7 @@ fn run_preload_reported(
         .args(&launch.args)
         .envs(launch.env.iter().map(|(name, value)| (name, value)));
     table.pass_to(&mut command);
-    let status = crate::foreground::run(&mut command)
+    let status = foreground::run(&mut command)
         .map_err(|error| exec_failure(&launch.arg0, &launch.path, &error))?;
     match table.read() {
         Ok(counts) => report.write(&counts)?,
@@ -428,7 +436,7 @@ fn exec_preload(request: &RunRequest, path: PathBuf, obstacles: Vec<PreloadObsta
         request,
         path,
         obstacles,
-        crate::shim::locate,
+        crate::engine::preload::shim::locate,
         |name: &str| std::env::var_os(name),
     ) {
         Ok(launch) => launch,
@@ -448,9 +456,9 @@ fn exec_preload(request: &RunRequest, path: PathBuf, obstacles: Vec<PreloadObsta
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::preload_env::{DEBUG_VAR, GODEBUG, LD_PRELOAD};
-    use crate::program::NotExecutableReason;
+    use crate::engine::preload::environment::{DEBUG_VAR, GODEBUG, LD_PRELOAD};
     use crate::test_support::ScratchDir;
+    use program::NotExecutableReason;
 
     fn request(program: &str, args: &[&str], debug: bool) -> RunRequest {
         RunRequest {

@@ -1,6 +1,6 @@
 //! The drop-in `enable` writes: its content (pure) and the file operations
 //! (atomic write, exact removal), done on directory descriptors resolved
-//! inside the tree ([`crate::in_root`]), never through a linked drop-in
+//! inside the tree ([`crate::systemd::in_root`]), never through a linked drop-in
 //! directory.
 //!
 //! Named `zz-mptcpize-rs.conf` so it sorts after every other drop-in,
@@ -14,12 +14,12 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::engine::preload::environment::{GODEBUG, LD_PRELOAD, merge_godebug, merge_ld_preload};
 use crate::failure::Failure;
-use crate::in_root::{self, Tree};
-use crate::preload_env::{GODEBUG, LD_PRELOAD, merge_godebug, merge_ld_preload};
 use crate::rules::RULES_VAR;
-use crate::unit_env::{ServiceEnvironment, quoted_assignment};
-use crate::unit_name::UnitName;
+use crate::systemd::in_root::{self, Tree};
+use crate::systemd::unit_env::{ServiceEnvironment, quoted_assignment};
+use crate::systemd::unit_name::UnitName;
 
 pub const FILE_NAME: &str = "zz-mptcpize-rs.conf";
 

@@ -3,21 +3,21 @@
 //! already has. The unit file and every other setting stay untouched.
 //!
 //! Everything is read and written inside the tree (`--root`, or `/`) with
-//! [`crate::in_root`]; the unit's values are written back escaped
-//! ([`crate::unit_env::quoted_assignment`]); a masked unit is refused, and
+//! [`crate::systemd::in_root`]; the unit's values are written back escaped
+//! ([`crate::systemd::unit_env::quoted_assignment`]); a masked unit is refused, and
 //! so is, for a system service, a shim someone other than root could
 //! replace (unless `--force`).
 
 use std::io;
 use std::path::Path;
 
-use crate::dropin::{self, Location};
+use crate::engine::preload::shim;
 use crate::failure::Failure;
-use crate::in_root::{Tree, check_owned_by_root};
-use crate::shim;
+use crate::systemd::dropin::{self, Location};
+use crate::systemd::in_root::{Tree, check_owned_by_root};
+use crate::systemd::unit_env::printable;
+use crate::systemd::unit_name::UnitName;
 use crate::systemd::{Scope, UnitFile, UnitRequest};
-use crate::unit_env::printable;
-use crate::unit_name::UnitName;
 
 pub fn enable(request: &UnitRequest) -> Result<(), Failure> {
     let (unit, scope) = request.resolve()?;

@@ -559,8 +559,8 @@ mod tests {
     /// as exactly the merged values.
     #[test]
     fn property_any_unit_gives_a_dropin_without_injected_lines() {
-        use crate::dropin::render;
-        use crate::unit_name::UnitName;
+        use crate::systemd::dropin::render;
+        use crate::systemd::unit_name::UnitName;
         use std::path::Path;
         let (mut rng, cases) = Rng::from_env();
         let seed = rng.seed();
@@ -652,12 +652,13 @@ mod tests {
             assert!(!dropin.contains(['\r', '\0']), "{}", context());
             let mut back = ServiceEnvironment::default();
             back.apply(&dropin);
-            let expected_preload = crate::preload_env::merge_ld_preload(
+            let expected_preload = crate::engine::preload::environment::merge_ld_preload(
                 parsed.get("LD_PRELOAD").map(AsRef::as_ref),
                 shim,
             );
-            let expected_godebug =
-                crate::preload_env::merge_godebug(parsed.get("GODEBUG").map(AsRef::as_ref));
+            let expected_godebug = crate::engine::preload::environment::merge_godebug(
+                parsed.get("GODEBUG").map(AsRef::as_ref),
+            );
             assert_eq!(
                 back.get("LD_PRELOAD").map(AsRef::as_ref),
                 Some(expected_preload.as_os_str()),

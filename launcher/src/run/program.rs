@@ -7,7 +7,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::elf::{self, ElfInfo};
+use crate::run::elf::{self, ElfInfo};
 
 /// glibc's execvp fallback when PATH is unset.
 pub const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";

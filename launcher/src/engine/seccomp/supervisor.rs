@@ -38,8 +38,7 @@ use std::path::Path;
 use super::credentials::{self, FsIds};
 use super::ffi::{self, NotifBuffer};
 use super::{background, filter};
-use crate::report::{self, Report};
-
+use crate::run::report::{self, Report};
 
 /// Signals passed on to the program (like timeout(1) and env-wrappers do).
 pub const FORWARDED_SIGNALS: [i32; 6] = [
@@ -99,10 +98,14 @@ impl LogSink {
             .unwrap_or(false);
         if let Some(path) = log_file.filter(|p| !p.is_empty()) {
             // The shim's rules: no symlink followed, no FIFO waited for.
-            match crate::output_file::open_log(Path::new(path)) {
+            match crate::run::output_file::open_log(Path::new(path)) {
                 Ok(file) => return Some(LogSink::File(file)),
                 Err(error) if stderr_ok => {
-                    let _ = writeln!(io::stderr(), "{}", crate::output_file::log_refusal(&error));
+                    let _ = writeln!(
+                        io::stderr(),
+                        "{}",
+                        crate::run::output_file::log_refusal(&error)
+                    );
                 }
                 Err(_) => {}
             }

@@ -1,11 +1,11 @@
 //! `mptcpize-rs disable UNIT`: removes exactly the drop-in `enable` wrote
 //! (and its directory, if nothing else is in it); the unit behaves as before.
 //! The drop-in is found inside the tree, never through a linked drop-in
-//! directory ([`crate::dropin::Location`]). A masked unit can be disabled.
+//! directory ([`crate::systemd::dropin::Location`]). A masked unit can be disabled.
 
-use crate::dropin::{self, Location};
 use crate::failure::Failure;
 use crate::systemd::UnitRequest;
+use crate::systemd::dropin::{self, Location};
 
 pub fn disable(request: &UnitRequest) -> Result<(), Failure> {
     let (unit, scope) = request.resolve()?;

@@ -1,5 +1,5 @@
-//! A blocking netlink request/reply channel, shared by [`crate::mptcp_pm`]
-//! (generic netlink) and [`crate::sock_diag`]: one `netlink-sys` socket,
+//! A blocking netlink request/reply channel, shared by [`crate::kernel::mptcp_pm`]
+//! (generic netlink) and [`crate::kernel::sock_diag`]: one `netlink-sys` socket,
 //! messages framed with `netlink-packet-core`, every receive bounded by a
 //! timeout so a silent kernel cannot hang `check` or `inspect`.
 

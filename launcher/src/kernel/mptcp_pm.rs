@@ -16,7 +16,7 @@ use netlink_packet_generic::GenlMessage;
 use netlink_packet_generic::ctrl::nlas::GenlCtrlAttrs;
 use netlink_packet_generic::ctrl::{GenlCtrl, GenlCtrlCmd};
 
-use crate::netlink::Channel;
+use crate::kernel::netlink::Channel;
 
 /// Endpoint flags (`MPTCP_PM_ADDR_FLAG_*`), with the names `ip mptcp` uses.
 pub const ENDPOINT_FLAGS: &[(u32, &str)] = &[

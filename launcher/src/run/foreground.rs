@@ -14,7 +14,7 @@ use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::seccomp::{ChildStatus, FORWARDED_SIGNALS};
+use crate::engine::seccomp::{ChildStatus, FORWARDED_SIGNALS};
 
 /// Spawns `command` and waits for it, passing on forwarded signals.
 pub fn run(command: &mut Command) -> io::Result<ChildStatus> {

@@ -5,7 +5,7 @@
 //!   PID), but it only reaches `socket()` calls made through a dynamically
 //!   linked libc.
 //! - `seccomp`: start the program under a seccomp filter and a supervisor
-//!   ([`crate::seccomp`]). Reaches every `socket()` system call, so static
+//!   ([`crate::engine::seccomp`]). Reaches every `socket()` system call, so static
 //!   and Go programs too, at the price of a round trip to the supervisor
 //!   per TCP socket.
 //! - `auto` (the default): `seccomp` for statically linked programs and Go
@@ -17,7 +17,10 @@
 //! The choice is a pure function of what is known about the program and of
 //! whether the seccomp engine is available (asked only when needed).
 
-use crate::elf::ElfInfo;
+pub mod preload;
+pub mod seccomp;
+
+use crate::run::elf::ElfInfo;
 
 /// The `--engine` option.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

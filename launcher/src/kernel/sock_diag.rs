@@ -23,8 +23,8 @@ use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::inet::nlas::Nla;
 use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
 
-use crate::mptcp_info::MptcpInfo;
-use crate::netlink::Channel;
+use crate::kernel::mptcp_info::MptcpInfo;
+use crate::kernel::netlink::Channel;
 
 /// `IPPROTO_MPTCP` as sock_diag requests and answers carry it (one byte
 /// there, so the dump is asked for in `INET_DIAG_REQ_PROTOCOL`).

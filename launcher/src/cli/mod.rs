@@ -5,12 +5,12 @@ use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::demo::{DemoOptions, PeerRole};
+use crate::engine::EngineOption;
+use crate::rules::RuleOptions;
+use crate::run::RunRequest;
+use crate::systemd::UnitRequest;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
-use mptcpize_rs::demo::{DemoOptions, PeerRole};
-use mptcpize_rs::engine::EngineOption;
-use mptcpize_rs::rules::RuleOptions;
-use mptcpize_rs::run::RunRequest;
-use mptcpize_rs::systemd::UnitRequest;
 
 const ABOUT: &str = "Run unmodified programs over Multipath TCP";
 
@@ -425,21 +425,21 @@ pub struct RuleArgs {
 
     /// Connections to NET (an IPv4/IPv6 address or ADDRESS/PREFIX) stay
     /// plain TCP; repeatable
-    #[arg(long, value_name = "NET", value_parser = mptcpize_rs::rules::parse_net)]
+    #[arg(long, value_name = "NET", value_parser = crate::rules::parse_net)]
     pub exclude: Vec<String>,
 
     /// Connections to PORT, and listeners on PORT, stay plain TCP; repeatable
-    #[arg(long, value_name = "PORT", value_parser = mptcpize_rs::rules::parse_port)]
+    #[arg(long, value_name = "PORT", value_parser = crate::rules::parse_port)]
     pub exclude_port: Vec<String>,
 
     /// Only connections to NET use MPTCP (the others stay plain TCP);
     /// repeatable
-    #[arg(long, value_name = "NET", value_parser = mptcpize_rs::rules::parse_net)]
+    #[arg(long, value_name = "NET", value_parser = crate::rules::parse_net)]
     pub include: Vec<String>,
 
     /// Only connections to PORT use MPTCP (with --include: both must match);
     /// repeatable
-    #[arg(long, value_name = "PORT", value_parser = mptcpize_rs::rules::parse_port)]
+    #[arg(long, value_name = "PORT", value_parser = crate::rules::parse_port)]
     pub include_port: Vec<String>,
 
     /// Listening sockets stay plain TCP (by default they are MPTCP, and

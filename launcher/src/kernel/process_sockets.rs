@@ -75,7 +75,7 @@ pub fn has_shim_loaded(pid: i32) -> io::Result<bool> {
     let maps = fs::read_to_string(format!("/proc/{pid}/maps"))?;
     Ok(maps
         .lines()
-        .any(|line| line.ends_with(crate::shim::SHIM_FILE_NAME)))
+        .any(|line| line.ends_with(crate::engine::preload::shim::SHIM_FILE_NAME)))
 }
 
 /// Whether `/proc/self/cgroup` (its text) names a cgroup v1 hierarchy with
