@@ -1,0 +1,140 @@
+//! `enable`, `disable` and `status`: which unit, in which scope.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::RuleArgs;
+use crate::rules::RuleOptions;
+use crate::systemd::UnitRequest;
+
+pub(super) const ENABLE_AFTER_HELP: &str = "\
+Writes one drop-in, /etc/systemd/system/UNIT.d/zz-mptcpize-rs.conf (with
+--user: ~/.config/systemd/user/UNIT.d/), that sets LD_PRELOAD to the shim
+and adds multipathtcp=1 to GODEBUG. Preload libraries and Go settings the
+unit already has (in its unit file or other drop-ins) are kept in the merged
+values. The unit file and every other setting stay untouched, so package
+upgrades keep the change; `disable` removes exactly this file.
+
+The connection rules are those of `run` (see `mptcpize-rs run --help`):
+loopback connections stay plain TCP unless --loopback; --exclude, --include,
+their -port forms and --no-listen go into the drop-in as MPTCPIZE_RS_RULES.
+Enabling again with other rules (or none) replaces them.
+
+UNIT is a name as systemctl takes it: web, web.service, app@.service (all
+instances), app@8081.service (one instance).
+
+After writing, systemd is reloaded when it runs; --now also restarts the unit
+if it is running. With --root, or without a running systemd, it says what is
+needed instead.
+
+A masked unit (linked to /dev/null) is refused. With --root every path is
+resolved inside DIR, as systemd does: links in the image cannot lead out of
+it, and a drop-in directory that is a link is refused. Values from the unit
+are written back escaped, so none can add a line to the drop-in.
+
+For a system service (not --user) the shim runs as root at every start, so
+enable refuses a shim that root does not own, or that sits in a directory
+someone else can write to (a build directory, a home directory, or a
+MPTCPIZE_RS_PRELOAD pointing there): install mptcpize-rs for the system
+(sudo make install, or the .deb or .rpm package) and enable with that.
+--force uses such a shim anyway, with a warning. --dry-run checks the same.
+
+EXAMPLES:
+  sudo mptcpize-rs enable nginx --now
+  sudo mptcpize-rs enable app@8081 --dry-run
+  sudo mptcpize-rs enable postgresql --exclude 10.0.0.0/8 --now
+  mptcpize-rs enable --user syncthing
+  mptcpize-rs enable --root /mnt/image web.service";
+
+pub(super) const STATUS_AFTER_HELP: &str = "\
+Says whether UNIT is enabled and where its drop-in is, and whether the
+drop-in still matches the unit's environment. When systemd runs the unit, it
+also checks the main process: whether the shim is really loaded, and how many
+of its TCP-family sockets are MPTCP (reading them needs root).
+Exit status: 0 enabled, 1 not enabled, 2 bad input.";
+
+// Where a unit lives: the running system, `--user`, or an offline `--root`.
+// A plain comment: a doc comment here would become the `about` of every
+// subcommand that flattens this, replacing theirs when they are built.
+#[derive(Debug, Args)]
+pub struct UnitScopeArgs {
+    /// The unit: NAME or NAME.service, templates and instances too
+    #[arg(value_name = "UNIT")]
+    pub unit: String,
+
+    /// A unit of your own user's systemd (~/.config/systemd/user)
+    #[arg(long)]
+    pub user: bool,
+
+    /// Work on an offline tree or image mounted at DIR (like systemctl --root)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct UnitArgs {
+    #[command(flatten)]
+    pub scope: UnitScopeArgs,
+
+    /// Also restart the unit, if it is running, so the change takes effect now
+    #[arg(long)]
+    pub now: bool,
+
+    /// Print what would be written or removed, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub scope: UnitScopeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EnableArgs {
+    #[command(flatten)]
+    pub unit: UnitArgs,
+
+    #[command(flatten)]
+    pub rules: RuleArgs,
+
+    /// Use a shim that someone other than root could replace (with a warning)
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl EnableArgs {
+    pub fn request(self) -> UnitRequest {
+        UnitRequest {
+            force: self.force,
+            rules: self.rules.options(),
+            ..self.unit.request()
+        }
+    }
+}
+
+impl UnitArgs {
+    pub fn request(self) -> UnitRequest {
+        UnitRequest {
+            now: self.now,
+            dry_run: self.dry_run,
+            ..self.scope.request()
+        }
+    }
+}
+
+impl UnitScopeArgs {
+    pub fn request(self) -> UnitRequest {
+        UnitRequest {
+            unit: self.unit,
+            user: self.user,
+            root: self.root,
+            now: false,
+            dry_run: false,
+            force: false,
+            rules: RuleOptions::default(),
+        }
+    }
+}
