@@ -348,31 +348,31 @@ impl Reader<'_> {
         self.bytes.get(at..at.checked_add(N)?)?.try_into().ok()
     }
 
-    fn u16(&self, at: usize) -> Option<u16> {
+    /// The integer of `N` bytes at `at`, in the file's byte order.
+    fn int<const N: usize, T>(
+        &self,
+        at: usize,
+        from_be: fn([u8; N]) -> T,
+        from_le: fn([u8; N]) -> T,
+    ) -> Option<T> {
         let raw = self.array(at)?;
         Some(if self.big_endian {
-            u16::from_be_bytes(raw)
+            from_be(raw)
         } else {
-            u16::from_le_bytes(raw)
+            from_le(raw)
         })
+    }
+
+    fn u16(&self, at: usize) -> Option<u16> {
+        self.int(at, u16::from_be_bytes, u16::from_le_bytes)
     }
 
     fn u32(&self, at: usize) -> Option<u32> {
-        let raw = self.array(at)?;
-        Some(if self.big_endian {
-            u32::from_be_bytes(raw)
-        } else {
-            u32::from_le_bytes(raw)
-        })
+        self.int(at, u32::from_be_bytes, u32::from_le_bytes)
     }
 
     fn u64(&self, at: usize) -> Option<u64> {
-        let raw = self.array(at)?;
-        Some(if self.big_endian {
-            u64::from_be_bytes(raw)
-        } else {
-            u64::from_le_bytes(raw)
-        })
+        self.int(at, u64::from_be_bytes, u64::from_le_bytes)
     }
 }
 
