@@ -16,7 +16,7 @@ use crate::failure::Failure;
 use crate::in_root::{Tree, check_owned_by_root};
 use crate::shim;
 use crate::systemd::{Scope, UnitFile, UnitRequest};
-use crate::unit_env::printable;
+use crate::terminal::printable;
 use crate::unit_name::UnitName;
 
 pub fn enable(request: &UnitRequest) -> Result<(), Failure> {

@@ -37,6 +37,7 @@ pub mod shim;
 pub mod sock_diag;
 pub mod status;
 pub mod systemd;
+pub mod terminal;
 pub mod testnet;
 pub mod unit_env;
 pub mod unit_name;

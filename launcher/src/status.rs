@@ -7,7 +7,7 @@ use crate::failure::Failure;
 use crate::process_sockets::{has_shim_loaded, tcp_family_sockets};
 use crate::shim;
 use crate::systemd::{Scope, UnitRequest};
-use crate::unit_env::printable;
+use crate::terminal::printable;
 use crate::unit_name::UnitName;
 
 /// Exit status when the unit is not enabled (like `systemctl is-enabled`).
