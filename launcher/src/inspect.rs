@@ -25,6 +25,7 @@ use crate::json::Json;
 use crate::kernel::netlink::Channel;
 use crate::kernel::process_sockets;
 use crate::kernel::sock_diag::{self, DiagSocket, IPPROTO_MPTCP};
+use crate::terminal::printable;
 
 const IPPROTO_TCP: u16 = 6;
 
@@ -92,10 +93,11 @@ pub fn inspect(pids: &[i32], json: bool) -> Result<u8, Failure> {
         };
         let mut sockets = match_sockets(&fds, dumps);
         add_unlisted(pid, &fds, &mut sockets);
-        let command = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        // As bytes: a name that is not UTF-8 is shown, not hidden.
+        let command = fs::read(format!("/proc/{pid}/comm")).unwrap_or_default();
         processes.push(ProcessSockets {
             pid,
-            command: command.trim().to_string(),
+            command: String::from_utf8_lossy(&command).trim().to_string(),
             sockets,
         });
     }
@@ -283,21 +285,6 @@ fn add_unlisted(pid: i32, fds: &[(i32, u64)], sockets: &mut Vec<Socket>) {
 }
 
 /// One table per process.
-/// `text` (a name another process chose) with control characters shown
-/// as `\xNN`, so it cannot move the cursor, change colours or retitle the
-/// terminal it is printed on.
-pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            out += &format!("\\x{:02x}", u32::from(c));
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 pub fn render_text(processes: &[ProcessSockets]) -> String {
     let mut out = String::new();
     for (i, process) in processes.iter().enumerate() {
@@ -569,12 +556,5 @@ mod tests {
         let error = socket_fds(i32::MAX).unwrap_err();
         assert_eq!(error.exit_code, 1);
         assert!(error.message.contains("no process with PID"), "{error}");
-    }
-
-    #[test]
-    fn names_from_other_processes_cannot_drive_the_terminal() {
-        assert_eq!(printable("nginx: worker"), "nginx: worker");
-        assert_eq!(printable("a\u{1b}]0;owned\u{7}b"), "a\\x1b]0;owned\\x07b");
-        assert_eq!(printable("x\ny\u{9b}z"), "x\\x0ay\\x9bz");
     }
 }

@@ -88,7 +88,9 @@ fn indent(out: &mut String, depth: usize) {
 }
 
 /// A JSON string literal (RFC 8259): quotes, backslashes and control
-/// characters escaped; everything else, non-ASCII included, as is (UTF-8).
+/// characters escaped (C1 controls and DEL too, which RFC 8259 allows raw
+/// but a terminal would obey: the values may be other processes' names);
+/// everything else, non-ASCII included, as is (UTF-8).
 fn write_string(out: &mut String, value: &str) {
     out.push('"');
     for c in value.chars() {
@@ -98,7 +100,7 @@ fn write_string(out: &mut String, value: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => {
+            c if c.is_control() => {
                 let _ = write!(out, "\\u{:04x}", u32::from(c));
             }
             c => out.push(c),
@@ -113,8 +115,8 @@ mod tests {
 
     #[test]
     fn escapes_strings() {
-        let got = Json::str("a\"b\\c\nd\te\u{1}f é").pretty();
-        assert_eq!(got, r#""a\"b\\c\nd\te\u0001f é""#);
+        let got = Json::str("a\"b\\c\nd\te\u{1}f é\u{7f}\u{9b}").pretty();
+        assert_eq!(got, r#""a\"b\\c\nd\te\u0001f é\u007f\u009b""#);
     }
 
     #[test]

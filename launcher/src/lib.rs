@@ -24,6 +24,7 @@ pub mod kernel;
 pub mod rules;
 pub mod run;
 pub mod systemd;
+pub mod terminal;
 pub mod testnet;
 pub mod version;
 

@@ -245,7 +245,7 @@ fn control_characters_in_a_process_name_are_escaped() {
         "raw control characters in:\n{out:?}"
     );
     assert!(
-        out.stdout.contains("evil\\x1b]0;owned\\x07"),
+        out.stdout.contains("evil\\u{1b}]0;owned\\u{7}"),
         "the name must be shown escaped:\n{out}"
     );
 }

@@ -15,9 +15,9 @@ use crate::engine::preload::shim;
 use crate::failure::Failure;
 use crate::systemd::dropin::{self, Location};
 use crate::systemd::in_root::{Tree, check_owned_by_root};
-use crate::systemd::unit_env::printable;
 use crate::systemd::unit_name::UnitName;
 use crate::systemd::{Scope, UnitFile, UnitRequest};
+use crate::terminal::printable;
 
 pub fn enable(request: &UnitRequest) -> Result<(), Failure> {
     let (unit, scope) = request.resolve()?;

@@ -6,9 +6,9 @@ use crate::engine::preload::shim;
 use crate::failure::Failure;
 use crate::kernel::process_sockets::{has_shim_loaded, tcp_family_sockets};
 use crate::systemd::dropin::{self, Location};
-use crate::systemd::unit_env::printable;
 use crate::systemd::unit_name::UnitName;
 use crate::systemd::{Scope, UnitRequest};
+use crate::terminal::printable;
 
 /// Exit status when the unit is not enabled (like `systemctl is-enabled`).
 pub const NOT_ENABLED: u8 = 1;

@@ -350,20 +350,6 @@ pub fn quoted_assignment(name: &str, value: &str) -> String {
     quoted
 }
 
-/// `text` with control characters shown as escapes, for printing what a
-/// unit file says (it may come from an untrusted image) to a terminal.
-pub fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '\u{2028}' | '\u{2029}') {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

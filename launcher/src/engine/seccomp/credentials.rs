@@ -43,9 +43,18 @@ pub fn of_thread(tid: u32) -> io::Result<FsIds> {
     parse_status(&status).ok_or_else(|| io::Error::from_raw_os_error(libc::EINVAL))
 }
 
+/// Whether `/proc` shows our own PID namespace (`/proc/self` is our PID),
+/// so that a PID from a notification names the right `/proc/PID`.
+pub fn proc_is_ours() -> bool {
+    std::fs::read_link("/proc/self")
+        .ok()
+        .and_then(|link| link.to_str()?.parse::<u32>().ok())
+        == Some(std::process::id())
+}
+
 /// The supervisor's own filesystem ids.
 pub fn own() -> FsIds {
-    // SAFETY: getuid/getgid have no preconditions; with no setfsuid in
+    // SAFETY: geteuid/getegid have no preconditions; with no setfsuid in
     // effect the filesystem ids are the effective ones.
     unsafe {
         FsIds {
@@ -68,11 +77,18 @@ pub fn with_fs_ids<T>(ids: FsIds, own: FsIds, make: impl FnOnce() -> T) -> io::R
         libc::setfsuid(u32::MAX) as u32 == ids.uid && libc::setfsgid(u32::MAX) as u32 == ids.gid
     };
     let made = took.then(make);
-    // SAFETY: as above, back to our own ids (uid last: it may need the gid).
-    unsafe {
+    // SAFETY: as above, back to our own ids.
+    let restored = unsafe {
         libc::setfsuid(own.uid);
         libc::setfsgid(own.gid);
-    }
+        libc::setfsuid(u32::MAX) as u32 == own.uid && libc::setfsgid(u32::MAX) as u32 == own.gid
+    };
+    // Taking them worked, so giving them back does (we only ever go from
+    // our own ids to the caller's and back); never go on with others'.
+    assert!(
+        restored,
+        "could not restore the supervisor's filesystem ids"
+    );
     made.ok_or_else(|| io::Error::from_raw_os_error(libc::EPERM))
 }
 
@@ -90,6 +106,7 @@ mod tests {
 
     #[test]
     fn own_ids_round_trip() {
+        assert!(proc_is_ours());
         let own = own();
         assert_eq!(with_fs_ids(own, own, || 5).unwrap(), 5);
         assert_eq!(of_thread(std::process::id()).unwrap(), own);

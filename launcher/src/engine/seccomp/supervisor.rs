@@ -110,7 +110,9 @@ impl LogSink {
                 Err(_) => {}
             }
         }
-        ((debug || log_file.is_some()) && stderr_ok).then_some(LogSink::Stderr)
+        // As the shim: a log file that cannot be used does not turn
+        // logging on by itself; `-d` lines then go to stderr.
+        (debug && stderr_ok).then_some(LogSink::Stderr)
     }
 
     /// One line in one write; errors are ignored.
@@ -177,6 +179,10 @@ pub fn supervise(target: &Target<'_>) -> Result<Supervised, SuperviseError> {
     let own_netns = netns_id("self").map_err(|e| {
         SuperviseError::Failed(format!("cannot identify our network namespace: {e}"))
     })?;
+    // The PIDs in notifications are in our PID namespace; /proc may belong
+    // to another (`unshare -p` without a new /proc). Then every lookup by
+    // PID could name a stranger: the namespace check fails closed instead.
+    let own_netns = credentials::proc_is_ours().then_some(own_netns);
     let exec = ExecArgs::new(target)?;
     let program = filter::socket_filter(arch);
     let fprog = ffi::sock_fprog {
@@ -783,7 +789,9 @@ struct Supervisor<'a> {
     /// In the background supervisor (after [`Supervisor::hand_off`]).
     detached: bool,
     buffer: NotifBuffer,
-    own_netns: (u64, u64),
+    /// `None` when /proc is not our PID namespace's: every call then goes
+    /// on in the kernel, as from another network namespace.
+    own_netns: Option<(u64, u64)>,
     log: Option<&'a LogSink>,
     require_mptcp: bool,
     refusal_explained: bool,
@@ -997,7 +1005,7 @@ impl Supervisor<'_> {
             return Decision::CallerGone;
         }
         match netns {
-            Ok(id) if id == self.own_netns => {}
+            Ok(id) if Some(id) == self.own_netns => {}
             Ok(_) => return respond_continue(Decision::OtherNamespace),
             Err(error) => {
                 return respond_continue(Decision::NamespaceUnknown(
