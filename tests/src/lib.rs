@@ -38,7 +38,7 @@ pub use netns::{
     Netns, NetnsExt, TwoPathNet, netns, two_path_net, wait_for_listen, wait_for_listen_of,
 };
 pub use prereq::{is_root, require_mptcp, require_program, require_root};
-pub use process::{ChildGuard, CmdOutput, run_timeout, wait_timeout};
+pub use process::{ChildGuard, CmdOutput, run_timeout, tail, wait_timeout};
 pub use seccomp::{
     background_supervisor_pid, build_gofetch, process_running, seccomp_conversions, seccomp_lines,
     static_busybox, wait_for_file, wait_process_gone,

@@ -233,3 +233,9 @@ pub fn run_timeout(cmd: &mut Command, timeout: Duration) -> CmdOutput {
         .stderr(Stdio::piped());
     ChildGuard::spawn(cmd).output_timeout(timeout)
 }
+
+/// The last `n` lines of `text` (a log, a console), for failure messages.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
