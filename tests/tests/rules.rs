@@ -6,7 +6,6 @@
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 
 use mptcpize_rs_tests::*;
 
@@ -14,13 +13,6 @@ use mptcpize_rs_tests::*;
 const SERVER1: &str = "198.18.1.2";
 const SERVER2: &str = "198.18.2.2";
 const PORT: u16 = 5300;
-
-/// The throughput and two-path tests take turns (they load the machine).
-static TURN: Mutex<()> = Mutex::new(());
-
-fn my_turn() -> MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// `sockprobe connect ADDR PORT EXTRA...`, under `run FLAGS` when `flags`
 /// is `Some`, inside `ns` when given; its stdout.

@@ -556,14 +556,7 @@ fn sockets_carry_the_callers_credentials() {
     clean_env(&mut cmd);
     cmd.args(["run", "--engine", "seccomp", "--"])
         .arg(&setpriv)
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--",
-        ])
+        .args(SETPRIV_NOBODY)
         .arg(&busybox)
         .args(["nc", "-l", "-p", port]);
     let mut server = ChildGuard::spawn(cmd.stdin(Stdio::null()).stdout(Stdio::null()));
@@ -597,11 +590,6 @@ fn run_client(ns: &Netns, client: &[&std::ffi::OsStr]) -> CmdOutput {
     let out = run_timeout(&mut cmd, LONG);
     out.success();
     out
-}
-
-/// Joins seen by the client host (MP_JOIN SYN/ACKs received).
-fn joins(net: &TwoPathNet) -> u64 {
-    net.client.mptcp_counter("MPJoinSynAckRx")
 }
 
 #[test]
