@@ -88,6 +88,19 @@ where
     cmd
 }
 
+/// `mptcpize-rs ARGS...` inside `ns`, with a clean environment for the
+/// variables under test ([`clean_env`]).
+pub fn launch_in<I, S>(ns: &Netns, args: I) -> std::process::Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = ns.cmd(launcher());
+    clean_env(&mut cmd);
+    cmd.args(args);
+    cmd
+}
+
 /// Runs the launcher with ARGS (bounded by [`SHORT`]) and captures its output.
 pub fn mptcpize<I, S>(args: I) -> CmdOutput
 where

@@ -10,10 +10,7 @@ use mptcpize_rs_tests::*;
 
 /// `mptcpize-rs inspect ARGS...` inside `ns`, bounded.
 fn inspect(ns: &Netns, args: &[&str]) -> CmdOutput {
-    let mut cmd: Command = ns.cmd(launcher());
-    clean_env(&mut cmd);
-    cmd.arg("inspect").args(args);
-    run_timeout(&mut cmd, SHORT)
+    run_timeout(launch_in(ns, ["inspect"]).args(args), SHORT)
 }
 
 /// A client that connects to the http.server on [::1]:HTTP_PORT and stays

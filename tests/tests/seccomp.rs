@@ -584,9 +584,8 @@ fn sockets_carry_the_callers_credentials() {
 /// Fetches `url` into `dest` inside `ns` with `client ARGS...` under plain
 /// `mptcpize-rs run -d` (auto engine); returns its output (checked).
 fn run_client(ns: &Netns, client: &[&std::ffi::OsStr]) -> CmdOutput {
-    let mut cmd = ns.cmd(launcher());
-    clean_env(&mut cmd);
-    cmd.args(["run", "-d", "--"]).args(client);
+    let mut cmd = launch_in(ns, ["run", "-d", "--"]);
+    cmd.args(client);
     let out = run_timeout(&mut cmd, LONG);
     out.success();
     out
