@@ -12,6 +12,7 @@ use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mptcpize_rs_tests::apps::Wrap;
 use mptcpize_rs_tests::*;
 
 const RATE_MBIT: u32 = 100;
@@ -21,15 +22,7 @@ const SERVER: &str = "198.18.1.2";
 /// `mptcpize-rs run PROGRAM` inside `ns`, or PROGRAM alone.
 fn program(ns: &Netns, wrapped: bool, program: &str) -> std::process::Command {
     require_program(program);
-    let mut cmd = if wrapped {
-        let mut cmd = ns.cmd(launcher());
-        cmd.args(["run", "--", program]);
-        cmd
-    } else {
-        ns.cmd(program)
-    };
-    clean_env(&mut cmd);
-    cmd
+    Wrap::when(wrapped, &[]).command(ns, program)
 }
 
 /// One iperf3 run of 4 s from client to server; the receiver's Mbit/s.
