@@ -25,7 +25,16 @@ pub enum Wrap<'a> {
     Reference,
 }
 
-impl Wrap<'_> {
+impl<'a> Wrap<'a> {
+    /// `mptcpize-rs run FLAGS... --` when `wrapped`, else [`Wrap::Plain`].
+    pub fn when(wrapped: bool, flags: &'a [&'a str]) -> Wrap<'a> {
+        if wrapped {
+            Wrap::Run(flags)
+        } else {
+            Wrap::Plain
+        }
+    }
+
     /// `program` inside `ns`, wrapped as asked, with a clean environment
     /// ([`clean_env`]); add its arguments.
     pub fn command(&self, ns: &Netns, program: impl AsRef<std::ffi::OsStr>) -> Command {

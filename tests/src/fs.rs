@@ -1,5 +1,6 @@
 //! Temporary directories and byte helpers (no external crates).
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -58,6 +59,36 @@ pub fn write_file_mode(path: &Path, contents: &[u8], mode: u32) {
     fs::write(path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     fs::set_permissions(path, fs::Permissions::from_mode(mode))
         .unwrap_or_else(|e| panic!("chmod {:o} {}: {e}", mode, path.display()));
+}
+
+/// Write `contents` to `path`, creating its parent directories first.
+pub fn write_file(path: &Path, contents: impl AsRef<[u8]>) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, contents).unwrap();
+}
+
+/// Every file under `dir` and its content (directories as empty, symbolic
+/// links as their target, never followed): to prove a command wrote
+/// nothing, or wrote exactly what it should.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    fn walk(dir: &Path, into: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        for entry in fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                into.insert(path.clone(), Vec::new());
+                walk(&path, into);
+            } else if meta.is_symlink() {
+                let target = fs::read_link(&path).unwrap();
+                into.insert(path, target.into_os_string().into_encoded_bytes());
+            } else {
+                into.insert(path.clone(), fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut files = BTreeMap::new();
+    walk(dir, &mut files);
+    files
 }
 
 /// `len` pseudo-random bytes (xorshift64*), seeded from the clock and PID.

@@ -7,6 +7,7 @@ use std::fs::{self, File};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use crate::apps::Wrap;
 use crate::*;
 
 /// Removes the variables under test (and proxies) from a command's
@@ -51,15 +52,8 @@ impl HttpServer {
         let data = random_bytes(BLOB_SIZE);
         fs::write(www.join("blob.bin"), &data).unwrap();
 
-        let mut cmd = if wrapped {
-            let mut c = ns.cmd(launcher());
-            // --loopback: these helpers test MPTCP itself, also over loopback.
-            c.args(["run", "-d", "--loopback", "--", "python3"]);
-            c
-        } else {
-            ns.cmd("python3")
-        };
-        clean_env(&mut cmd);
+        // --loopback: these helpers test MPTCP itself, also over loopback.
+        let mut cmd = Wrap::when(wrapped, &["-d", "--loopback"]).command(ns, "python3");
         let out_file = File::create(tmp.join("server.out")).unwrap();
         cmd.args([
             "-m",
@@ -135,14 +129,7 @@ pub fn fetch(
         ),
     };
     require_program(program);
-    let mut cmd = if wrapped {
-        let mut c = ns.cmd(launcher());
-        c.args(["run", "-d", "--loopback", "--", program]);
-        c
-    } else {
-        ns.cmd(program)
-    };
-    clean_env(&mut cmd);
+    let mut cmd = Wrap::when(wrapped, &["-d", "--loopback"]).command(ns, program);
     cmd.args(&args).env("MPTCPIZE_RS_LOG", &log);
     let out = run_timeout(&mut cmd, LONG);
     assert!(

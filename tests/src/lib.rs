@@ -32,13 +32,15 @@ pub mod seccomp;
 pub mod systemd;
 pub mod workspace;
 
-pub use fs::{TempDir, assert_same_bytes, random_bytes, write_file_mode};
+pub use fs::{TempDir, assert_same_bytes, random_bytes, snapshot, write_file, write_file_mode};
 pub use http::{BLOB_SIZE, Client, HTTP_PORT, HttpServer, clean_env, fetch, path_str};
 pub use netns::{
-    Netns, NetnsExt, TwoPathNet, netns, two_path_net, wait_for_listen, wait_for_listen_of,
+    Netns, NetnsExt, TwoPathNet, joins, netns, two_path_net, wait_for_listen, wait_for_listen_of,
 };
 pub use prereq::{is_root, require_mptcp, require_program, require_root};
-pub use process::{ChildGuard, CmdOutput, run_timeout, wait_timeout};
+pub use process::{
+    ChildGuard, CmdOutput, SETPRIV_NOBODY, my_turn, run_timeout, tail, wait_timeout,
+};
 pub use seccomp::{
     background_supervisor_pid, build_gofetch, process_running, seccomp_conversions, seccomp_lines,
     static_busybox, wait_for_file, wait_process_gone,
@@ -81,6 +83,19 @@ where
     S: AsRef<std::ffi::OsStr>,
 {
     let mut cmd = std::process::Command::new(launcher());
+    clean_env(&mut cmd);
+    cmd.args(args);
+    cmd
+}
+
+/// `mptcpize-rs ARGS...` inside `ns`, with a clean environment for the
+/// variables under test ([`clean_env`]).
+pub fn launch_in<I, S>(ns: &Netns, args: I) -> std::process::Command
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = ns.cmd(launcher());
     clean_env(&mut cmd);
     cmd.args(args);
     cmd

@@ -131,6 +131,12 @@ impl NetnsExt for Netns {
     }
 }
 
+/// Subflows joined to connections of the two-path network's client host
+/// (SYN/ACKs of MP_JOIN received): each one is a second path in use.
+pub fn joins(net: &TwoPathNet) -> u64 {
+    net.client.mptcp_counter("MPJoinSynAckRx")
+}
+
 /// Parse `ss -H` listing lines into `(netid, local)`; lines without a
 /// netid column get `default_netid`.
 fn parse_ss(text: &str, default_netid: &str) -> Vec<(String, String)> {

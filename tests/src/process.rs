@@ -6,7 +6,7 @@ use std::io::Read;
 use std::ops::{Deref, DerefMut};
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -233,3 +233,27 @@ pub fn run_timeout(cmd: &mut Command, timeout: Duration) -> CmdOutput {
         .stderr(Stdio::piped());
     ChildGuard::spawn(cmd).output_timeout(timeout)
 }
+
+/// The last `n` lines of `text` (a log, a console), for failure messages.
+pub fn tail(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// Tests that load the machine (throughput, two paths) take turns within
+/// their test binary: each holds the guard for its whole run.
+pub fn my_turn() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// `setpriv` arguments that run the rest of the command line as user and
+/// group `nobody` (65534), without supplementary groups.
+pub const SETPRIV_NOBODY: [&str; 6] = [
+    "--reuid",
+    "65534",
+    "--regid",
+    "65534",
+    "--clear-groups",
+    "--",
+];

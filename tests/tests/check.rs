@@ -1,17 +1,12 @@
 //! Integration tests of `mptcpize-rs check` (root: each test builds its own
 //! network namespace and runs `check` inside it).
 
-use std::process::Command;
-
 use mptcpize_rs_tests::json::json_eval;
 use mptcpize_rs_tests::*;
 
 /// `mptcpize-rs check ARGS...` inside `ns`, bounded, environment cleaned.
 fn check(ns: &Netns, args: &[&str]) -> CmdOutput {
-    let mut cmd: Command = ns.cmd(launcher());
-    clean_env(&mut cmd);
-    cmd.arg("check").args(args);
-    run_timeout(&mut cmd, SHORT)
+    run_timeout(launch_in(ns, ["check"]).args(args), SHORT)
 }
 
 /// The ids of the findings with `severity` in a `check --json` document.

@@ -55,12 +55,6 @@ fn assert_all_complete(outcomes: &[Outcome], what: &str, log: &dyn Fn() -> Strin
     );
 }
 
-/// The last `n` lines of a log, for failure messages.
-fn tail(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
 // ---------------------------------------------------------------------------
 // nginx as a reverse proxy
 // ---------------------------------------------------------------------------

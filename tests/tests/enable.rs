@@ -29,9 +29,7 @@ impl Tree {
     }
 
     fn write(&self, relative: &str, text: &str) {
-        let path = self.root().join(relative);
-        fs::create_dir_all(path.parent().unwrap()).unwrap();
-        fs::write(path, text).unwrap();
+        write_file(&self.root().join(relative), text);
     }
 
     fn read(&self, relative: &str) -> String {
@@ -40,20 +38,7 @@ impl Tree {
 
     /// Every file and its content: to prove a command wrote nothing.
     fn snapshot(&self) -> BTreeMap<PathBuf, Vec<u8>> {
-        fn walk(dir: &Path, into: &mut BTreeMap<PathBuf, Vec<u8>>) {
-            for entry in fs::read_dir(dir).unwrap().flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    into.insert(path.clone(), Vec::new());
-                    walk(&path, into);
-                } else {
-                    into.insert(path.clone(), fs::read(&path).unwrap());
-                }
-            }
-        }
-        let mut files = BTreeMap::new();
-        walk(self.root(), &mut files);
-        files
+        snapshot(self.root())
     }
 
     /// `mptcpize-rs SUBCOMMAND --root TREE ARGS...`

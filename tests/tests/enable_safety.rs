@@ -5,43 +5,15 @@
 //! into a root service, a masked unit. The same under a real systemd is in
 //! `systemd.rs`. Root (the shim checks need chown).
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use mptcpize_rs_tests::*;
 
 const DROPIN: &str = "zz-mptcpize-rs.conf";
 const WEB_UNIT: &str = "[Service]\nEnvironment=FOO=bar\nExecStart=/bin/true\n";
-
-/// Every file under `dir` and its content (directories as empty).
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(dir: &Path, into: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        for entry in fs::read_dir(dir).unwrap().flatten() {
-            let path = entry.path();
-            let meta = fs::symlink_metadata(&path).unwrap();
-            if meta.is_dir() {
-                into.insert(path.clone(), Vec::new());
-                walk(&path, into);
-            } else if meta.is_symlink() {
-                let target = fs::read_link(&path).unwrap();
-                into.insert(path, target.into_os_string().into_encoded_bytes());
-            } else {
-                into.insert(path.clone(), fs::read(&path).unwrap());
-            }
-        }
-    }
-    let mut files = BTreeMap::new();
-    walk(dir, &mut files);
-    files
-}
-
-fn write(path: &Path, text: &str) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, text).unwrap();
-}
 
 /// `mptcpize-rs SUBCOMMAND --root ROOT ARGS...`, with `env` set.
 fn run(root: &Path, subcommand: &str, args: &[&str], env: &[(&str, &Path)]) -> CmdOutput {
@@ -61,11 +33,11 @@ fn run(root: &Path, subcommand: &str, args: &[&str], env: &[(&str, &Path)]) -> C
 #[test]
 fn linked_dropin_directory_cannot_lead_out_of_the_image() {
     let host = TempDir::new("host-etc");
-    write(&host.join("passwd"), "root:x:0:0::/root:/bin/sh\n");
+    write_file(&host.join("passwd"), "root:x:0:0::/root:/bin/sh\n");
     // What the attacker wants removed: a file with the drop-in's name.
-    write(&host.join(DROPIN), "the host's own file\n");
+    write_file(&host.join(DROPIN), "the host's own file\n");
     let image = TempDir::new("image");
-    write(&image.join("etc/systemd/system/web.service"), WEB_UNIT);
+    write_file(&image.join("etc/systemd/system/web.service"), WEB_UNIT);
     symlink(host.path(), image.join("etc/systemd/system/web.service.d")).unwrap();
     let before = (snapshot(host.path()), snapshot(image.path()));
 
@@ -96,7 +68,7 @@ fn linked_dropin_directory_cannot_lead_out_of_the_image() {
     fs::create_dir_all(image2.join("etc/systemd")).unwrap();
     symlink(host.path(), image2.join("etc/systemd/system")).unwrap();
     let inside = image2.join(host.path().strip_prefix("/").unwrap());
-    write(&inside.join("web.service"), WEB_UNIT);
+    write_file(&inside.join("web.service"), WEB_UNIT);
     let host_before = snapshot(host.path());
     run(image2.path(), "enable", &["web"], &[]).expect_code(0);
     assert!(inside.join("web.service.d").join(DROPIN).is_file());
@@ -114,7 +86,7 @@ fn linked_dropin_directory_cannot_lead_out_of_the_image() {
 fn unit_file_links_resolve_inside_the_image() {
     let image = TempDir::new("image-alias");
     let unit = "[Service]\nEnvironment=LD_PRELOAD=/opt/vendor.so\nExecStart=/bin/true\n";
-    write(&image.join("usr/lib/systemd/system/real.service"), unit);
+    write_file(&image.join("usr/lib/systemd/system/real.service"), unit);
     fs::create_dir_all(image.join("etc/systemd/system")).unwrap();
     symlink(
         "/usr/lib/systemd/system/real.service",
@@ -137,7 +109,7 @@ fn unit_file_links_resolve_inside_the_image() {
     // A unit file linked to a host file: read inside the image, where it
     // does not exist, so there is no unit.
     let host = TempDir::new("host-unit");
-    write(&host.join("secret.service"), unit);
+    write_file(&host.join("secret.service"), unit);
     symlink(
         host.join("secret.service"),
         image.join("etc/systemd/system/leak.service"),
@@ -162,7 +134,7 @@ fn unit_values_cannot_inject_lines() {
                 Environment=\"GODEBUG=x\\n[Service]\\nExecStartPre=/bin/touch /tmp/pwned\"\n\
                 Environment=LD_PRELOAD=/opt/a.so\\x0aExecStartPre=/bin/id\\r\\012User=root\n\
                 ExecStart=/bin/true\n";
-    write(&image.join("etc/systemd/system/web.service"), unit);
+    write_file(&image.join("etc/systemd/system/web.service"), unit);
     run(image.path(), "enable", &["web"], &[]).expect_code(0);
     let dropin =
         fs::read_to_string(image.join(format!("etc/systemd/system/web.service.d/{DROPIN}")))
@@ -235,7 +207,7 @@ fn shim_others_could_replace_is_refused_for_system_units() {
         ("nobody's", 0o755, 65534, "owned by uid 65534"),
     ] {
         let image = TempDir::new("image-shim");
-        write(&image.join("etc/systemd/system/web.service"), WEB_UNIT);
+        write_file(&image.join("etc/systemd/system/web.service"), WEB_UNIT);
         plant_shim(image.path(), &planted, dir_mode, uid);
         let before = snapshot(image.path());
         for args in [&["web"][..], &["web", "--dry-run"]] {
@@ -266,7 +238,7 @@ fn shim_others_could_replace_is_refused_for_system_units() {
 
     // A root-owned shim in root-only directories is accepted without a word.
     let image = TempDir::new("image-shim-good");
-    write(&image.join("etc/systemd/system/web.service"), WEB_UNIT);
+    write_file(&image.join("etc/systemd/system/web.service"), WEB_UNIT);
     plant_shim(image.path(), &planted, 0o755, 0);
     let out = run(image.path(), "enable", &["web"], &env);
     out.expect_code(0);
@@ -278,7 +250,7 @@ fn shim_others_could_replace_is_refused_for_system_units() {
 #[test]
 fn masked_unit_is_refused_and_reported() {
     let image = TempDir::new("image-masked");
-    write(&image.join("usr/lib/systemd/system/web.service"), WEB_UNIT);
+    write_file(&image.join("usr/lib/systemd/system/web.service"), WEB_UNIT);
     fs::create_dir_all(image.join("etc/systemd/system")).unwrap();
     symlink("/dev/null", image.join("etc/systemd/system/web.service")).unwrap();
     let before = snapshot(image.path());
@@ -299,7 +271,7 @@ fn masked_unit_is_refused_and_reported() {
     // before the mask is named by status and removed by disable.
     fs::remove_file(image.join("etc/systemd/system/web.service")).unwrap();
     run(image.path(), "enable", &["web"], &[]).expect_code(0);
-    write(&image.join("etc/systemd/system/web.service"), "");
+    write_file(&image.join("etc/systemd/system/web.service"), "");
     let status = run(image.path(), "status", &["web"], &[]);
     status.expect_code(1);
     assert!(

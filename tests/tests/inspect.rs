@@ -5,15 +5,13 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mptcpize_rs_tests::apps::Wrap;
 use mptcpize_rs_tests::json::{assert_valid_json, json_eval};
 use mptcpize_rs_tests::*;
 
 /// `mptcpize-rs inspect ARGS...` inside `ns`, bounded.
 fn inspect(ns: &Netns, args: &[&str]) -> CmdOutput {
-    let mut cmd: Command = ns.cmd(launcher());
-    clean_env(&mut cmd);
-    cmd.arg("inspect").args(args);
-    run_timeout(&mut cmd, SHORT)
+    run_timeout(launch_in(ns, ["inspect"]).args(args), SHORT)
 }
 
 /// A client that connects to the http.server on [::1]:HTTP_PORT and stays
@@ -24,14 +22,7 @@ fn idle_client(ns: &Netns, wrapped: bool) -> ChildGuard {
          s = socket.create_connection(('::1', {HTTP_PORT}))\n\
          time.sleep(60)"
     );
-    let mut cmd = if wrapped {
-        let mut c = ns.cmd(launcher());
-        c.args(["run", "--loopback", "--", "python3"]);
-        c
-    } else {
-        ns.cmd("python3")
-    };
-    clean_env(&mut cmd);
+    let mut cmd = Wrap::when(wrapped, &["--loopback"]).command(ns, "python3");
     cmd.args(["-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -9,40 +9,20 @@
 
 use std::fs::{self, File};
 use std::process::Stdio;
-use std::sync::{Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mptcpize_rs_tests::apps::Wrap;
 use mptcpize_rs_tests::*;
 
 const RATE_MBIT: u32 = 100;
 /// Path 1's server address: where every client connects first.
 const SERVER: &str = "198.18.1.2";
 
-static TURN: Mutex<()> = Mutex::new(());
-
-fn my_turn() -> MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 /// `mptcpize-rs run PROGRAM` inside `ns`, or PROGRAM alone.
 fn program(ns: &Netns, wrapped: bool, program: &str) -> std::process::Command {
     require_program(program);
-    let mut cmd = if wrapped {
-        let mut cmd = ns.cmd(launcher());
-        cmd.args(["run", "--", program]);
-        cmd
-    } else {
-        ns.cmd(program)
-    };
-    clean_env(&mut cmd);
-    cmd
-}
-
-/// Subflows joined to connections of the client host (SYN/ACKs of MP_JOIN
-/// received): each one is a second path in use.
-fn joins(net: &TwoPathNet) -> u64 {
-    net.client.mptcp_counter("MPJoinSynAckRx")
+    Wrap::when(wrapped, &[]).command(ns, program)
 }
 
 /// One iperf3 run of 4 s from client to server; the receiver's Mbit/s.

@@ -36,10 +36,7 @@ socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()
 
 /// `mptcpize-rs run ARGS...` inside `ns`, without the host's shim settings.
 fn run_in(ns: &Netns, args: &[&str]) -> CmdOutput {
-    let mut cmd = ns.cmd(launcher());
-    clean_env(&mut cmd);
-    cmd.arg("run").args(args);
-    run_timeout(&mut cmd, LONG)
+    run_timeout(launch_in(ns, ["run"]).args(args), LONG)
 }
 
 /// curl fetching the blob from the namespace's http.server, with `flags`

@@ -6,21 +6,14 @@
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::sync::{Mutex, MutexGuard};
 
+use mptcpize_rs_tests::apps::Wrap;
 use mptcpize_rs_tests::*;
 
 /// Path 1's and path 2's server addresses on the two-path network.
 const SERVER1: &str = "198.18.1.2";
 const SERVER2: &str = "198.18.2.2";
 const PORT: u16 = 5300;
-
-/// The throughput and two-path tests take turns (they load the machine).
-static TURN: Mutex<()> = Mutex::new(());
-
-fn my_turn() -> MutexGuard<'static, ()> {
-    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// `sockprobe connect ADDR PORT EXTRA...`, under `run FLAGS` when `flags`
 /// is `Some`, inside `ns` when given; its stdout.
@@ -246,14 +239,7 @@ fn churn_servers(ns: &Netns) -> Vec<ChildGuard> {
     require_program("ncat");
     let mut servers = Vec::new();
     for (port, wrapped) in [(TCP_PORT, false), (MPTCP_PORT, true)] {
-        let mut server = if wrapped {
-            let mut cmd = ns.cmd(launcher());
-            cmd.args(["run", "--", "ncat"]);
-            cmd
-        } else {
-            ns.cmd("ncat")
-        };
-        clean_env(&mut server);
+        let mut server = Wrap::when(wrapped, &[]).command(ns, "ncat");
         server.args(["-l", "-k", "-e", "/bin/cat", &port.to_string()]);
         servers.push(ChildGuard::spawn(
             server.stdin(Stdio::null()).stdout(Stdio::null()),
@@ -270,14 +256,7 @@ fn churn_servers(ns: &Netns) -> Vec<ChildGuard> {
 /// One iperf3 run of 3 s over 127.0.0.1 in `ns`; the receiver's Gbit/s.
 fn iperf3_loopback_gbps(ns: &Netns, wrapped: bool) -> f64 {
     let iperf3 = |args: &[&str]| {
-        let mut cmd = if wrapped {
-            let mut cmd = ns.cmd(launcher());
-            cmd.args(["run", "--", "iperf3"]);
-            cmd
-        } else {
-            ns.cmd("iperf3")
-        };
-        clean_env(&mut cmd);
+        let mut cmd = Wrap::when(wrapped, &[]).command(ns, "iperf3");
         cmd.args(args);
         cmd
     };

@@ -193,11 +193,9 @@ exec "$@""#;
 /// PROG alone (the tools on the way load the shim too).
 fn as_nobody(vars: &[(&str, &str)], program: &Path) -> Vec<OsString> {
     require_program("setpriv");
-    let mut args: Vec<OsString> = ["setpriv", "--reuid", "65534", "--regid", "65534"]
-        .iter()
-        .map(OsString::from)
-        .collect();
-    args.extend(["--clear-groups", "--", "env", "-i"].map(OsString::from));
+    let mut args = vec![OsString::from("setpriv")];
+    args.extend(SETPRIV_NOBODY.map(OsString::from));
+    args.extend(["env", "-i"].map(OsString::from));
     args.extend(vars.iter().map(|(k, v)| OsString::from(format!("{k}={v}"))));
     args.push(program.into());
     args
@@ -697,14 +695,7 @@ fn report_file_symlink_is_replaced_not_followed() {
     for engine in ["preload", "seccomp"] {
         let mut plant = Command::new(require_program("setpriv"));
         plant
-            .args([
-                "--reuid",
-                "65534",
-                "--regid",
-                "65534",
-                "--clear-groups",
-                "--",
-            ])
+            .args(SETPRIV_NOBODY)
             .args(["ln", "-sfn"])
             .arg(&precious)
             .arg(&report);

@@ -556,14 +556,7 @@ fn sockets_carry_the_callers_credentials() {
     clean_env(&mut cmd);
     cmd.args(["run", "--engine", "seccomp", "--"])
         .arg(&setpriv)
-        .args([
-            "--reuid",
-            "65534",
-            "--regid",
-            "65534",
-            "--clear-groups",
-            "--",
-        ])
+        .args(SETPRIV_NOBODY)
         .arg(&busybox)
         .args(["nc", "-l", "-p", port]);
     let mut server = ChildGuard::spawn(cmd.stdin(Stdio::null()).stdout(Stdio::null()));
@@ -591,17 +584,11 @@ fn sockets_carry_the_callers_credentials() {
 /// Fetches `url` into `dest` inside `ns` with `client ARGS...` under plain
 /// `mptcpize-rs run -d` (auto engine); returns its output (checked).
 fn run_client(ns: &Netns, client: &[&std::ffi::OsStr]) -> CmdOutput {
-    let mut cmd = ns.cmd(launcher());
-    clean_env(&mut cmd);
-    cmd.args(["run", "-d", "--"]).args(client);
+    let mut cmd = launch_in(ns, ["run", "-d", "--"]);
+    cmd.args(client);
     let out = run_timeout(&mut cmd, LONG);
     out.success();
     out
-}
-
-/// Joins seen by the client host (MP_JOIN SYN/ACKs received).
-fn joins(net: &TwoPathNet) -> u64 {
-    net.client.mptcp_counter("MPJoinSynAckRx")
 }
 
 #[test]
