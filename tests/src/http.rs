@@ -9,18 +9,16 @@ use std::process::{Command, Stdio};
 
 use crate::apps::Wrap;
 use crate::*;
+use mptcpize_contract::env;
 
 /// Removes the variables under test (and proxies) from a command's
 /// environment, so the host's settings cannot change what a test sees.
 pub fn clean_env(cmd: &mut Command) {
-    for var in [
-        "LD_PRELOAD",
-        "GODEBUG",
-        "MPTCPIZE_RS_DEBUG",
-        "MPTCPIZE_RS_LOG",
-        "MPTCPIZE_RS_PRELOAD",
-    ] {
+    for var in ["LD_PRELOAD", "GODEBUG"] {
         cmd.env_remove(var);
+    }
+    for var in mptcpize_contract::env::ALL {
+        cmd.env_remove(var.name());
     }
     for var in PROXY_VARS {
         cmd.env_remove(var);
@@ -64,7 +62,7 @@ impl HttpServer {
             "--directory",
         ])
         .arg(&www)
-        .env("MPTCPIZE_RS_LOG", tmp.join("server.log"))
+        .env(env::LOG.name(), tmp.join("server.log"))
         .env("PYTHONUNBUFFERED", "1")
         .stdin(Stdio::null())
         .stdout(out_file.try_clone().unwrap())
@@ -130,7 +128,7 @@ pub fn fetch(
     };
     require_program(program);
     let mut cmd = Wrap::when(wrapped, &["-d", "--loopback"]).command(ns, program);
-    cmd.args(&args).env("MPTCPIZE_RS_LOG", &log);
+    cmd.args(&args).env(env::LOG.name(), &log);
     let out = run_timeout(&mut cmd, LONG);
     assert!(
         out.status.success(),

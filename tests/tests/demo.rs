@@ -21,14 +21,7 @@ fn demo(args: &[&str]) -> Command {
     require_mptcp();
     let mut cmd = Command::new(launcher());
     cmd.arg("demo").args(args);
-    for var in [
-        "LD_PRELOAD",
-        "MPTCPIZE_RS_PRELOAD",
-        "MPTCPIZE_RS_DEBUG",
-        "MPTCPIZE_RS_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
+    clean_env(&mut cmd);
     cmd
 }
 

@@ -10,6 +10,7 @@ use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 use std::process::Command;
 
+use mptcpize_contract::env;
 use mptcpize_rs_tests::*;
 
 const DROPIN: &str = "zz-mptcpize-rs.conf";
@@ -195,7 +196,7 @@ fn shim_others_could_replace_is_refused_for_system_units() {
     fs::create_dir_all(&shim_dir).unwrap();
     let planted = shim_dir.join("libmptcpize_preload.so");
     fs::copy(shim(), &planted).unwrap();
-    let env = [("MPTCPIZE_RS_PRELOAD", planted.as_path())];
+    let env = [(env::PRELOAD.name(), planted.as_path())];
     for (tag, dir_mode, uid, why) in [
         (
             "world-writable",

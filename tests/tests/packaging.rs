@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use mptcpize_contract::env;
 use mptcpize_rs_tests::prereq::find_program;
 use mptcpize_rs_tests::*;
 
@@ -197,7 +198,7 @@ fn make_install_to_a_staged_destdir_then_uninstall() {
     let mut version = Command::new(&launcher);
     version
         .arg("--version")
-        .env_remove("MPTCPIZE_RS_PRELOAD")
+        .env_remove(env::PRELOAD.name())
         .env_remove("LD_PRELOAD");
     let out = run_timeout(&mut version, SHORT);
     let staged_shim = stage
@@ -212,7 +213,7 @@ fn make_install_to_a_staged_destdir_then_uninstall() {
 
     let mut probe = Command::new(&launcher);
     probe
-        .env_remove("MPTCPIZE_RS_PRELOAD")
+        .env_remove(env::PRELOAD.name())
         .env_remove("LD_PRELOAD")
         .args(["run", "--engine", "preload"])
         .arg(sockprobe())

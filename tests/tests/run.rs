@@ -11,6 +11,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use mptcpize_contract::env;
 use mptcpize_rs_tests::*;
 
 /// Check a `sockprobe sockets` listing: TCP stream sockets have protocol
@@ -262,7 +263,7 @@ fn preload_path_override() {
     fs::copy(shim(), &copy).unwrap();
 
     let mut cmd = launch(["run", "sh", "-c", "printf %s \"$LD_PRELOAD\""]);
-    let out = run_timeout(cmd.env("MPTCPIZE_RS_PRELOAD", &copy), SHORT);
+    let out = run_timeout(cmd.env(env::PRELOAD.name(), &copy), SHORT);
     out.success();
     assert!(
         out.stdout.contains(path_str(&copy)),
@@ -270,13 +271,13 @@ fn preload_path_override() {
     );
 
     let mut cmd = launch(["run".as_ref(), sockprobe().as_os_str(), "sockets".as_ref()]);
-    let out = run_timeout(cmd.env("MPTCPIZE_RS_PRELOAD", &copy), SHORT);
+    let out = run_timeout(cmd.env(env::PRELOAD.name(), &copy), SHORT);
     out.success();
     check_sockets(&out, &out.stdout, MPTCP);
 
     let mut cmd = launch(["run", "true"]);
     let missing = tmp.join("does-not-exist.so");
-    let out = run_timeout(cmd.env("MPTCPIZE_RS_PRELOAD", &missing), SHORT);
+    let out = run_timeout(cmd.env(env::PRELOAD.name(), &missing), SHORT);
     out.expect_code(125);
 }
 
@@ -419,7 +420,7 @@ fn debug_lines_to_log_file() {
         sockprobe().as_os_str(),
         "child".as_ref(),
     ]);
-    let out = run_timeout(cmd.env("MPTCPIZE_RS_LOG", &log), SHORT);
+    let out = run_timeout(cmd.env(env::LOG.name(), &log), SHORT);
     out.success();
     check_sockets(&out, &out.stdout, MPTCP);
     assert!(

@@ -30,6 +30,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use mptcpize_contract::env;
 use mptcpize_rs::run::report::Table;
 use mptcpize_rs::run::report::layout::{CAPACITY_AT, HEADER, MAGIC, SLOT};
 use mptcpize_rs_tests::json::{assert_valid_json, json_eval};
@@ -60,13 +61,6 @@ int main(void) {
 /// `cmd` without any of the shim's variables from the host.
 fn plain(cmd: &mut Command) -> &mut Command {
     clean_env(cmd);
-    for var in [
-        "MPTCPIZE_RS_REPORT",
-        "MPTCPIZE_RS_RULES",
-        "MPTCPIZE_RS_REQUIRE",
-    ] {
-        cmd.env_remove(var);
-    }
     cmd
 }
 
@@ -237,9 +231,9 @@ fn secure_execution_ignores_the_log_variable() {
     let created = secret.join("created.log");
     let attack = |tag: &str, log: &Path| {
         let vars = [
-            ("MPTCPIZE_RS_LOG", path_str(log)),
-            ("MPTCPIZE_RS_DEBUG", "1"),
-            ("MPTCPIZE_RS_RULES", "not rules at all"),
+            (env::LOG.name(), path_str(log)),
+            (env::DEBUG.name(), "1"),
+            (env::RULES.name(), "not rules at all"),
         ];
         let mut cmd = with_preload_file(&dir, tag, &as_nobody(&vars, &suid));
         run_timeout(&mut cmd, SHORT)
@@ -274,7 +268,7 @@ fn secure_execution_ignores_the_log_variable() {
     }
 
     let control = secret.join("control.log");
-    let vars = [("MPTCPIZE_RS_LOG", path_str(&control))];
+    let vars = [(env::LOG.name(), path_str(&control))];
     let mut cmd = with_preload_file(&dir, "control", &as_root(&vars, &probe));
     let out = run_timeout(&mut cmd, SHORT);
     out.success();
@@ -299,7 +293,7 @@ fn secure_execution_ignores_the_report_variable() {
     let run = |tag: &str, inner: Inner| {
         let table = Table::create().unwrap();
         let value = table.env_value().into_string().unwrap();
-        let mut cmd = with_preload_file(&dir, tag, &inner(&[("MPTCPIZE_RS_REPORT", &value)]));
+        let mut cmd = with_preload_file(&dir, tag, &inner(&[(env::REPORT.name(), &value)]));
         inherit(&mut cmd, table.fd());
         let out = run_timeout(&mut cmd, SHORT);
         out.success();
@@ -369,7 +363,7 @@ fn inode(fd: RawFd) -> u64 {
 /// would have it; `setup` puts a descriptor in place.
 fn wrapped_probe(value: &str, setup: impl FnOnce(&mut Command)) -> CmdOutput {
     let mut cmd = launch(["run".as_ref(), sockprobe().as_os_str(), "sockets".as_ref()]);
-    plain(&mut cmd).env("MPTCPIZE_RS_REPORT", value);
+    plain(&mut cmd).env(env::REPORT.name(), value);
     setup(&mut cmd);
     let out = run_timeout(&mut cmd, SHORT);
     out.success();
@@ -626,7 +620,7 @@ fn log_that_is_a_fifo_a_symlink_or_missing_never_blocks_or_is_followed() {
     let run_with_log = |engine: &[&str], log: &Path| {
         let mut cmd = launch(["run", "-d"]);
         cmd.args(engine).arg(sockprobe()).arg("sockets");
-        plain(&mut cmd).env("MPTCPIZE_RS_LOG", log);
+        plain(&mut cmd).env(env::LOG.name(), log);
         let out = run_timeout(&mut cmd, QUICK);
         out.success();
         assert_eq!(probe_protocol(&out.stdout, "tcp4"), MPTCP, "{out}");

@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mptcpize_contract::env;
 use mptcpize_rs_tests::*;
 
 /// Path 1's server address on the two-path network.
@@ -187,7 +188,7 @@ fn orphaned_grandchild_is_served_after_run_returns() {
     ]);
     // Files, not pipes: the grandchild inherits standard error.
     let stderr = fs::File::create(tmp.join("stderr")).unwrap();
-    cmd.env("MPTCPIZE_RS_LOG", &log)
+    cmd.env(env::LOG.name(), &log)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr);
@@ -268,7 +269,7 @@ fn daemonizing_program_returns_and_keeps_mptcp() {
     clean_env(&mut cmd);
     cmd.args(["run".as_ref(), busybox.as_os_str(), "httpd".as_ref()])
         .args(["-p".as_ref(), port.as_ref(), "-h".as_ref(), www.as_os_str()])
-        .env("MPTCPIZE_RS_LOG", &log);
+        .env(env::LOG.name(), &log);
     let start = Instant::now();
     // Captured through pipes: this also fails if anything left behind
     // holds run's standard output or error open.
@@ -384,7 +385,7 @@ fn worker_left_after_sigterm_keeps_getting_mptcp() {
         "-c".as_ref(),
         script.as_ref(),
     ]);
-    cmd.env("MPTCPIZE_RS_LOG", &log)
+    cmd.env(env::LOG.name(), &log)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());

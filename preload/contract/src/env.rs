@@ -39,6 +39,10 @@ pub const RULES: Var = Var(c"MPTCPIZE_RS_RULES");
 /// finds beside itself or installed.
 pub const PRELOAD: Var = Var(c"MPTCPIZE_RS_PRELOAD");
 
+/// Every variable above (the tests clear them all from the host's
+/// environment).
+pub const ALL: [Var; 6] = [DEBUG, LOG, REQUIRE, REPORT, RULES, PRELOAD];
+
 #[cfg(test)]
 mod tests {
     #[test]
