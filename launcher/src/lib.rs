@@ -25,6 +25,7 @@ pub mod rules;
 pub mod run;
 pub mod systemd;
 pub mod terminal;
+pub mod terminal_json;
 pub mod testnet;
 pub mod version;
 
