@@ -1,5 +1,5 @@
 //! `run --report FILE`: the table the shim counts into, and the JSON made
-//! from it when the run ends.
+//! from it ([`ReportJson`], the schema) when the run ends.
 //!
 //! The launcher creates the table ([`Table`]: a memfd, so it has no path
 //! another user could reach, costs no memory for unused slots, and is gone
@@ -20,8 +20,8 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use crate::json::Json;
 use layout::*;
+use serde::Serialize;
 
 /// The table's layout, from the contract with the shim (public for the
 /// tests).
@@ -281,37 +281,94 @@ impl Report {
         total
     }
 
-    /// The report as JSON: totals at the top, then one object per process.
+    /// The report as JSON ([`ReportJson`]), pretty-printed, with a final
+    /// newline.
     pub fn to_json(&self) -> String {
-        let mut fields = counts_fields(&self.total());
-        fields.push(("unrecorded_processes", Json::int(self.unrecorded)));
-        let processes = self.processes.iter().map(|process| {
-            let mut fields = vec![
-                ("pid", Json::int(process.pid)),
-                ("program", Json::str(&process.program)),
-            ];
-            fields.extend(counts_fields(&process.counts));
-            Json::object(fields)
-        });
-        fields.push(("processes", Json::Array(processes.collect())));
-        Json::object(fields).pretty() + "\n"
+        crate::terminal_json::to_pretty_string(&ReportJson::new(self)) + "\n"
     }
 }
 
-fn counts_fields(counts: &Counts) -> Vec<(&'static str, Json)> {
-    let count = |n: u64| Json::Int(i64::try_from(n).unwrap_or(i64::MAX));
-    let errnos = counts
-        .errnos
-        .iter()
-        .map(|(errno, n)| (errno_name(*errno), count(*n)));
-    vec![
-        ("converted", count(counts.converted)),
-        ("fallback", count(counts.fallback)),
-        ("refused", count(counts.refused)),
-        ("untouched", count(counts.untouched)),
-        ("swapped_to_tcp", count(counts.swapped)),
-        ("errno", Json::object(errnos)),
-    ]
+/// The `--report` document: the counts of every process added up, then
+/// one entry per process.
+#[derive(Serialize)]
+pub struct ReportJson<'a> {
+    #[serde(flatten)]
+    pub total: CountsJson,
+    /// Processes that found the table full (counted nowhere else).
+    pub unrecorded_processes: u32,
+    pub processes: Vec<ProcessJson<'a>>,
+}
+
+/// One process of the run: who it was, then its counts.
+#[derive(Serialize)]
+pub struct ProcessJson<'a> {
+    pub pid: u32,
+    pub program: &'a str,
+    #[serde(flatten)]
+    pub counts: CountsJson,
+}
+
+/// What the shim did with the sockets of a process (or of all of them).
+/// Each count is capped at `i64::MAX`, the largest integer every JSON
+/// reader takes.
+#[derive(Serialize)]
+pub struct CountsJson {
+    pub converted: i64,
+    pub fallback: i64,
+    pub refused: i64,
+    pub untouched: i64,
+    pub swapped_to_tcp: i64,
+    /// The errnos of the fallbacks and refusals, by name (see
+    /// [`errno_name`]), in ascending errno order.
+    pub errno: ErrnoCountsJson,
+}
+
+/// `{"ENOPROTOOPT": 2, ...}`: a JSON object whose keys keep the order of
+/// the errno numbers (not of the names).
+pub struct ErrnoCountsJson(pub Vec<(String, i64)>);
+
+impl Serialize for ErrnoCountsJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(name, count)| (name, count)))
+    }
+}
+
+impl<'a> ReportJson<'a> {
+    pub fn new(report: &'a Report) -> ReportJson<'a> {
+        ReportJson {
+            total: CountsJson::new(&report.total()),
+            unrecorded_processes: report.unrecorded,
+            processes: report
+                .processes
+                .iter()
+                .map(|process| ProcessJson {
+                    pid: process.pid,
+                    program: &process.program,
+                    counts: CountsJson::new(&process.counts),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl CountsJson {
+    pub fn new(counts: &Counts) -> CountsJson {
+        let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        CountsJson {
+            converted: count(counts.converted),
+            fallback: count(counts.fallback),
+            refused: count(counts.refused),
+            untouched: count(counts.untouched),
+            swapped_to_tcp: count(counts.swapped),
+            errno: ErrnoCountsJson(
+                counts
+                    .errnos
+                    .iter()
+                    .map(|(errno, n)| (errno_name(*errno), count(*n)))
+                    .collect(),
+            ),
+        }
+    }
 }
 
 /// The symbolic name of the errnos MPTCP fails with, the number otherwise.
@@ -500,6 +557,48 @@ mod tests {
                 let _ = report.to_json();
             }
         }
+    }
+
+    /// The whole document, byte for byte: the totals, then each process;
+    /// errnos in number order ("other", errno 0, first); counts past
+    /// `i64::MAX` capped; a program name's controls escaped.
+    #[test]
+    fn json_document() {
+        let counts = |converted: u64, errnos: &[(i32, u64)]| Counts {
+            converted,
+            errnos: errnos.iter().copied().collect(),
+            ..Counts::default()
+        };
+        let report = Report {
+            processes: vec![
+                Process {
+                    pid: 4,
+                    program: "a\u{1b}\u{9b}b".into(),
+                    counts: counts(1 << 63, &[(libc::ENOPROTOOPT, 1), (0, 2)]),
+                },
+                Process {
+                    pid: 5,
+                    program: "c".into(),
+                    counts: counts(1, &[(libc::EINVAL, 3)]),
+                },
+            ],
+            unrecorded: 0,
+        };
+        let errnos =
+            "\"errno\": {\n    \"other\": 2,\n    \"EINVAL\": 3,\n    \"ENOPROTOOPT\": 1\n  }";
+        let expected = format!(
+            "{{\n  \"converted\": 9223372036854775807,\n  \"fallback\": 0,\n  \"refused\": 0,\n  \
+             \"untouched\": 0,\n  \"swapped_to_tcp\": 0,\n  {errnos},\n  \
+             \"unrecorded_processes\": 0,\n  \"processes\": [\n    {{\n      \"pid\": 4,\n      \
+             \"program\": \"a\\u001b\\u009bb\",\n      \"converted\": 9223372036854775807,\n      \
+             \"fallback\": 0,\n      \"refused\": 0,\n      \"untouched\": 0,\n      \
+             \"swapped_to_tcp\": 0,\n      \"errno\": {{\n        \"other\": 2,\n        \
+             \"ENOPROTOOPT\": 1\n      }}\n    }},\n    {{\n      \"pid\": 5,\n      \
+             \"program\": \"c\",\n      \"converted\": 1,\n      \"fallback\": 0,\n      \
+             \"refused\": 0,\n      \"untouched\": 0,\n      \"swapped_to_tcp\": 0,\n      \
+             \"errno\": {{\n        \"EINVAL\": 3\n      }}\n    }}\n  ]\n}}\n"
+        );
+        assert_eq!(report.to_json(), expected);
     }
 
     #[test]
