@@ -6,10 +6,12 @@
 //! endpoints over generic netlink, a live MPTCP connection over loopback,
 //! which engines `run` can use; `gather.rs`, the only part that talks to
 //! the kernel), [`findings`] judges them (a pure function, `findings.rs`)
-//! and [`render_text`] / [`render_json`] print both (`render.rs`).
+//! and [`render_text`] (`render.rs`) / [`render_json`] (`json.rs`, the
+//! document's schema) print both.
 
 mod findings;
 mod gather;
+mod json;
 mod render;
 
 use std::io::{self, Write};
@@ -22,7 +24,8 @@ use crate::kernel::mptcp_pm::{Endpoint, Limits};
 
 pub use findings::{Finding, Severity, can_work, findings};
 pub use gather::{gather, judge_self_test};
-pub use render::{render_json, render_text};
+pub use json::{CheckJson, render_json};
+pub use render::render_text;
 
 /// Exit status when MPTCP cannot work here.
 pub const CANNOT_WORK: u8 = 1;
@@ -112,7 +115,7 @@ pub fn check(json: bool) -> Result<u8, Failure> {
     let facts = gather();
     let findings = findings(&facts);
     let text = if json {
-        render_json(&facts, &findings).pretty() + "\n"
+        crate::terminal_json::to_pretty_string(&render_json(&facts, &findings)) + "\n"
     } else {
         render_text(&facts, &findings)
     };

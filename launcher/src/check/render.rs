@@ -1,10 +1,8 @@
-//! Printing the facts and findings: the human report and the JSON one
-//! (pure).
+//! Printing the facts and findings for a person (pure); the JSON report is
+//! `json.rs`.
 
 use super::{Facts, Finding, SelfTest, Severity, SocketSupport, can_work};
-use crate::json::Json;
 use crate::kernel::mptcp_pm::Endpoint;
-use crate::kernel::mptcp_pm::{FLAG_SIGNAL, FLAG_SUBFLOW};
 
 /// The human report: facts, findings, verdict.
 pub fn render_text(facts: &Facts, findings: &[Finding]) -> String {
@@ -134,171 +132,6 @@ fn self_test_line(self_test: &SelfTest) -> String {
     }
 }
 
-/// The machine-readable report: every fact, the findings and the verdict.
-pub fn render_json(facts: &Facts, findings: &[Finding]) -> Json {
-    let text = |s: &str| Json::str(s);
-    let list = |items: &[String]| Json::Array(items.iter().map(|s| text(s)).collect());
-    let (socket_ok, socket_error) = match &facts.socket {
-        SocketSupport::Yes => (true, None),
-        SocketSupport::Disabled => (false, Some("ENOPROTOOPT: disabled".to_string())),
-        SocketSupport::NotBuiltIn => (false, Some("EPROTONOSUPPORT: not built in".to_string())),
-        SocketSupport::Error(error) => (false, Some(error.clone())),
-    };
-    let endpoint = |e: &Endpoint| {
-        let has = |bit: u32| Json::Bool(e.flags & bit != 0);
-        Json::object([
-            ("id", Json::int(e.id)),
-            (
-                "address",
-                Json::opt(e.address, |a| Json::str(a.to_string())),
-            ),
-            ("port", Json::opt(e.port, Json::int)),
-            ("dev", Json::opt(e.dev.as_deref(), text)),
-            ("ifindex", Json::opt(e.ifindex, Json::int)),
-            (
-                "flags",
-                Json::Array(e.flag_names().into_iter().map(Json::Str).collect()),
-            ),
-            ("signal", has(FLAG_SIGNAL)),
-            ("subflow", has(FLAG_SUBFLOW)),
-            ("backup", has(1 << 2)),
-            ("fullmesh", has(1 << 3)),
-        ])
-    };
-    let self_test = match &facts.self_test {
-        SelfTest::Mptcp {
-            address,
-            client,
-            server,
-        } => Json::object([
-            ("result", text("mptcp")),
-            ("address", Json::str(address.to_string())),
-            ("fallback", Json::Bool(false)),
-            ("subflows", Json::int(client.subflows())),
-            ("client_token", Json::int(client.token)),
-            ("server_token", Json::int(server.token)),
-        ]),
-        SelfTest::Fallback { side } => Json::object([
-            ("result", text("fallback")),
-            ("fallback", Json::Bool(true)),
-            ("detail", Json::str(format!("reported by {side}"))),
-        ]),
-        SelfTest::Failed(error) => {
-            Json::object([("result", text("failed")), ("detail", text(error))])
-        }
-        SelfTest::Skipped(why) => {
-            Json::object([("result", text("skipped")), ("detail", text(why))])
-        }
-    };
-    let engines = &facts.engines;
-    Json::object([
-        ("mptcp_can_work", Json::Bool(can_work(findings))),
-        (
-            "kernel_support",
-            Json::Bool(facts.sysctls_present || socket_ok),
-        ),
-        ("mptcp_sysctls", Json::Bool(facts.sysctls_present)),
-        (
-            "mptcp_socket",
-            Json::object([
-                ("ok", Json::Bool(socket_ok)),
-                ("error", Json::opt(socket_error, Json::Str)),
-            ]),
-        ),
-        ("enabled", Json::opt(facts.enabled, Json::Bool)),
-        (
-            "path_manager",
-            Json::opt(facts.path_manager.as_ref(), |pm| {
-                Json::object([
-                    ("name", text(&pm.name)),
-                    ("sysctl", text(pm.sysctl)),
-                    ("available", Json::opt(pm.available.as_deref(), list)),
-                ])
-            }),
-        ),
-        (
-            "scheduler",
-            Json::opt(facts.scheduler.as_ref(), |s| {
-                Json::object([
-                    ("name", text(&s.name)),
-                    ("available", Json::opt(s.available.as_deref(), list)),
-                ])
-            }),
-        ),
-        (
-            "limits",
-            Json::opt(facts.limits.as_ref().ok(), |l| {
-                Json::object([
-                    ("subflows", Json::int(l.subflows)),
-                    ("add_addr_accepted", Json::int(l.add_addr_accepted)),
-                ])
-            }),
-        ),
-        (
-            "limits_error",
-            Json::opt(facts.limits.as_ref().err(), |e| text(e)),
-        ),
-        (
-            "endpoints",
-            Json::opt(facts.endpoints.as_ref().ok(), |list| {
-                Json::Array(list.iter().map(endpoint).collect())
-            }),
-        ),
-        (
-            "endpoints_error",
-            Json::opt(facts.endpoints.as_ref().err(), |e| text(e)),
-        ),
-        ("self_test", self_test),
-        (
-            "engines",
-            Json::object([
-                (
-                    "preload",
-                    Json::object([
-                        ("usable", Json::Bool(engines.preload.is_ok())),
-                        (
-                            "shim",
-                            Json::opt(engines.preload.as_ref().ok(), |p| {
-                                Json::str(p.display().to_string())
-                            }),
-                        ),
-                        (
-                            "reason",
-                            Json::opt(engines.preload.as_ref().err(), |e| text(e)),
-                        ),
-                    ]),
-                ),
-                (
-                    "seccomp",
-                    Json::object([
-                        ("usable", Json::Bool(engines.seccomp.is_ok())),
-                        (
-                            "reason",
-                            Json::opt(engines.seccomp.as_ref().err(), |e| text(e)),
-                        ),
-                    ]),
-                ),
-            ]),
-        ),
-        (
-            "findings",
-            Json::Array(
-                findings
-                    .iter()
-                    .map(|f| {
-                        Json::object([
-                            ("id", text(f.id)),
-                            ("severity", text(f.severity.name())),
-                            ("message", text(&f.message)),
-                            ("fix", Json::opt(f.fix.as_deref(), text)),
-                        ])
-                    })
-                    .collect(),
-            ),
-        ),
-    ])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,24 +160,6 @@ mod tests {
             "MPTCP can work here (1 warning).",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
-        }
-    }
-
-    #[test]
-    fn json_report() {
-        let facts = healthy();
-        let json = render_json(&facts, &findings(&facts)).pretty();
-        for needle in [
-            "\"mptcp_can_work\": true",
-            "\"subflows\": 2",
-            "\"add_addr_accepted\": 2",
-            "\"address\": \"10.0.0.1\"",
-            "\"dev\": \"dummy0\"",
-            "\"subflow\": true",
-            "\"result\": \"mptcp\"",
-            "\"severity\": \"ok\"",
-        ] {
-            assert!(json.contains(needle), "missing {needle:?} in:\n{json}");
         }
     }
 }
