@@ -11,6 +11,7 @@
 //! thread joins the namespace to open the netlink socket, which needs root).
 //! Sockets no dump lists (created but never bound or connected) are found
 //! through `pidfd_getfd` ([`crate::kernel::process_sockets`]) and shown as `CLOSE`.
+//! The `--json` document's schema is [`InspectJson`].
 
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,11 +22,11 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 
 use crate::failure::Failure;
-use crate::json::Json;
 use crate::kernel::netlink::Channel;
 use crate::kernel::process_sockets;
 use crate::kernel::sock_diag::{self, DiagSocket, IPPROTO_MPTCP};
 use crate::terminal::printable;
+use serde::Serialize;
 
 const IPPROTO_TCP: u16 = 6;
 
@@ -102,7 +103,7 @@ pub fn inspect(pids: &[i32], json: bool) -> Result<u8, Failure> {
         });
     }
     let text = if json {
-        render_json(&processes).pretty() + "\n"
+        crate::terminal_json::to_pretty_string(&render_json(&processes)) + "\n"
     } else {
         render_text(&processes)
     };
@@ -352,40 +353,67 @@ pub fn render_text(processes: &[ProcessSockets]) -> String {
     out
 }
 
+/// The `inspect --json` document: one entry per PID asked for, in order.
+pub type InspectJson<'a> = Vec<ProcessJson<'a>>;
+
+/// One process and its TCP-family sockets.
+#[derive(Serialize)]
+pub struct ProcessJson<'a> {
+    pub pid: i32,
+    /// `/proc/PID/comm`.
+    pub command: &'a str,
+    pub sockets: Vec<SocketJson<'a>>,
+}
+
+/// One socket. `local` and `remote` are `null` for a socket no sock_diag
+/// dump lists; `subflows` and `fallback` are there for MPTCP sockets only.
+#[derive(Serialize)]
+pub struct SocketJson<'a> {
+    pub fd: i32,
+    /// `mptcp` or `tcp`.
+    pub protocol: &'a str,
+    pub state: &'a str,
+    pub local: Option<String>,
+    pub remote: Option<String>,
+    #[serde(flatten)]
+    pub mptcp: Option<MptcpSocketJson>,
+}
+
+/// What only an MPTCP socket has (`null` when the kernel did not say).
+#[derive(Serialize)]
+pub struct MptcpSocketJson {
+    /// Subflows of the connection, the initial one included.
+    pub subflows: Option<u32>,
+    /// The connection fell back to plain TCP.
+    pub fallback: Option<bool>,
+}
+
 /// `[{"pid": N, "command": "...", "sockets": [...]}, ...]`.
-pub fn render_json(processes: &[ProcessSockets]) -> Json {
-    Json::Array(
-        processes
-            .iter()
-            .map(|process| {
-                let sockets = process.sockets.iter().map(|socket| {
-                    let mut fields = vec![
-                        ("fd", Json::int(socket.fd)),
-                        ("protocol", Json::str(socket.protocol.name())),
-                        ("state", Json::str(socket.state)),
-                        (
-                            "local",
-                            Json::opt(socket.local, |a| Json::str(a.to_string())),
-                        ),
-                        (
-                            "remote",
-                            Json::opt(socket.remote, |a| Json::str(a.to_string())),
-                        ),
-                    ];
-                    if socket.protocol == Protocol::Mptcp {
-                        fields.push(("subflows", Json::opt(socket.subflows, Json::int)));
-                        fields.push(("fallback", Json::opt(socket.fallback, Json::Bool)));
-                    }
-                    Json::object(fields)
-                });
-                Json::object([
-                    ("pid", Json::int(process.pid)),
-                    ("command", Json::str(process.command.clone())),
-                    ("sockets", Json::Array(sockets.collect())),
-                ])
-            })
-            .collect(),
-    )
+pub fn render_json(processes: &[ProcessSockets]) -> InspectJson<'_> {
+    processes
+        .iter()
+        .map(|process| ProcessJson {
+            pid: process.pid,
+            command: &process.command,
+            sockets: process.sockets.iter().map(SocketJson::new).collect(),
+        })
+        .collect()
+}
+
+impl<'a> SocketJson<'a> {
+    fn new(socket: &'a Socket) -> SocketJson<'a> {
+        SocketJson {
+            fd: socket.fd,
+            protocol: socket.protocol.name(),
+            state: socket.state,
+            local: socket.local.map(|a| a.to_string()),
+            remote: socket.remote.map(|a| a.to_string()),
+            mptcp: (socket.protocol == Protocol::Mptcp).then_some(MptcpSocketJson {
+                subflows: socket.subflows,
+                fallback: socket.fallback,
+            }),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -520,7 +548,7 @@ mod tests {
 
     #[test]
     fn json_shape() {
-        let json = render_json(&sample()).pretty();
+        let json = crate::terminal_json::to_pretty_string(&render_json(&sample()));
         for needle in [
             "\"pid\": 42",
             "\"protocol\": \"mptcp\"",
@@ -556,5 +584,69 @@ mod tests {
         let error = socket_fds(i32::MAX).unwrap_err();
         assert_eq!(error.exit_code, 1);
         assert!(error.message.contains("no process with PID"), "{error}");
+    }
+
+    /// The whole document, byte for byte: `subflows` and `fallback` only on
+    /// MPTCP sockets, `null` there when unknown; unlisted sockets have
+    /// `null` addresses.
+    #[test]
+    fn json_document() {
+        let mut processes = sample();
+        processes[0].sockets.truncate(1);
+        processes[0].sockets.push(Socket {
+            fd: 5,
+            protocol: Protocol::Mptcp,
+            state: "CLOSE",
+            local: None,
+            remote: None,
+            subflows: None,
+            fallback: None,
+        });
+        let tcp = Socket {
+            protocol: Protocol::Tcp,
+            subflows: None,
+            fallback: None,
+            ..processes[0].sockets[0].clone()
+        };
+        processes[0].sockets.push(tcp);
+        let expected = r#"[
+  {
+    "pid": 42,
+    "command": "python3",
+    "sockets": [
+      {
+        "fd": 3,
+        "protocol": "mptcp",
+        "state": "ESTABLISHED",
+        "local": "[::1]:8080",
+        "remote": "[::1]:5000",
+        "subflows": 1,
+        "fallback": false
+      },
+      {
+        "fd": 5,
+        "protocol": "mptcp",
+        "state": "CLOSE",
+        "local": null,
+        "remote": null,
+        "subflows": null,
+        "fallback": null
+      },
+      {
+        "fd": 3,
+        "protocol": "tcp",
+        "state": "ESTABLISHED",
+        "local": "[::1]:8080",
+        "remote": "[::1]:5000"
+      }
+    ]
+  }
+]"#;
+        let json = crate::terminal_json::to_pretty_string(&render_json(&processes));
+        assert_eq!(json, expected);
+        assert_eq!(
+            crate::terminal_json::to_pretty_string(&render_json(&[])),
+            "[]"
+        );
     }
 }
