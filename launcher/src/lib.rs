@@ -7,8 +7,9 @@
 //! grammar), `run` (launching a program), `engine` (the preload shim and the
 //! seccomp supervisor), `systemd` (`enable`, `disable`, `status` and unit
 //! files), `kernel` (netlink, sock_diag, the path manager, namespaces), and
-//! the subcommands `check`, `inspect`, `demo`, `testnet`; `rules`, `json`,
-//! `failure`, `exit_code` and `version` are shared by several.
+//! the subcommands `check`, `inspect`, `demo`, `testnet`; `rules`,
+//! `terminal_json` (how `--json` documents are printed), `failure`,
+//! `exit_code` and `version` are shared by several.
 //! Messages are returned without the `mptcpize-rs: ` prefix; the binary adds
 //! it when printing.
 
@@ -19,7 +20,6 @@ pub mod engine;
 pub mod exit_code;
 pub mod failure;
 pub mod inspect;
-pub mod json;
 pub mod kernel;
 pub mod rules;
 pub mod run;
