@@ -1,36 +1,76 @@
-//! Reading the launcher's `--json` output in tests, with python3's json
-//! module (the tests have no JSON crate): parsing proves the document is
-//! valid JSON, and a Python expression picks out what a test checks.
+//! Reading the launcher's `--json` outputs in tests: serde_json parses the
+//! document (which proves it is one valid JSON value: empty output is not),
+//! and the tests assert on its fields, reached by JSON pointer (RFC 6901:
+//! `/limits/subflows`, `/0/sockets`). A field that is not there fails the
+//! test; it never reads as `null`.
 
-use crate::{SHORT, TempDir, require_program, run_timeout};
+pub use serde_json::{Value, json};
 
-/// Parses `document` and evaluates the Python expression `expr` on it (the
-/// document is `d`); returns the result re-encoded as compact JSON
-/// (`true`, `2`, `"mptcp"`, `[1, 2]`). Panics, showing the document, if it
-/// is not valid JSON or the expression fails.
-pub fn json_eval(document: &str, expr: &str) -> String {
-    require_program("python3");
-    let tmp = TempDir::new("json");
-    let path = tmp.join("doc.json");
-    std::fs::write(&path, document).unwrap();
-    let script = "import json, sys\n\
-                  d = json.load(open(sys.argv[1]))\n\
-                  print(json.dumps(eval(sys.argv[2])))";
-    let out = run_timeout(
-        std::process::Command::new("python3")
-            .args(["-c", script])
-            .arg(&path)
-            .arg(expr),
-        SHORT,
-    );
-    assert!(
-        out.status.success(),
-        "cannot evaluate {expr:?} on the JSON document:\n{out}\ndocument:\n{document}"
-    );
-    out.stdout.trim().to_string()
+/// `document` parsed; panics, showing it, unless it is exactly one JSON
+/// value (surrounding whitespace aside).
+pub fn parse(document: &str) -> Value {
+    serde_json::from_str(document)
+        .unwrap_or_else(|error| panic!("not a JSON document ({error}):\n{document}"))
 }
 
-/// Panics unless `document` is valid JSON (python3's json module).
-pub fn assert_valid_json(document: &str) {
-    assert_eq!(json_eval(document, "True"), "true");
+/// The value at `pointer` in `document`; panics, showing the document,
+/// when there is none (a missing key, an index past the end).
+pub fn at<'a>(document: &'a Value, pointer: &str) -> &'a Value {
+    document
+        .pointer(pointer)
+        .unwrap_or_else(|| panic!("no {pointer} in the JSON document:\n{document:#}"))
+}
+
+/// The unsigned integer at `pointer`; panics unless there is one.
+pub fn u64_at(document: &Value, pointer: &str) -> u64 {
+    at(document, pointer)
+        .as_u64()
+        .unwrap_or_else(|| panic!("{pointer} is not an unsigned integer in:\n{document:#}"))
+}
+
+/// The string at `pointer`; panics unless there is one.
+pub fn str_at<'a>(document: &'a Value, pointer: &str) -> &'a str {
+    at(document, pointer)
+        .as_str()
+        .unwrap_or_else(|| panic!("{pointer} is not a string in:\n{document:#}"))
+}
+
+/// The array at `pointer`; panics unless there is one.
+pub fn array_at<'a>(document: &'a Value, pointer: &str) -> &'a [Value] {
+    at(document, pointer)
+        .as_array()
+        .unwrap_or_else(|| panic!("{pointer} is not an array in:\n{document:#}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_by_pointer() {
+        let d = parse("{\"a\": [1, {\"b\": \"x\"}], \"n\": null}\n");
+        assert_eq!(at(&d, "/a/0"), &json!(1));
+        assert_eq!(u64_at(&d, "/a/0"), 1);
+        assert_eq!(str_at(&d, "/a/1/b"), "x");
+        assert_eq!(array_at(&d, "/a").len(), 2);
+        assert_eq!(at(&d, "/n"), &Value::Null);
+    }
+
+    #[test]
+    #[should_panic(expected = "no /missing")]
+    fn a_missing_field_fails() {
+        at(&parse("{}"), "/missing");
+    }
+
+    #[test]
+    #[should_panic(expected = "not a JSON document")]
+    fn empty_output_is_not_a_document() {
+        parse("");
+    }
+
+    #[test]
+    #[should_panic(expected = "not a JSON document")]
+    fn trailing_text_is_not_a_document() {
+        parse("{} {}");
+    }
 }

@@ -1,7 +1,7 @@
 //! Integration tests of `mptcpize-rs check` (root: each test builds its own
 //! network namespace and runs `check` inside it).
 
-use mptcpize_rs_tests::json::json_eval;
+use mptcpize_rs_tests::json::{Value, array_at, at, json, parse, str_at};
 use mptcpize_rs_tests::*;
 
 /// `mptcpize-rs check ARGS...` inside `ns`, bounded, environment cleaned.
@@ -9,12 +9,20 @@ fn check(ns: &Netns, args: &[&str]) -> CmdOutput {
     run_timeout(launch_in(ns, ["check"]).args(args), SHORT)
 }
 
+/// The findings with `severity` in a `check --json` document.
+fn findings<'a>(d: &'a Value, severity: &str) -> Vec<&'a Value> {
+    array_at(d, "/findings")
+        .iter()
+        .filter(|f| str_at(f, "/severity") == severity)
+        .collect()
+}
+
 /// The ids of the findings with `severity` in a `check --json` document.
-fn finding_ids(json: &str, severity: &str) -> String {
-    json_eval(
-        json,
-        &format!("[f['id'] for f in d['findings'] if f['severity'] == '{severity}']"),
-    )
+fn finding_ids<'a>(d: &'a Value, severity: &str) -> Vec<&'a str> {
+    findings(d, severity)
+        .into_iter()
+        .map(|f| str_at(f, "/id"))
+        .collect()
 }
 
 /// root: limits raised and one `subflow` endpoint on a veth: exit 0, no
@@ -69,31 +77,26 @@ fn healthy_namespace() {
     let out = check(&ns, &["--json"]);
     out.expect_code(0);
     let json = &out.stdout;
-    assert_eq!(json_eval(json, "d['mptcp_can_work']"), "true");
-    assert_eq!(json_eval(json, "d['enabled']"), "true");
-    assert_eq!(json_eval(json, "d['kernel_support']"), "true");
-    assert_eq!(json_eval(json, "d['limits']['subflows']"), "2");
-    assert_eq!(json_eval(json, "d['limits']['add_addr_accepted']"), "2");
-    assert_eq!(json_eval(json, "len(d['endpoints'])"), "1");
-    assert_eq!(
-        json_eval(json, "d['endpoints'][0]['address']"),
-        "\"10.77.0.1\""
-    );
-    assert_eq!(json_eval(json, "d['endpoints'][0]['dev']"), "\"mpz0\"");
-    assert_eq!(json_eval(json, "d['endpoints'][0]['subflow']"), "true");
-    assert_eq!(json_eval(json, "d['endpoints'][0]['signal']"), "false");
-    assert_eq!(
-        json_eval(json, "d['endpoints'][0]['flags']"),
-        "[\"subflow\"]"
-    );
-    assert_eq!(json_eval(json, "d['self_test']['result']"), "\"mptcp\"");
-    assert_eq!(json_eval(json, "d['self_test']['fallback']"), "false");
-    assert_eq!(json_eval(json, "d['path_manager']['name']"), "\"kernel\"");
-    assert_eq!(json_eval(json, "d['engines']['preload']['usable']"), "true");
-    assert_eq!(finding_ids(json, "error"), "[]", "{json}");
-    assert_eq!(finding_ids(json, "warning"), "[]", "{json}");
+    let d = parse(json);
+    assert_eq!(at(&d, "/mptcp_can_work"), &json!(true));
+    assert_eq!(at(&d, "/enabled"), &json!(true));
+    assert_eq!(at(&d, "/kernel_support"), &json!(true));
+    assert_eq!(at(&d, "/limits/subflows"), &json!(2));
+    assert_eq!(at(&d, "/limits/add_addr_accepted"), &json!(2));
+    assert_eq!(array_at(&d, "/endpoints").len(), 1);
+    assert_eq!(at(&d, "/endpoints/0/address"), &json!("10.77.0.1"));
+    assert_eq!(at(&d, "/endpoints/0/dev"), &json!("mpz0"));
+    assert_eq!(at(&d, "/endpoints/0/subflow"), &json!(true));
+    assert_eq!(at(&d, "/endpoints/0/signal"), &json!(false));
+    assert_eq!(at(&d, "/endpoints/0/flags"), &json!(["subflow"]));
+    assert_eq!(at(&d, "/self_test/result"), &json!("mptcp"));
+    assert_eq!(at(&d, "/self_test/fallback"), &json!(false));
+    assert_eq!(at(&d, "/path_manager/name"), &json!("kernel"));
+    assert_eq!(at(&d, "/engines/preload/usable"), &json!(true));
+    assert_eq!(finding_ids(&d, "error"), Vec::<&str>::new(), "{json}");
+    assert_eq!(finding_ids(&d, "warning"), Vec::<&str>::new(), "{json}");
     assert!(
-        finding_ids(json, "ok").contains("self-test-passed"),
+        finding_ids(&d, "ok").contains(&"self-test-passed"),
         "{json}"
     );
 }
@@ -116,25 +119,23 @@ fn mptcp_disabled() {
     let out = check(&ns, &["--json"]);
     out.expect_code(1);
     let json = &out.stdout;
-    assert_eq!(json_eval(json, "d['mptcp_can_work']"), "false");
-    assert_eq!(json_eval(json, "d['enabled']"), "false");
-    assert_eq!(json_eval(json, "d['mptcp_socket']['ok']"), "false");
-    assert_eq!(json_eval(json, "d['self_test']['result']"), "\"skipped\"");
-    assert_eq!(finding_ids(json, "error"), "[\"mptcp-disabled\"]", "{json}");
-    let disabled = "[f for f in d['findings'] if f['id'] == 'mptcp-disabled'][0]";
-    assert_eq!(
-        json_eval(
-            json,
-            &format!("'net.mptcp.enabled' in {disabled}['message']")
-        ),
-        "true"
+    let d = parse(json);
+    assert_eq!(at(&d, "/mptcp_can_work"), &json!(false));
+    assert_eq!(at(&d, "/enabled"), &json!(false));
+    assert_eq!(at(&d, "/mptcp_socket/ok"), &json!(false));
+    assert_eq!(at(&d, "/self_test/result"), &json!("skipped"));
+    assert_eq!(finding_ids(&d, "error"), ["mptcp-disabled"], "{json}");
+    let disabled = array_at(&d, "/findings")
+        .iter()
+        .find(|f| str_at(f, "/id") == "mptcp-disabled")
+        .unwrap_or_else(|| panic!("no mptcp-disabled finding:\n{json}"));
+    assert!(
+        str_at(disabled, "/message").contains("net.mptcp.enabled"),
+        "{json}"
     );
-    assert_eq!(
-        json_eval(
-            json,
-            &format!("'sysctl -w net.mptcp.enabled=1' in {disabled}['fix']")
-        ),
-        "true"
+    assert!(
+        str_at(disabled, "/fix").contains("sysctl -w net.mptcp.enabled=1"),
+        "{json}"
     );
 }
 
@@ -159,20 +160,24 @@ fn one_path_namespace() {
     let out = check(&ns, &["--json"]);
     out.expect_code(0);
     let json = &out.stdout;
-    assert_eq!(json_eval(json, "d['mptcp_can_work']"), "true");
-    assert_eq!(json_eval(json, "d['endpoints']"), "[]");
-    assert_eq!(json_eval(json, "d['self_test']['result']"), "\"mptcp\"");
-    assert_eq!(finding_ids(json, "error"), "[]", "{json}");
-    let warnings = finding_ids(json, "warning");
-    assert!(warnings.contains("no-endpoints"), "{json}");
-    let fixes = json_eval(
-        json,
-        "[f['fix'] for f in d['findings'] if f['severity'] == 'warning']",
+    let d = parse(json);
+    assert_eq!(at(&d, "/mptcp_can_work"), &json!(true));
+    assert_eq!(at(&d, "/endpoints"), &json!([]));
+    assert_eq!(at(&d, "/self_test/result"), &json!("mptcp"));
+    assert_eq!(finding_ids(&d, "error"), Vec::<&str>::new(), "{json}");
+    let warnings = finding_ids(&d, "warning");
+    assert!(warnings.contains(&"no-endpoints"), "{json}");
+    let warnings = findings(&d, "warning");
+    assert!(
+        warnings.iter().any(|f| at(f, "/fix")
+            .as_str()
+            .is_some_and(|fix| fix.contains("ip mptcp"))),
+        "{json}"
     );
-    assert!(fixes.contains("ip mptcp"), "{fixes}");
-    let messages = json_eval(
-        json,
-        "' '.join(f['message'] for f in d['findings'] if f['severity'] == 'warning')",
+    assert!(
+        warnings
+            .iter()
+            .any(|f| str_at(f, "/message").contains("one path")),
+        "{json}"
     );
-    assert!(messages.contains("one path"), "{messages}");
 }

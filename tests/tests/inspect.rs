@@ -6,7 +6,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mptcpize_rs_tests::apps::Wrap;
-use mptcpize_rs_tests::json::{assert_valid_json, json_eval};
+use mptcpize_rs_tests::json::{Value, array_at, at, json, parse, str_at, u64_at};
 use mptcpize_rs_tests::*;
 
 /// `mptcpize-rs inspect ARGS...` inside `ns`, bounded.
@@ -37,11 +37,11 @@ fn inspect_until_established(ns: &Netns, pid: u32) -> String {
     loop {
         let out = inspect(ns, &["--json", &pid.to_string()]);
         out.expect_code(0);
-        let established = json_eval(
-            &out.stdout,
-            "any(s['state'] == 'ESTABLISHED' for s in d[0]['sockets'])",
-        );
-        if established == "true" {
+        let d = parse(&out.stdout);
+        let established = array_at(&d, "/0/sockets")
+            .iter()
+            .any(|s| str_at(s, "/state") == "ESTABLISHED");
+        if established {
             return out.stdout;
         }
         assert!(
@@ -52,10 +52,13 @@ fn inspect_until_established(ns: &Netns, pid: u32) -> String {
     }
 }
 
-/// The socket of the first process whose `state` is `state`, as a Python
-/// expression on the document `d`.
-fn socket_in(state: &str) -> String {
-    format!("[s for s in d[0]['sockets'] if s['state'] == '{state}'][0]")
+/// The first socket of the `process`th process whose `state` is `state`
+/// (panics, showing the document, when there is none).
+fn socket_in<'a>(d: &'a Value, process: usize, state: &str) -> &'a Value {
+    array_at(d, &format!("/{process}/sockets"))
+        .iter()
+        .find(|s| str_at(s, "/state") == state)
+        .unwrap_or_else(|| panic!("no {state} socket in process {process}:\n{d:#}"))
 }
 
 /// root: a wrapped `python3 -m http.server`: its listener is MPTCP; with a
@@ -83,42 +86,30 @@ fn wrapped_http_server() {
     let out = inspect(&ns, &["--json", &server_pid.to_string()]);
     out.expect_code(0);
     let json = &out.stdout;
-    assert_valid_json(json);
-    assert_eq!(json_eval(json, "len(d)"), "1");
-    assert_eq!(json_eval(json, "d[0]['pid']"), server_pid.to_string());
-    let listener = socket_in("LISTEN");
+    let d = parse(json);
+    assert_eq!(array_at(&d, "").len(), 1, "{json}");
+    assert_eq!(at(&d, "/0/pid"), &json!(server_pid), "{json}");
+    let listener = socket_in(&d, 0, "LISTEN");
+    assert_eq!(at(listener, "/protocol"), &json!("mptcp"), "{json}");
     assert_eq!(
-        json_eval(json, &format!("{listener}['protocol']")),
-        "\"mptcp\""
-    );
-    assert_eq!(
-        json_eval(json, &format!("{listener}['local']")),
-        format!("\"[::]:{HTTP_PORT}\"")
+        at(listener, "/local"),
+        &json!(format!("[::]:{HTTP_PORT}")),
+        "{json}"
     );
 
     let mut client = idle_client(&ns, true);
     let client_pid = client.id();
     let json = inspect_until_established(&ns, server_pid);
-    let connection = socket_in("ESTABLISHED");
+    let d = parse(&json);
+    let connection = socket_in(&d, 0, "ESTABLISHED");
+    assert_eq!(at(connection, "/protocol"), &json!("mptcp"), "{json}");
     assert_eq!(
-        json_eval(&json, &format!("{connection}['protocol']")),
-        "\"mptcp\"",
+        at(connection, "/local"),
+        &json!(format!("[::1]:{HTTP_PORT}")),
         "{json}"
     );
-    assert_eq!(
-        json_eval(&json, &format!("{connection}['local']")),
-        format!("\"[::1]:{HTTP_PORT}\"")
-    );
-    assert_eq!(
-        json_eval(&json, &format!("{connection}['subflows'] >= 1")),
-        "true",
-        "{json}"
-    );
-    assert_eq!(
-        json_eval(&json, &format!("{connection}['fallback']")),
-        "false",
-        "{json}"
-    );
+    assert!(u64_at(connection, "/subflows") >= 1, "{json}");
+    assert_eq!(at(connection, "/fallback"), &json!(false), "{json}");
 
     // The client's side, and two PIDs in one call.
     let out = inspect(
@@ -127,23 +118,17 @@ fn wrapped_http_server() {
     );
     out.expect_code(0);
     let json = &out.stdout;
+    let d = parse(json);
+    let pids: Vec<u64> = array_at(&d, "").iter().map(|p| u64_at(p, "/pid")).collect();
+    assert_eq!(pids, [server_pid, client_pid].map(u64::from), "{json}");
+    let client_socket = socket_in(&d, 1, "ESTABLISHED");
+    assert_eq!(at(client_socket, "/protocol"), &json!("mptcp"), "{json}");
     assert_eq!(
-        json_eval(json, "[p['pid'] for p in d]"),
-        format!("[{server_pid}, {client_pid}]")
+        at(client_socket, "/remote"),
+        &json!(format!("[::1]:{HTTP_PORT}")),
+        "{json}"
     );
-    let client_socket = "[s for s in d[1]['sockets'] if s['state'] == 'ESTABLISHED'][0]";
-    assert_eq!(
-        json_eval(json, &format!("{client_socket}['protocol']")),
-        "\"mptcp\""
-    );
-    assert_eq!(
-        json_eval(json, &format!("{client_socket}['remote']")),
-        format!("\"[::1]:{HTTP_PORT}\"")
-    );
-    assert_eq!(
-        json_eval(json, &format!("{client_socket}['subflows'] >= 1")),
-        "true"
-    );
+    assert!(u64_at(client_socket, "/subflows") >= 1, "{json}");
     client.kill();
 }
 
@@ -157,19 +142,20 @@ fn plain_http_server() {
     let server_pid = server.child.id();
     let _client = idle_client(&ns, false);
     let json = inspect_until_established(&ns, server_pid);
+    let d = parse(&json);
+    let sockets = array_at(&d, "/0/sockets");
+    let protocols: std::collections::BTreeSet<&str> =
+        sockets.iter().map(|s| str_at(s, "/protocol")).collect();
+    assert_eq!(protocols.into_iter().collect::<Vec<_>>(), ["tcp"], "{json}");
+    let listener = socket_in(&d, 0, "LISTEN");
     assert_eq!(
-        json_eval(&json, "sorted(set(s['protocol'] for s in d[0]['sockets']))"),
-        "[\"tcp\"]",
+        at(listener, "/local"),
+        &json!(format!("[::]:{HTTP_PORT}")),
         "{json}"
     );
-    let listener = socket_in("LISTEN");
-    assert_eq!(
-        json_eval(&json, &format!("{listener}['local']")),
-        format!("\"[::]:{HTTP_PORT}\"")
-    );
-    assert_eq!(
-        json_eval(&json, "any('subflows' in s for s in d[0]['sockets'])"),
-        "false"
+    assert!(
+        !sockets.iter().any(|s| s.get("subflows").is_some()),
+        "{json}"
     );
 
     let out = inspect(&ns, &[&server_pid.to_string()]);

@@ -6,7 +6,7 @@ use std::fs;
 use std::process::Command;
 use std::time::Duration;
 
-use mptcpize_rs_tests::json::{assert_valid_json, json_eval};
+use mptcpize_rs_tests::json::{Value, array_at, at, json, parse, str_at, u64_at};
 use mptcpize_rs_tests::*;
 
 /// python3: 8 threads x 50 sockets, then 3 forked children x 10 sockets
@@ -61,10 +61,11 @@ fn curl(ns: &Netns, flags: &[&str]) -> (CmdOutput, Vec<u8>) {
     (out, fs::read(&out_file).unwrap_or_default())
 }
 
-fn report(path: &std::path::Path) -> String {
+/// The report at `path`: its text, and the document parsed.
+fn report(path: &std::path::Path) -> (String, Value) {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("no report at {path:?}: {e}"));
-    assert_valid_json(&text);
-    text
+    let document = parse(&text);
+    (text, document)
 }
 
 #[test]
@@ -116,27 +117,25 @@ fn report_counts_a_wrapped_curl() {
     let (out, bytes) = curl(&ns, &["--report", path_str(&path)]);
     out.success();
     assert_eq!(bytes, server.data);
-    let json = report(&path);
-    assert!(
-        json_eval(&json, "d['converted']").parse::<u64>().unwrap() >= 1,
-        "{json}"
-    );
-    assert_eq!(json_eval(&json, "d['fallback']"), "0", "{json}");
-    assert_eq!(
-        json_eval(&json, "[p['program'] for p in d['processes']]"),
-        "[\"curl\"]"
-    );
+    let (json, d) = report(&path);
+    assert!(u64_at(&d, "/converted") >= 1, "{json}");
+    assert_eq!(at(&d, "/fallback"), &json!(0), "{json}");
+    let programs: Vec<&str> = array_at(&d, "/processes")
+        .iter()
+        .map(|p| str_at(p, "/program"))
+        .collect();
+    assert_eq!(programs, ["curl"], "{json}");
     // 127.0.0.1 is loopback: the socket was converted, then swapped back
     // to TCP at connect(), and the report says so.
-    let converted = json_eval(&json, "d['converted']");
-    assert_eq!(json_eval(&json, "d['swapped_to_tcp']"), converted, "{json}");
+    let converted = at(&d, "/converted");
+    assert_eq!(at(&d, "/swapped_to_tcp"), converted, "{json}");
 
     // With --loopback the connection stays MPTCP: nothing swapped.
     let (out, bytes) = curl(&ns, &["--loopback", "--report", path_str(&path)]);
     out.success();
     assert_eq!(bytes, server.data);
-    let json = report(&path);
-    assert_eq!(json_eval(&json, "d['swapped_to_tcp']"), "0", "{json}");
+    let (json, d) = report(&path);
+    assert_eq!(at(&d, "/swapped_to_tcp"), &json!(0), "{json}");
 }
 
 #[test]
@@ -148,17 +147,12 @@ fn report_counts_fallbacks_when_mptcp_is_off() {
     let (out, bytes) = curl(&ns, &["--report", path_str(&path)]);
     out.success();
     assert_eq!(bytes, server.data);
-    let json = report(&path);
-    assert_eq!(json_eval(&json, "d['converted']"), "0", "{json}");
-    assert!(
-        json_eval(&json, "d['fallback']").parse::<u64>().unwrap() >= 1,
-        "{json}"
-    );
-    assert_eq!(
-        json_eval(&json, "list(d['errno'])"),
-        "[\"ENOPROTOOPT\"]",
-        "{json}"
-    );
+    let (json, d) = report(&path);
+    assert_eq!(at(&d, "/converted"), &json!(0), "{json}");
+    assert!(u64_at(&d, "/fallback") >= 1, "{json}");
+    let errnos =
+        (at(&d, "/errno").as_object()).unwrap_or_else(|| panic!("errno is not an object:\n{json}"));
+    assert_eq!(errnos.keys().collect::<Vec<_>>(), ["ENOPROTOOPT"], "{json}");
 }
 
 #[test]
@@ -179,23 +173,21 @@ fn report_sums_threads_and_forks_without_losing_a_count() {
         THREADS_AND_FORKS,
     ]);
     run_timeout(&mut cmd, LONG).success();
-    let json = report(&path);
-    assert_eq!(json_eval(&json, "d['converted']"), "435", "{json}");
-    assert_eq!(json_eval(&json, "d['fallback']"), "0", "{json}");
-    assert_eq!(json_eval(&json, "d['unrecorded_processes']"), "0", "{json}");
+    let (json, d) = report(&path);
+    assert_eq!(at(&d, "/converted"), &json!(435), "{json}");
+    assert_eq!(at(&d, "/fallback"), &json!(0), "{json}");
+    assert_eq!(at(&d, "/unrecorded_processes"), &json!(0), "{json}");
     // Every exec'd image has its own entry (a python3 found on PATH may be
     // a wrapper script that execs the interpreter): count the socket makers.
-    let per_process = "sorted(p['converted'] for p in d['processes'] if p['converted'])";
-    assert_eq!(
-        json_eval(&json, per_process),
-        "[5, 10, 10, 10, 400]",
-        "{json}"
-    );
+    let mut per_process: Vec<u64> = array_at(&d, "/processes")
+        .iter()
+        .map(|p| u64_at(p, "/converted"))
+        .filter(|&converted| converted != 0)
+        .collect();
+    per_process.sort_unstable();
+    assert_eq!(per_process, [5, 10, 10, 10, 400], "{json}");
     // The untouched UDP socket; python3 may open more at start-up.
-    assert!(
-        json_eval(&json, "d['untouched']").parse::<u64>().unwrap() >= 1,
-        "{json}"
-    );
+    assert!(u64_at(&d, "/untouched") >= 1, "{json}");
 }
 
 #[test]
@@ -216,11 +208,11 @@ fn report_with_the_seccomp_engine() {
     .arg(sockprobe())
     .args(["stress", "8", "50"]);
     run_timeout(&mut cmd, LONG).success();
-    let json = report(&path);
-    assert_eq!(json_eval(&json, "d['converted']"), "400", "{json}");
+    let (json, d) = report(&path);
+    assert_eq!(at(&d, "/converted"), &json!(400), "{json}");
     assert_eq!(
-        json_eval(&json, "len(d['processes'])"),
-        "1",
+        array_at(&d, "/processes").len(),
+        1,
         "threads are one process\n{json}"
     );
 }

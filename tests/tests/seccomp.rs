@@ -209,7 +209,8 @@ fn orphaned_grandchild_is_served_after_run_returns() {
     // Written when the program ended: its counts, not the grandchild's.
     let json = fs::read_to_string(&report)
         .unwrap_or_else(|e| panic!("no report when run returned ({e})\n{}", show()));
-    assert_eq!(json::json_eval(&json, "d['converted']"), "0", "{json}");
+    let d = json::parse(&json);
+    assert_eq!(json::at(&d, "/converted"), &json::json!(0), "{json}");
     let supervisor = background_supervisor_pid(&tmp.read_text("run.log"))
         .unwrap_or_else(|| panic!("no hand-off to a background supervisor\n{}", show()));
 
