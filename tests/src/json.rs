@@ -42,6 +42,16 @@ pub fn array_at<'a>(document: &'a Value, pointer: &str) -> &'a [Value] {
         .unwrap_or_else(|| panic!("{pointer} is not an array in:\n{document:#}"))
 }
 
+/// The receiver's rate, in bits per second, in iperf3's `--json` report
+/// (`end.sum_received.bits_per_second`); `None` when `report` is not JSON
+/// or has no such number.
+pub fn iperf3_received_bps(report: &str) -> Option<f64> {
+    serde_json::from_str::<Value>(report)
+        .ok()?
+        .pointer("/end/sum_received/bits_per_second")?
+        .as_f64()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

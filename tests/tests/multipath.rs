@@ -38,32 +38,17 @@ fn iperf3_mbps(net: &TwoPathNet, wrapped: bool) -> f64 {
     let out = run_timeout(&mut client, SHORT);
     out.success();
     server.wait_timeout(SHORT);
-    let bits = json_number_after(&out.stdout, &["\"sum_received\"", "\"bits_per_second\""])
+    let bits = json::iperf3_received_bps(&out.stdout)
         .unwrap_or_else(|| panic!("no sum_received.bits_per_second in iperf3's JSON:\n{out}"));
     bits / 1e6
-}
-
-/// The number after the last of `keys`, each found after the previous one:
-/// enough JSON for iperf3's fixed layout without a JSON library.
-fn json_number_after(text: &str, keys: &[&str]) -> Option<f64> {
-    let mut rest = text;
-    for key in keys {
-        rest = &rest[rest.find(key)? + key.len()..];
-    }
-    let rest = rest.trim_start().strip_prefix(':')?.trim_start();
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-')))
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
 }
 
 #[test]
 fn json_numbers() {
     let text = r#"{"end": {"sum_sent": {"bits_per_second": 1.5},
                   "sum_received": {"seconds": 4, "bits_per_second": 9.5e7}}}"#;
-    let keys = ["\"sum_received\"", "\"bits_per_second\""];
-    assert_eq!(json_number_after(text, &keys), Some(9.5e7));
-    assert_eq!(json_number_after(text, &["\"nothing\""]), None);
+    assert_eq!(json::iperf3_received_bps(text), Some(9.5e7));
+    assert_eq!(json::iperf3_received_bps(r#"{"end": {}}"#), None);
 }
 
 /// iperf3 on both ends under `run` against plain TCP, on the same network

@@ -269,12 +269,9 @@ fn iperf3_loopback_gbps(ns: &Netns, wrapped: bool) -> f64 {
     );
     out.success();
     server.wait_timeout(SHORT);
-    let key = "\"sum_received\"";
-    let rest = &out.stdout[out.stdout.find(key).expect("sum_received") + key.len()..];
-    let key = "\"bits_per_second\":";
-    let rest = rest[rest.find(key).expect("bits_per_second") + key.len()..].trim_start();
-    let end = rest.find([',', '\n', '}']).unwrap_or(rest.len());
-    rest[..end].trim().parse::<f64>().expect("a number") / 1e9
+    let bits = json::iperf3_received_bps(&out.stdout)
+        .unwrap_or_else(|| panic!("no sum_received.bits_per_second in iperf3's JSON:\n{out}"));
+    bits / 1e9
 }
 
 /// root: iperf3 with both ends under `run` over loopback reaches at least
