@@ -8,7 +8,8 @@
 //! seccomp supervisor), `systemd` (`enable`, `disable`, `status` and unit
 //! files), `kernel` (netlink, sock_diag, the path manager, namespaces), and
 //! the subcommands `check`, `inspect`, `demo`, `testnet`; `rules`,
-//! `terminal_json` (how `--json` documents are printed), `failure`,
+//! `terminal` and `terminal_json` (text others chose, as text and in
+//! `--json` documents), `failure`,
 //! `exit_code` and `version` are shared by several.
 //! Messages are returned without the `mptcpize-rs: ` prefix; the binary adds
 //! it when printing.
