@@ -11,7 +11,9 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use super::fd;
 
 /// One IPv4/IPv6 stream socket of a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,7 +39,7 @@ pub fn tcp_family_sockets(pid: i32) -> io::Result<Vec<TcpFamilySocket>> {
              process's socket would change its class",
         ));
     }
-    let pidfd = pidfd_open(pid)?;
+    let pidfd = fd::pidfd_open(pid)?;
     let mut sockets = Vec::new();
     for entry in fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
         let Ok(link) = fs::read_link(entry.path()) else {
@@ -50,7 +52,7 @@ pub fn tcp_family_sockets(pid: i32) -> io::Result<Vec<TcpFamilySocket>> {
             continue;
         };
         // The descriptor may have been closed since the listing: skip it.
-        let Ok(copy) = pidfd_getfd(&pidfd, fd) else {
+        let Ok(copy) = fd::pidfd_getfd(&pidfd, fd) else {
             continue;
         };
         let option = |name| getsockopt_int(&copy, name);
@@ -87,27 +89,6 @@ fn uses_v1_net_classes(cgroups: &str) -> bool {
             .split(',')
             .any(|c| c == "net_cls" || c == "net_prio")
     })
-}
-
-fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a PID and flags and returns a new descriptor.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    owned(fd)
-}
-
-fn pidfd_getfd(pidfd: &OwnedFd, target_fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_getfd takes a pidfd, a descriptor number in the target
-    // and flags, and returns a new descriptor in this process.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target_fd, 0) };
-    owned(fd)
-}
-
-fn owned(fd: libc::c_long) -> io::Result<OwnedFd> {
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the system call just returned this new descriptor; we own it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 fn getsockopt_int(socket: &OwnedFd, name: libc::c_int) -> io::Result<i32> {

@@ -8,7 +8,7 @@
 //! `sock_filter`, `sock_fprog`) and the ioctl numbers come from libc.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 pub use libc::{
     seccomp_data, seccomp_notif, seccomp_notif_addfd, seccomp_notif_resp, seccomp_notif_sizes,
@@ -292,17 +292,6 @@ pub fn add_fd_and_send(
         )
     };
     ioctl_result(rc)
-}
-
-/// `socket(2)` in this process, as an owned descriptor.
-pub fn socket(domain: i32, ty: i32, protocol: i32) -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2) with integer arguments.
-    let fd = unsafe { libc::socket(domain, ty, protocol) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: socket just returned this new descriptor; we own it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ use std::path::Path;
 use super::credentials::{self, FsIds};
 use super::ffi::{self, NotifBuffer};
 use super::{background, filter};
+use crate::kernel::fd;
 use crate::run::report::{self, Report};
 
 /// Signals passed on to the program (like timeout(1) and env-wrappers do).
@@ -183,7 +184,7 @@ pub fn supervise(target: &Target<'_>) -> Result<Supervised, SuperviseError> {
         len: program.len() as u16,
         filter: program.as_ptr().cast_mut(),
     };
-    let (ours, theirs) = socket_pair()
+    let (ours, theirs) = fd::unix_socket_pair(libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC)
         .map_err(|e| SuperviseError::Failed(format!("cannot create a socket pair: {e}")))?;
     let signals = SignalGuard::block()
         .map_err(|e| SuperviseError::Failed(format!("cannot set up signal handling: {e}")))?;
@@ -476,24 +477,6 @@ fn receive_listener(socket: &OwnedFd) -> Result<OwnedFd, SuperviseError> {
     }
 }
 
-fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
-    let mut fds = [0; 2];
-    // SAFETY: socketpair writes two descriptors into the array.
-    let rc = unsafe {
-        libc::socketpair(
-            libc::AF_UNIX,
-            libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
-            0,
-            fds.as_mut_ptr(),
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: both descriptors are new and ours.
-    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
-}
-
 /// Device and inode of `/proc/PID/ns/net`: equal means same namespace.
 fn netns_id(pid: &str) -> io::Result<(u64, u64)> {
     let meta = std::fs::metadata(format!("/proc/{pid}/ns/net"))?;
@@ -603,16 +586,10 @@ struct Child {
 
 impl Child {
     fn new(pid: libc::pid_t) -> Child {
-        // SAFETY: pidfd_open takes a PID and flags. The child is not reaped
-        // yet, so the PID is still it.
-        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-        let pidfd = (fd >= 0).then(|| {
-            // SAFETY: a new descriptor we own.
-            unsafe { OwnedFd::from_raw_fd(fd as RawFd) }
-        });
         Child {
             pid,
-            pidfd,
+            // The child is not reaped yet, so the PID is still it.
+            pidfd: fd::pidfd_open(pid).ok(),
             status: None,
         }
     }
@@ -1038,7 +1015,7 @@ impl Supervisor<'_> {
     /// caller is gone, or its ids cannot be taken) makes the caller's own
     /// call go on in the kernel, as for any failure here.
     fn make_socket(&self, tid: u32, domain: i32, ty: i32) -> io::Result<OwnedFd> {
-        let make = || ffi::socket(domain, ty | libc::SOCK_CLOEXEC, libc::IPPROTO_MPTCP);
+        let make = || fd::socket(domain, ty | libc::SOCK_CLOEXEC, libc::IPPROTO_MPTCP);
         if self.own_ids.uid != 0 {
             // Unprivileged: every caller runs as our user.
             return make();
