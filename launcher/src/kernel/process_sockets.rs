@@ -41,16 +41,7 @@ pub fn tcp_family_sockets(pid: i32) -> io::Result<Vec<TcpFamilySocket>> {
     }
     let pidfd = fd::pidfd_open(pid)?;
     let mut sockets = Vec::new();
-    for entry in fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
-        let Ok(link) = fs::read_link(entry.path()) else {
-            continue;
-        };
-        if !link.to_string_lossy().starts_with("socket:") {
-            continue;
-        }
-        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-            continue;
-        };
+    for (fd, _inode) in socket_descriptors(pid)? {
         // The descriptor may have been closed since the listing: skip it.
         let Ok(copy) = fd::pidfd_getfd(&pidfd, fd) else {
             continue;
@@ -67,8 +58,37 @@ pub fn tcp_family_sockets(pid: i32) -> io::Result<Vec<TcpFamilySocket>> {
             sockets.push(TcpFamilySocket { fd, protocol });
         }
     }
-    sockets.sort_by_key(|socket| socket.fd);
     Ok(sockets)
+}
+
+/// `(fd, inode)` of every socket in `/proc/PID/fd`, by descriptor number.
+/// A descriptor closed while the directory is read is left out.
+pub fn socket_descriptors(pid: i32) -> io::Result<Vec<(RawFd, u64)>> {
+    let mut fds = Vec::new();
+    for entry in fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
+        // A descriptor closed since the listing has no link any more.
+        let Ok(link) = fs::read_link(entry.path()) else {
+            continue;
+        };
+        let (Some(fd), Some(inode)) = (
+            entry.file_name().to_str().and_then(|n| n.parse().ok()),
+            parse_socket_link(&link.to_string_lossy()),
+        ) else {
+            continue;
+        };
+        fds.push((fd, inode));
+    }
+    fds.sort_unstable();
+    Ok(fds)
+}
+
+/// The inode of a `/proc/PID/fd` link target `socket:[INODE]`.
+pub fn parse_socket_link(target: &str) -> Option<u64> {
+    target
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// Whether the process has the shim mapped (it is loaded, not just named in
@@ -124,6 +144,14 @@ mod tests {
         ));
         assert!(uses_v1_net_classes("3:net_prio:/x\n"));
         assert!(!uses_v1_net_classes("5:name=systemd:/\n"));
+    }
+
+    #[test]
+    fn socket_links() {
+        assert_eq!(parse_socket_link("socket:[12345]"), Some(12345));
+        assert_eq!(parse_socket_link("pipe:[12345]"), None);
+        assert_eq!(parse_socket_link("socket:[x]"), None);
+        assert_eq!(parse_socket_link("/dev/null"), None);
     }
 
     #[test]
