@@ -83,10 +83,7 @@ pub mod ffi;
 pub mod filter;
 pub mod supervisor;
 
-pub use supervisor::{
-    ChildStatus, FORWARDED_SIGNALS, LogSink, SuperviseError, Supervised, Target, exit_like,
-    supervise,
-};
+pub use supervisor::{LogSink, SuperviseError, Supervised, Target, supervise};
 
 /// Whether the engine can work on this system, checked without side
 /// effects. The error says why not, for the user.

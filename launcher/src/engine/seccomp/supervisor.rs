@@ -38,18 +38,10 @@ use std::path::Path;
 use super::credentials::{self, FsIds};
 use super::ffi::{self, NotifBuffer};
 use super::{background, filter};
+use crate::exit_code::{self, ChildStatus};
 use crate::kernel::fd;
 use crate::run::report::{self, Report};
-
-/// Signals passed on to the program (like timeout(1) and env-wrappers do).
-pub const FORWARDED_SIGNALS: [i32; 6] = [
-    libc::SIGINT,
-    libc::SIGTERM,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-];
+use crate::run::signals::{self, DefaultDisposition, ForwardedSignals, Received};
 
 /// What to run.
 #[derive(Debug)]
@@ -127,13 +119,6 @@ impl LogSink {
     }
 }
 
-/// How the program ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChildStatus {
-    Exited(i32),
-    Signaled(i32),
-}
-
 /// Why supervision did not run the program to its end.
 #[derive(Debug)]
 pub enum SuperviseError {
@@ -186,7 +171,7 @@ pub fn supervise(target: &Target<'_>) -> Result<Supervised, SuperviseError> {
     };
     let (ours, theirs) = fd::unix_socket_pair(libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC)
         .map_err(|e| SuperviseError::Failed(format!("cannot create a socket pair: {e}")))?;
-    let signals = SignalGuard::block()
+    let signals = SupervisorSignals::set_up()
         .map_err(|e| SuperviseError::Failed(format!("cannot set up signal handling: {e}")))?;
 
     // SAFETY: mptcpize-rs is single-threaded here, so the child gets a
@@ -306,7 +291,7 @@ impl ExecArgs {
 /// The child's side, between fork and exec: only async-signal-safe system
 /// calls on data prepared before the fork. Never returns.
 fn child_after_fork(
-    signals: &SignalGuard,
+    signals: &SupervisorSignals,
     parent_end: RawFd,
     report: RawFd,
     fprog: &ffi::sock_fprog,
@@ -316,10 +301,8 @@ fn child_after_fork(
     // memory that are valid in the child (inherited copies of the
     // parent's), and none allocates or takes a lock.
     // SAFETY: as said above.
-    unsafe {
-        libc::close(parent_end);
-        signals.restore_in_child();
-    }
+    unsafe { libc::close(parent_end) };
+    signals.restore_in_child();
     if let Err(errno) = ffi::set_no_new_privs() {
         child_fail(report, MSG_NO_NEW_PRIVS, errno);
     }
@@ -333,7 +316,7 @@ fn child_after_fork(
     if send_fd(report, MSG_LISTENER, listener).is_err() {
         // The parent is gone or broken; there is nobody to serve us.
         // SAFETY: as said above.
-        unsafe { libc::_exit(125) };
+        unsafe { libc::_exit(i32::from(exit_code::LAUNCHER_FAILED)) };
     }
     // SAFETY: as said above.
     unsafe {
@@ -357,11 +340,11 @@ fn child_fail(report: RawFd, tag: u8, errno: i32) -> ! {
             message.len(),
             libc::MSG_NOSIGNAL,
         );
-        libc::_exit(if tag == MSG_EXEC && errno == libc::ENOENT {
-            127
+        libc::_exit(i32::from(if tag == MSG_EXEC && errno == libc::ENOENT {
+            exit_code::NOT_FOUND
         } else {
-            126
-        })
+            exit_code::CANNOT_EXECUTE
+        }))
     }
 }
 
@@ -485,94 +468,41 @@ fn netns_id(pid: &str) -> io::Result<(u64, u64)> {
 
 /// The forwarded signals blocked and readable from a signalfd; SIGCHLD at
 /// its default (so the child can be waited for); all undone on drop. The
-/// child undoes it before exec.
-struct SignalGuard {
-    old_mask: libc::sigset_t,
-    old_sigchld: libc::sigaction,
+/// child undoes it before exec ([`SupervisorSignals::restore_in_child`]).
+pub struct SupervisorSignals {
+    // Fields drop in this order: SIGCHLD, then the mask, as they were.
+    sigchld: DefaultDisposition,
+    forwarded: ForwardedSignals,
     signalfd: OwnedFd,
 }
 
-impl SignalGuard {
-    fn block() -> io::Result<SignalGuard> {
-        // SAFETY: sigset_t and sigaction are plain data, filled by the
-        // calls below before use; the calls only read/write these locals.
-        unsafe {
-            let mut set: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut set);
-            for signal in FORWARDED_SIGNALS {
-                libc::sigaddset(&mut set, signal);
-            }
-            let mut old_mask: libc::sigset_t = std::mem::zeroed();
-            let rc = libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old_mask);
-            if rc != 0 {
-                return Err(io::Error::from_raw_os_error(rc));
-            }
-            let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
-            if fd < 0 {
-                let error = io::Error::last_os_error();
-                libc::pthread_sigmask(libc::SIG_SETMASK, &old_mask, std::ptr::null_mut());
-                return Err(error);
-            }
-            let signalfd = OwnedFd::from_raw_fd(fd);
-            let mut default: libc::sigaction = std::mem::zeroed();
-            default.sa_sigaction = libc::SIG_DFL;
-            let mut old_sigchld: libc::sigaction = std::mem::zeroed();
-            libc::sigaction(libc::SIGCHLD, &default, &mut old_sigchld);
-            Ok(SignalGuard {
-                old_mask,
-                old_sigchld,
-                signalfd,
-            })
-        }
+impl SupervisorSignals {
+    pub fn set_up() -> io::Result<SupervisorSignals> {
+        let forwarded = ForwardedSignals::block()?;
+        let signalfd = forwarded.signalfd()?;
+        Ok(SupervisorSignals {
+            sigchld: DefaultDisposition::set(libc::SIGCHLD),
+            forwarded,
+            signalfd,
+        })
+    }
+
+    pub fn signalfd(&self) -> &OwnedFd {
+        &self.signalfd
+    }
+
+    /// Signals waiting in the signalfd.
+    pub fn pending(&self) -> Vec<Received> {
+        signals::read_signalfd(self.signalfd.as_fd())
     }
 
     /// In the child: the mask and SIGCHLD as inherited, and SIGPIPE at its
     /// default (Rust ignores it in mptcpize-rs; std's exec resets it the
     /// same way). Async-signal-safe.
-    ///
-    /// # Safety
-    /// Only between fork and exec in the child.
-    unsafe fn restore_in_child(&self) {
-        // SAFETY: sigaction/sigprocmask with valid pointers to our data.
-        unsafe {
-            libc::sigaction(libc::SIGCHLD, &self.old_sigchld, std::ptr::null_mut());
-            let mut default: libc::sigaction = std::mem::zeroed();
-            default.sa_sigaction = libc::SIG_DFL;
-            libc::sigaction(libc::SIGPIPE, &default, std::ptr::null_mut());
-            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut());
-        }
-    }
-
-    /// Signals waiting in the signalfd: (number, sent by the kernel).
-    fn pending(&self) -> Vec<(i32, bool)> {
-        let mut signals = Vec::new();
-        loop {
-            // SAFETY: signalfd_siginfo is plain data.
-            let mut info: libc::signalfd_siginfo = unsafe { std::mem::zeroed() };
-            let size = size_of::<libc::signalfd_siginfo>();
-            // SAFETY: reads at most `size` bytes into `info`.
-            let rc = unsafe {
-                libc::read(
-                    self.signalfd.as_raw_fd(),
-                    (&mut info as *mut libc::signalfd_siginfo).cast(),
-                    size,
-                )
-            };
-            if rc != size as isize {
-                return signals;
-            }
-            signals.push((info.ssi_signo as i32, info.ssi_code == libc::SI_KERNEL));
-        }
-    }
-}
-
-impl Drop for SignalGuard {
-    fn drop(&mut self) {
-        // SAFETY: restores what `block` saved; pointers to our fields.
-        unsafe {
-            libc::sigaction(libc::SIGCHLD, &self.old_sigchld, std::ptr::null_mut());
-            libc::pthread_sigmask(libc::SIG_SETMASK, &self.old_mask, std::ptr::null_mut());
-        }
+    pub fn restore_in_child(&self) {
+        self.sigchld.restore();
+        signals::reset_to_default(libc::SIGPIPE);
+        self.forwarded.previous_mask().restore();
     }
 }
 
@@ -605,11 +535,7 @@ impl Child {
             // SAFETY: waitpid on our own child with a pointer to a local.
             let rc = unsafe { libc::waitpid(self.pid, &mut status, flags) };
             if rc == self.pid {
-                self.status = Some(if libc::WIFSIGNALED(status) {
-                    ChildStatus::Signaled(libc::WTERMSIG(status))
-                } else {
-                    ChildStatus::Exited(libc::WEXITSTATUS(status))
-                });
+                self.status = Some(ChildStatus::from_wait_status(status));
                 return;
             }
             if rc < 0 && ffi::errno() == libc::EINTR {
@@ -617,7 +543,7 @@ impl Child {
             }
             if rc < 0 {
                 // ECHILD: someone else reaped it; report a failure status.
-                self.status = Some(ChildStatus::Exited(125));
+                self.status = Some(ChildStatus::Exited(i32::from(exit_code::LAUNCHER_FAILED)));
             }
             return;
         }
@@ -777,14 +703,14 @@ impl Supervisor<'_> {
         &mut self,
         mut child: Child,
         pair: &OwnedFd,
-        signals: &SignalGuard,
+        signals: &SupervisorSignals,
     ) -> Result<Ended, SuperviseError> {
         let mut exec_pending = true;
         let mut exec_error = None;
         while child.status.is_none() {
             let mut fds = [
                 poll_entry(self.listener.as_fd()),
-                poll_entry(signals.signalfd.as_fd()),
+                poll_entry(signals.signalfd().as_fd()),
                 poll_entry_opt(child.pidfd.as_ref()),
                 poll_entry_opt(exec_pending.then_some(pair)),
             ];
@@ -807,12 +733,12 @@ impl Supervisor<'_> {
                 }
             }
             if fds[1].revents != 0 {
-                for (signal, from_kernel) in signals.pending() {
+                for received in signals.pending() {
                     // Terminal signals (Ctrl-C, Ctrl-\, hangup) reach the
                     // whole process group, the child included: forwarding
                     // them would deliver them twice.
-                    if !from_kernel {
-                        child.signal(signal);
+                    if received.to_forward() {
+                        child.signal(received.signal);
                     }
                 }
             }
@@ -838,7 +764,9 @@ impl Supervisor<'_> {
             return Err(SuperviseError::Exec(error));
         }
         Ok(Ended {
-            status: child.status.unwrap_or(ChildStatus::Exited(125)),
+            status: child
+                .status
+                .unwrap_or(ChildStatus::Exited(i32::from(exit_code::LAUNCHER_FAILED))),
             filter_in_use: !hung_up(self.listener.as_fd()),
         })
     }
@@ -1070,37 +998,6 @@ fn poll_entry_opt(fd: Option<&OwnedFd>) -> libc::pollfd {
     }
 }
 
-/// Ends this process the way the program ended: the same exit code, or
-/// death by the same signal (core dumps off, so a crashing program does not
-/// leave a second core from us). Returns the shell-style status (128 + N)
-/// only if the signal did not end us.
-pub fn exit_like(status: ChildStatus) -> u8 {
-    match status {
-        ChildStatus::Exited(code) => code as u8,
-        ChildStatus::Signaled(signal) => {
-            let _ = io::stderr().flush();
-            // SAFETY: setrlimit/sigaction/sigprocmask/raise with valid
-            // pointers to locals; dying here is the intent.
-            unsafe {
-                let no_core = libc::rlimit {
-                    rlim_cur: 0,
-                    rlim_max: 0,
-                };
-                libc::setrlimit(libc::RLIMIT_CORE, &no_core);
-                let mut default: libc::sigaction = std::mem::zeroed();
-                default.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(signal, &default, std::ptr::null_mut());
-                let mut set: libc::sigset_t = std::mem::zeroed();
-                libc::sigemptyset(&mut set);
-                libc::sigaddset(&mut set, signal);
-                libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
-                libc::raise(signal);
-            }
-            128u8.wrapping_add(signal as u8)
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1123,12 +1020,5 @@ mod tests {
             line.ends_with("another network namespace) (seccomp)"),
             "{line}"
         );
-    }
-
-    #[test]
-    fn exit_codes_pass_through() {
-        assert_eq!(exit_like(ChildStatus::Exited(0)), 0);
-        assert_eq!(exit_like(ChildStatus::Exited(3)), 3);
-        assert_eq!(exit_like(ChildStatus::Exited(255)), 255);
     }
 }
