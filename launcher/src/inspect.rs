@@ -128,33 +128,8 @@ pub fn socket_fds(pid: i32) -> Result<Vec<(i32, u64)>, Failure> {
     if !fs::metadata(format!("/proc/{pid}")).is_ok_and(|m| m.is_dir()) {
         return Err(Failure::new(format!("no process with PID {pid}")));
     }
-    let entries = fs::read_dir(format!("/proc/{pid}/fd"))
-        .map_err(|error| process_error(pid, "cannot read its descriptors", error))?;
-    let mut fds = Vec::new();
-    for entry in entries.flatten() {
-        // A descriptor closed since the listing has no link any more.
-        let Ok(link) = fs::read_link(entry.path()) else {
-            continue;
-        };
-        let (Some(fd), Some(inode)) = (
-            entry.file_name().to_str().and_then(|n| n.parse().ok()),
-            parse_socket_link(&link.to_string_lossy()),
-        ) else {
-            continue;
-        };
-        fds.push((fd, inode));
-    }
-    fds.sort_unstable();
-    Ok(fds)
-}
-
-/// The inode of a `/proc/PID/fd` link target `socket:[INODE]`.
-pub fn parse_socket_link(target: &str) -> Option<u64> {
-    target
-        .strip_prefix("socket:[")?
-        .strip_suffix(']')?
-        .parse()
-        .ok()
+    process_sockets::socket_descriptors(pid)
+        .map_err(|error| process_error(pid, "cannot read its descriptors", error))
 }
 
 /// TCP and MPTCP dumps of the network namespace `pid` is in.
@@ -439,14 +414,6 @@ mod tests {
             ..MptcpInfo::default()
         });
         socket
-    }
-
-    #[test]
-    fn socket_links() {
-        assert_eq!(parse_socket_link("socket:[12345]"), Some(12345));
-        assert_eq!(parse_socket_link("pipe:[12345]"), None);
-        assert_eq!(parse_socket_link("socket:[x]"), None);
-        assert_eq!(parse_socket_link("/dev/null"), None);
     }
 
     #[test]

@@ -5,12 +5,13 @@
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use libc::IPPROTO_MPTCP;
 
 use super::{Engines, Facts, PathManager, Scheduler, SelfTest, SocketSupport};
+use crate::kernel::fd;
 use crate::kernel::mptcp_info::{self, MptcpInfo};
 use crate::kernel::mptcp_pm;
 use crate::{engine::preload::shim, engine::seccomp};
@@ -110,13 +111,7 @@ fn mptcp_socket(extra_type_flags: libc::c_int) -> io::Result<OwnedFd> {
 /// `socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | extra, protocol)`.
 fn stream_socket(protocol: libc::c_int, extra_type_flags: libc::c_int) -> io::Result<OwnedFd> {
     let kind = libc::SOCK_STREAM | libc::SOCK_CLOEXEC | extra_type_flags;
-    // SAFETY: socket() takes three integers and returns a new descriptor.
-    let fd = unsafe { libc::socket(libc::AF_INET, kind, protocol) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fd was just returned by socket(); nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    fd::socket(libc::AF_INET, kind, protocol)
 }
 
 fn sockaddr_in(address: SocketAddrV4) -> libc::sockaddr_in {

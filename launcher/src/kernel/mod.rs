@@ -1,7 +1,9 @@
 //! The kernel's interfaces the launcher talks to: generic netlink and the
 //! MPTCP path manager, sock_diag and `struct mptcp_info`, another process's
-//! sockets, and network namespaces. No policy here: subcommands decide.
+//! sockets, network namespaces, and the descriptors (sockets, pidfds) several
+//! rooms make. No policy here: subcommands decide.
 
+pub mod fd;
 pub mod mptcp_info;
 pub mod mptcp_pm;
 pub mod netlink;

@@ -11,7 +11,9 @@
 
 use std::fs;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use super::fd;
 
 /// One IPv4/IPv6 stream socket of a process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,20 +39,11 @@ pub fn tcp_family_sockets(pid: i32) -> io::Result<Vec<TcpFamilySocket>> {
              process's socket would change its class",
         ));
     }
-    let pidfd = pidfd_open(pid)?;
+    let pidfd = fd::pidfd_open(pid)?;
     let mut sockets = Vec::new();
-    for entry in fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
-        let Ok(link) = fs::read_link(entry.path()) else {
-            continue;
-        };
-        if !link.to_string_lossy().starts_with("socket:") {
-            continue;
-        }
-        let Some(fd) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else {
-            continue;
-        };
+    for (fd, _inode) in socket_descriptors(pid)? {
         // The descriptor may have been closed since the listing: skip it.
-        let Ok(copy) = pidfd_getfd(&pidfd, fd) else {
+        let Ok(copy) = fd::pidfd_getfd(&pidfd, fd) else {
             continue;
         };
         let option = |name| getsockopt_int(&copy, name);
@@ -65,8 +58,37 @@ pub fn tcp_family_sockets(pid: i32) -> io::Result<Vec<TcpFamilySocket>> {
             sockets.push(TcpFamilySocket { fd, protocol });
         }
     }
-    sockets.sort_by_key(|socket| socket.fd);
     Ok(sockets)
+}
+
+/// `(fd, inode)` of every socket in `/proc/PID/fd`, by descriptor number.
+/// A descriptor closed while the directory is read is left out.
+pub fn socket_descriptors(pid: i32) -> io::Result<Vec<(RawFd, u64)>> {
+    let mut fds = Vec::new();
+    for entry in fs::read_dir(format!("/proc/{pid}/fd"))?.flatten() {
+        // A descriptor closed since the listing has no link any more.
+        let Ok(link) = fs::read_link(entry.path()) else {
+            continue;
+        };
+        let (Some(fd), Some(inode)) = (
+            entry.file_name().to_str().and_then(|n| n.parse().ok()),
+            parse_socket_link(&link.to_string_lossy()),
+        ) else {
+            continue;
+        };
+        fds.push((fd, inode));
+    }
+    fds.sort_unstable();
+    Ok(fds)
+}
+
+/// The inode of a `/proc/PID/fd` link target `socket:[INODE]`.
+pub fn parse_socket_link(target: &str) -> Option<u64> {
+    target
+        .strip_prefix("socket:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 /// Whether the process has the shim mapped (it is loaded, not just named in
@@ -87,27 +109,6 @@ fn uses_v1_net_classes(cgroups: &str) -> bool {
             .split(',')
             .any(|c| c == "net_cls" || c == "net_prio")
     })
-}
-
-fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a PID and flags and returns a new descriptor.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
-    owned(fd)
-}
-
-fn pidfd_getfd(pidfd: &OwnedFd, target_fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: pidfd_getfd takes a pidfd, a descriptor number in the target
-    // and flags, and returns a new descriptor in this process.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), target_fd, 0) };
-    owned(fd)
-}
-
-fn owned(fd: libc::c_long) -> io::Result<OwnedFd> {
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the system call just returned this new descriptor; we own it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
 fn getsockopt_int(socket: &OwnedFd, name: libc::c_int) -> io::Result<i32> {
@@ -143,6 +144,14 @@ mod tests {
         ));
         assert!(uses_v1_net_classes("3:net_prio:/x\n"));
         assert!(!uses_v1_net_classes("5:name=systemd:/\n"));
+    }
+
+    #[test]
+    fn socket_links() {
+        assert_eq!(parse_socket_link("socket:[12345]"), Some(12345));
+        assert_eq!(parse_socket_link("pipe:[12345]"), None);
+        assert_eq!(parse_socket_link("socket:[x]"), None);
+        assert_eq!(parse_socket_link("/dev/null"), None);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod foreground;
 pub mod output_file;
 pub mod program;
 pub mod report;
+pub mod signals;
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -384,7 +385,7 @@ fn run_seccomp(
     {
         warn(&error.to_string());
     }
-    Ok(seccomp::exit_like(supervised.status))
+    Ok(exit_code::exit_like(supervised.status))
 }
 
 /// Runs the program with the shim preloaded as a child, not by exec, so
@@ -422,7 +423,7 @@ fn run_preload_reported(
         Ok(counts) => report.write(&counts)?,
         Err(error) => warn(&format!("cannot read the report's counter table: {error}")),
     }
-    Ok(seccomp::exit_like(status))
+    Ok(exit_code::exit_like(status))
 }
 
 /// Replaces this process with the program, the shim preloaded. Only

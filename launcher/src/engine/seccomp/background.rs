@@ -27,7 +27,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use super::supervisor::FORWARDED_SIGNALS;
+use crate::run::signals;
 
 /// Forks the background supervisor. In the parent, returns its PID. In the
 /// child, detaches (see the module's documentation), runs `serve` and
@@ -61,11 +61,8 @@ fn detach_self(keep: &[RawFd]) {
     // SAFETY: setsid takes no arguments; the child of a fork is never a
     // process group leader, so it succeeds.
     unsafe { libc::setsid() };
-    for signal in FORWARDED_SIGNALS {
-        // SAFETY: SIG_IGN for a signal that can be caught; ignoring also
-        // discards any already pending (blocked) instance.
-        unsafe { libc::signal(signal, libc::SIG_IGN) };
-    }
+    // Ignoring also discards any already pending (blocked) instance.
+    signals::ignore_forwarded();
     // SAFETY: open of a NUL-terminated literal path.
     let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
     for fd in 0..=2 {

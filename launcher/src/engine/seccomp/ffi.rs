@@ -8,7 +8,7 @@
 //! `sock_filter`, `sock_fprog`) and the ioctl numbers come from libc.
 
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
 
 pub use libc::{
     seccomp_data, seccomp_notif, seccomp_notif_addfd, seccomp_notif_resp, seccomp_notif_sizes,
@@ -40,16 +40,10 @@ pub const fn data_arg_low(index: u32) -> u32 {
     16 + 8 * index
 }
 
-fn result(rc: libc::c_long) -> io::Result<libc::c_long> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(rc)
-    }
-}
-
-fn ioctl_result(rc: libc::c_int) -> io::Result<libc::c_int> {
-    if rc < 0 {
+/// A system call's or ioctl's return value: negative means failed, with
+/// errno saying why.
+fn result<T: Copy + Default + PartialOrd>(rc: T) -> io::Result<T> {
+    if rc < T::default() {
         Err(io::Error::last_os_error())
     } else {
         Ok(rc)
@@ -181,7 +175,7 @@ impl NotifBuffer {
                 self.words.as_mut_ptr(),
             )
         };
-        ioctl_result(rc)?;
+        result(rc)?;
         // SAFETY: the buffer is at least size_of::<seccomp_notif>() bytes,
         // 8-byte aligned, and seccomp_notif is plain integers (any bit
         // pattern is valid).
@@ -208,7 +202,7 @@ pub fn set_sync_wake_up(listener: BorrowedFd<'_>) -> io::Result<()> {
             USER_NOTIF_FD_SYNC_WAKE_UP,
         )
     };
-    ioctl_result(rc).map(drop)
+    result(rc).map(drop)
 }
 
 /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: whether notification `id` is still
@@ -264,7 +258,7 @@ fn respond(listener: BorrowedFd<'_>, response: seccomp_notif_resp) -> io::Result
             &response,
         )
     };
-    ioctl_result(rc).map(drop)
+    result(rc).map(drop)
 }
 
 /// Installs `source` in the target of notification `id` and answers the
@@ -291,18 +285,7 @@ pub fn add_fd_and_send(
             &addfd,
         )
     };
-    ioctl_result(rc)
-}
-
-/// `socket(2)` in this process, as an owned descriptor.
-pub fn socket(domain: i32, ty: i32, protocol: i32) -> io::Result<OwnedFd> {
-    // SAFETY: plain socket(2) with integer arguments.
-    let fd = unsafe { libc::socket(domain, ty, protocol) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: socket just returned this new descriptor; we own it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    result(rc)
 }
 
 #[cfg(test)]

@@ -36,6 +36,18 @@
 //! fork, no delay. `run --report` counts up to the program's end; with
 //! `-d`, the background supervisor logs only to a `MPTCPIZE_RS_LOG` file.
 //!
+//! # Files
+//!
+//! One job each: [`supervisor`] (the loop and its lifetime), `spawn` (the
+//! fork, the child's side until exec, the listener hand-over), `scm_rights`
+//! (the messages on the socket pair), `child` (forwarded signals, reaping),
+//! `respond` (answering one notification), `decision` (its log line and
+//! report count), `log` (where lines go), [`background`] (after the
+//! program), [`credentials`] (the caller's identity), [`filter`] (the BPF
+//! program) and [`ffi`] (the seccomp system calls and ioctls). Signals and
+//! the program's exit status are shared with the preload engine:
+//! [`crate::run::signals`], [`crate::exit_code`].
+//!
 //! # Support detection
 //!
 //! Without side effects, before anything is started ([`availability`]):
@@ -78,15 +90,19 @@
 //!   kernel makes the caller's own TCP socket.
 
 pub mod background;
+mod child;
 pub mod credentials;
+mod decision;
 pub mod ffi;
 pub mod filter;
+mod log;
+mod respond;
+mod scm_rights;
+mod spawn;
 pub mod supervisor;
 
-pub use supervisor::{
-    ChildStatus, FORWARDED_SIGNALS, LogSink, SuperviseError, Supervised, Target, exit_like,
-    supervise,
-};
+pub use log::LogSink;
+pub use supervisor::{SuperviseError, Supervised, Target, supervise};
 
 /// Whether the engine can work on this system, checked without side
 /// effects. The error says why not, for the user.
