@@ -18,6 +18,7 @@ use crate::failure::Failure;
 use crate::in_root::{self, Tree};
 use crate::preload_env::{GODEBUG, LD_PRELOAD, merge_godebug, merge_ld_preload};
 use crate::rules::RULES_VAR;
+use crate::terminal::printable;
 use crate::unit_env::{ServiceEnvironment, quoted_assignment};
 use crate::unit_name::UnitName;
 
@@ -124,36 +125,50 @@ impl Location<'_> {
                     "the drop-in directory {} is a symbolic link (to {}); mptcpize-rs \
                      does not write, read or remove through a linked drop-in directory, \
                      which could lead out of the tree; make it a real directory",
-                    self.dir_display().display(),
-                    String::from_utf8_lossy(&target)
+                    printable(&self.dir_display().to_string_lossy()),
+                    printable(&String::from_utf8_lossy(&target))
                 ))
             }
             Ok(_) => io::Error::other(format!(
                 "{} is not a directory",
-                self.dir_display().display()
+                printable(&self.dir_display().to_string_lossy())
             )),
             Err(_) => error,
         }
     }
 
-    /// The current drop-in's text, `None` if there is none (a link or
-    /// anything but a regular file in its place counts as none).
+    /// The current drop-in's text, `None` if there is none (a link in its
+    /// place counts as none: [`Location::write`] replaces it). Anything
+    /// else but a regular file there (a device, a FIFO) is an error saying
+    /// so, and is never opened: the name is looked up with `O_PATH`, and
+    /// only a regular file is then opened, that same inode
+    /// ([`in_root::reopen_regular`]). A drop-in over
+    /// [`in_root::MAX_UNIT_FILE_SIZE`] is an error too.
     pub fn read(&self) -> io::Result<Option<String>> {
         let Some((_, dir)) = self.open(false)? else {
             return Ok(None);
         };
-        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
-        let file = match in_root::openat(dir.as_fd(), FILE_NAME.as_bytes(), flags) {
-            Ok(file) => file,
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP)) => {
-                return Ok(None);
-            }
+        let flags = libc::O_PATH | libc::O_NOFOLLOW;
+        let found = match in_root::openat(dir.as_fd(), FILE_NAME.as_bytes(), flags) {
+            Ok(found) => found,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
             Err(e) => return Err(e),
         };
-        if !in_root::fstat(file.as_fd())?.is_file() {
+        let meta = in_root::fstat(found.as_fd())?;
+        if meta.is_symlink() {
             return Ok(None);
         }
-        let bytes = in_root::read_all(file)?;
+        let shown = printable(&self.display().to_string_lossy());
+        if !meta.is_file() {
+            return Err(io::Error::other(format!(
+                "{shown} is {}, not a regular file; mptcpize-rs never opens one: \
+                 remove it (mptcpize-rs disable removes it too)",
+                meta.kind()
+            )));
+        }
+        let file = in_root::reopen_regular(found, libc::O_RDONLY | libc::O_NONBLOCK)?;
+        let bytes = in_root::read_limited(file, in_root::MAX_UNIT_FILE_SIZE)
+            .map_err(|e| in_root::too_large(e, &shown))?;
         Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
     }
 
