@@ -261,13 +261,14 @@ fn cstr(text: &str) -> io::Result<std::ffi::CString> {
 }
 
 /// A failed write, with what to do about it.
-pub fn write_failure(path: &Path, error: io::Error) -> Failure {
+/// `path` is the drop-in as [`Location::display`] gives it, printable.
+pub fn write_failure(path: &str, error: io::Error) -> Failure {
     let hint = if error.kind() == io::ErrorKind::PermissionDenied {
         "; run it as root (sudo), or use --user for your own services"
     } else {
         ""
     };
-    Failure::new(format!("cannot write {}: {error}{hint}", path.display()))
+    Failure::new(format!("cannot write {path}: {error}{hint}"))
 }
 
 #[cfg(test)]
