@@ -52,14 +52,7 @@ impl UnitRequest {
         }
         let user = match self.user {
             false => None,
-            true => match std::env::var_os("HOME") {
-                Some(home) if !home.is_empty() => Some(PathBuf::from(home)),
-                _ => {
-                    return Err(Failure::new(
-                        "--user needs HOME to find ~/.config/systemd/user",
-                    ));
-                }
-            },
+            true => Some(user_home()?),
         };
         let tree = match &self.root {
             None => Tree::open(Path::new("/"))
@@ -102,6 +95,35 @@ fn open_root(root: &Path) -> Result<Tree, Failure> {
         )));
     }
     Ok(tree)
+}
+
+/// `$HOME` for `--user`, which must belong to the effective user: root
+/// with another user's HOME (`sudo -E`) would otherwise read and write,
+/// as root, in a directory that user controls.
+fn user_home() -> Result<PathBuf, Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let home = match std::env::var_os("HOME") {
+        Some(home) if !home.is_empty() => PathBuf::from(home),
+        _ => {
+            return Err(Failure::new(
+                "--user needs HOME to find ~/.config/systemd/user",
+            ));
+        }
+    };
+    let shown = printable(&home.to_string_lossy());
+    let owner = std::fs::metadata(&home)
+        .map_err(|e| Failure::new(format!("--user: cannot use HOME ({shown}): {e}")))?
+        .uid();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if owner != euid {
+        return Err(Failure::new(format!(
+            "--user: HOME ({shown}) belongs to uid {owner}, not to you (uid {euid}); \
+             --user is for your own services: run mptcpize-rs as the user who owns \
+             them (without sudo), or set HOME to your own home directory"
+        )));
+    }
+    Ok(home)
 }
 
 /// Which systemd instance, and which file system tree, to work on.
