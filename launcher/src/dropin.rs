@@ -28,15 +28,17 @@ pub const FILE_NAME: &str = "zz-mptcpize-rs.conf";
 /// unit already preloads, `GODEBUG` gets `multipathtcp=1` merged into the
 /// unit's Go settings, and `rules` (canonical text, `None` for the
 /// defaults) goes into `MPTCPIZE_RS_RULES`. `undo` is the command that
-/// removes it.
+/// removes it. Fails only for a shim path systemd cannot carry
+/// ([`shim_entry`]).
 pub fn render(
     unit: &UnitName,
     env: &ServiceEnvironment,
     shim: &Path,
     rules: Option<&str>,
     undo: &str,
-) -> String {
-    let ld_preload = merge_ld_preload(env.get(LD_PRELOAD).map(AsRef::as_ref), shim);
+) -> Result<String, Failure> {
+    let shim = shim_entry(shim)?;
+    let ld_preload = merge_ld_preload(env.get(LD_PRELOAD).map(AsRef::as_ref), Path::new(&shim));
     let godebug = merge_godebug(env.get(GODEBUG).map(AsRef::as_ref));
     let mut text = format!(
         "# Written by `mptcpize-rs enable {unit}`: the service's TCP sockets become\n\
@@ -53,7 +55,25 @@ pub fn render(
             quoted_assignment(RULES_VAR, rules)
         ));
     }
-    text
+    Ok(text)
+}
+
+/// The shim's path as written in `LD_PRELOAD=`: systemd expands specifiers
+/// in `Environment=` values, so each `%` is written `%%` (the unit's own
+/// values keep theirs as written: they meant them). A path that is not
+/// UTF-8 is refused: systemd ignores such an assignment, and rewriting it
+/// would name another file.
+pub fn shim_entry(shim: &Path) -> Result<String, Failure> {
+    let Some(text) = shim.to_str() else {
+        return Err(Failure::new(format!(
+            "the shim's path {} is not valid UTF-8, which systemd cannot carry in \
+             Environment= (it ignores such a value); install the shim at a UTF-8 path, \
+             or point {} at one",
+            printable(&shim.to_string_lossy()),
+            crate::shim::OVERRIDE_VAR
+        )));
+    };
+    Ok(text.replace('%', "%%"))
 }
 
 /// The rules a drop-in written by [`render`] carries (canonical text).
@@ -283,7 +303,7 @@ mod tests {
         env.apply(unit_text);
         let unit = UnitName::parse("web").unwrap();
         let undo = "mptcpize-rs disable web.service";
-        render(&unit, &env, Path::new(SHIM), rules, undo)
+        render(&unit, &env, Path::new(SHIM), rules, undo).unwrap()
     }
 
     fn render_for(unit_text: &str) -> String {
@@ -315,6 +335,38 @@ mod tests {
             text.contains("\"GODEBUG=http2client=0,multipathtcp=1\""),
             "{text}"
         );
+    }
+
+    /// A `%` in the shim's path is written `%%`, so systemd's specifier
+    /// expansion gives the path back; the unit's own `%` stay as written.
+    /// A non-UTF-8 path is refused.
+    #[test]
+    fn shim_path_specifiers_are_escaped() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut env = ServiceEnvironment::default();
+        env.apply("[Service]\nEnvironment=LD_PRELOAD=%h/own.so\n");
+        let unit = UnitName::parse("web").unwrap();
+        let undo = "mptcpize-rs disable web.service";
+        let shim = Path::new("/opt/50%off/%h/libmptcpize_preload.so");
+        let text = render(&unit, &env, shim, None, undo).unwrap();
+        assert!(
+            text.contains(
+                "Environment=\"LD_PRELOAD=%h/own.so:/opt/50%%off/%%h/libmptcpize_preload.so\"\n"
+            ),
+            "{text}"
+        );
+        // Already there (as systemd would read it): not added twice.
+        env.apply("[Service]\nEnvironment=LD_PRELOAD=/opt/50%%off/%%h/libmptcpize_preload.so\n");
+        let again = render(&unit, &env, shim, None, undo).unwrap();
+        assert!(
+            again.contains("\"LD_PRELOAD=/opt/50%%off/%%h/libmptcpize_preload.so\"\n"),
+            "{again}"
+        );
+        let bad = Path::new(std::ffi::OsStr::from_bytes(b"/opt/\xff/x.so"));
+        let error = render(&unit, &env, bad, None, undo)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not valid UTF-8"), "{error}");
     }
 
     #[test]

@@ -75,7 +75,7 @@ pub(crate) fn enable_in(
     };
     let path = printable(&at.display().to_string_lossy());
     let undo = request.undo_command(unit);
-    let content = dropin::render(unit, &env, shim, rules, &undo);
+    let content = dropin::render(unit, &env, shim, rules, &undo)?;
     // Also finds a linked drop-in directory, which the write would refuse,
     // and anything but a regular file in the drop-in's place.
     let current = at.read().map_err(|e| dropin::write_failure(&path, e))?;

@@ -72,7 +72,7 @@ pub(crate) fn status_in(
     if let Ok(shim) = shim::locate() {
         let undo = request.undo_command(unit);
         let expected = dropin::render(unit, &env, &shim, rules.as_deref(), &undo);
-        if current != expected {
+        if expected.as_deref().ok() != Some(current.as_str()) {
             let same_rules = if rules.is_some() {
                 " with the same rule options"
             } else {

@@ -670,7 +670,8 @@ mod tests {
                 shim,
                 rules,
                 "mptcpize-rs disable web.service",
-            );
+            )
+            .unwrap();
             let context = || format!("seed {seed} case {case}: {text:?}\n{dropin}");
             let lines: Vec<&str> = dropin.split('\n').collect();
             assert_eq!(
