@@ -320,3 +320,49 @@ fn replaceable_shim_and_masked_unit_under_real_systemd() {
         .exec(&[CONTAINER_LAUNCHER, "enable", "web"])
         .expect_code(0);
 }
+
+/// The review's finding 5 under a real systemd: a shim in a directory
+/// whose name holds `%` (`/opt/50%off`). The drop-in writes it `%%`, so
+/// systemd's specifier expansion gives the service exactly that path;
+/// unescaped, systemd would refuse or change it.
+#[test]
+fn shim_path_with_a_percent_reaches_the_service_unchanged() {
+    let container = SystemdContainer::boot();
+    container.install_mptcpize_rs();
+    let shim = "/opt/50%off/libmptcpize_preload.so";
+    container.exec_ok(&["mkdir", "-p", "/opt/50%off"]);
+    container.exec_ok(&["cp", CONTAINER_SHIM, shim]);
+    container.write(
+        "/etc/systemd/system/pct.service",
+        "[Service]\nExecStart=/bin/sleep infinity\n",
+    );
+    container.daemon_reload();
+    container.start("pct.service");
+    let override_var = format!("MPTCPIZE_RS_PRELOAD={shim}");
+    container
+        .exec(&[
+            "env",
+            &override_var,
+            CONTAINER_LAUNCHER,
+            "enable",
+            "pct",
+            "--now",
+        ])
+        .expect_code(0);
+    let dropin = container.read("/etc/systemd/system/pct.service.d/zz-mptcpize-rs.conf");
+    assert!(
+        dropin.contains("LD_PRELOAD=/opt/50%%off/libmptcpize_preload.so"),
+        "{dropin}"
+    );
+    assert_eq!(
+        process_variable(&container, "pct.service", "LD_PRELOAD").as_deref(),
+        Some(shim),
+        "{dropin}"
+    );
+    let status = container.exec(&["env", &override_var, CONTAINER_LAUNCHER, "status", "pct"]);
+    status.expect_code(0);
+    assert!(
+        status.stdout.contains("shim loaded") && !status.stdout.contains("out of date"),
+        "{status}"
+    );
+}

@@ -4,32 +4,46 @@
 //! directory ([`crate::systemd::dropin::Location`]). A masked unit can be disabled.
 
 use crate::failure::Failure;
-use crate::systemd::UnitRequest;
 use crate::systemd::dropin::{self, Location};
+use crate::systemd::in_root::Tree;
+use crate::systemd::unit_name::UnitName;
+use crate::systemd::{Scope, UnitRequest};
+use crate::terminal::printable;
 
 pub fn disable(request: &UnitRequest) -> Result<(), Failure> {
-    let (unit, scope) = request.resolve()?;
-    let path = scope.dropin_path(&unit);
-    let tree = scope.tree().map_err(|e| dropin::write_failure(&path, e))?;
-    let (config_dir, dir_name) = scope.dropin_location(&unit);
+    // The tree is opened here, once; everything below goes through it.
+    let (unit, scope, tree) = request.resolve()?;
+    if disable_in(request, &unit, &scope, &tree)? {
+        scope.apply_change(&tree, &unit, request.now)?;
+    }
+    Ok(())
+}
+
+/// `disable`'s work in `tree` (the command's one tree). Returns whether
+/// a drop-in was removed, so systemd should now be told.
+pub(crate) fn disable_in(
+    request: &UnitRequest,
+    unit: &UnitName,
+    scope: &Scope,
+    tree: &Tree,
+) -> Result<bool, Failure> {
+    let (config_dir, dir_name) = scope.dropin_location(unit);
     let at = Location {
-        tree: &tree,
+        tree,
         config_dir: &config_dir,
         dir_name: &dir_name,
     };
+    let path = printable(&at.display().to_string_lossy());
     let exists = at.exists().map_err(|e| dropin::write_failure(&path, e))?;
     if !exists {
-        println!(
-            "{unit} is not enabled (no {}); nothing to do.",
-            path.display()
-        );
-        return Ok(());
+        println!("{unit} is not enabled (no {path}); nothing to do.");
+        return Ok(false);
     }
     if request.dry_run {
-        println!("Would remove {}", path.display());
-        return Ok(());
+        println!("Would remove {path}");
+        return Ok(false);
     }
     at.remove().map_err(|e| dropin::write_failure(&path, e))?;
-    println!("Removed {}", path.display());
-    scope.apply_change(&unit, request.now)
+    println!("Removed {path}");
+    Ok(true)
 }

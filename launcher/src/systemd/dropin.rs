@@ -20,6 +20,7 @@ use crate::rules::RULES_VAR;
 use crate::systemd::in_root::{self, Tree};
 use crate::systemd::unit_env::{ServiceEnvironment, quoted_assignment};
 use crate::systemd::unit_name::UnitName;
+use crate::terminal::printable;
 
 pub const FILE_NAME: &str = "zz-mptcpize-rs.conf";
 
@@ -27,15 +28,17 @@ pub const FILE_NAME: &str = "zz-mptcpize-rs.conf";
 /// unit already preloads, `GODEBUG` gets `multipathtcp=1` merged into the
 /// unit's Go settings, and `rules` (canonical text, `None` for the
 /// defaults) goes into `MPTCPIZE_RS_RULES`. `undo` is the command that
-/// removes it.
+/// removes it. Fails only for a shim path systemd cannot carry
+/// ([`shim_entry`]).
 pub fn render(
     unit: &UnitName,
     env: &ServiceEnvironment,
     shim: &Path,
     rules: Option<&str>,
     undo: &str,
-) -> String {
-    let ld_preload = merge_ld_preload(env.get(LD_PRELOAD).map(AsRef::as_ref), shim);
+) -> Result<String, Failure> {
+    let shim = shim_entry(shim)?;
+    let ld_preload = merge_ld_preload(env.get(LD_PRELOAD).map(AsRef::as_ref), Path::new(&shim));
     let godebug = merge_godebug(env.get(GODEBUG).map(AsRef::as_ref));
     let mut text = format!(
         "# Written by `mptcpize-rs enable {unit}`: the service's TCP sockets become\n\
@@ -52,7 +55,25 @@ pub fn render(
             quoted_assignment(RULES_VAR, rules)
         ));
     }
-    text
+    Ok(text)
+}
+
+/// The shim's path as written in `LD_PRELOAD=`: systemd expands specifiers
+/// in `Environment=` values, so each `%` is written `%%` (the unit's own
+/// values keep theirs as written: they meant them). A path that is not
+/// UTF-8 is refused: systemd ignores such an assignment, and rewriting it
+/// would name another file.
+pub fn shim_entry(shim: &Path) -> Result<String, Failure> {
+    let Some(text) = shim.to_str() else {
+        return Err(Failure::new(format!(
+            "the shim's path {} is not valid UTF-8, which systemd cannot carry in \
+             Environment= (it ignores such a value); install the shim at a UTF-8 path, \
+             or point {} at one",
+            printable(&shim.to_string_lossy()),
+            crate::engine::preload::shim::OVERRIDE_VAR
+        )));
+    };
+    Ok(text.replace('%', "%%"))
 }
 
 /// The rules a drop-in written by [`render`] carries (canonical text).
@@ -124,36 +145,50 @@ impl Location<'_> {
                     "the drop-in directory {} is a symbolic link (to {}); mptcpize-rs \
                      does not write, read or remove through a linked drop-in directory, \
                      which could lead out of the tree; make it a real directory",
-                    self.dir_display().display(),
-                    String::from_utf8_lossy(&target)
+                    printable(&self.dir_display().to_string_lossy()),
+                    printable(&String::from_utf8_lossy(&target))
                 ))
             }
             Ok(_) => io::Error::other(format!(
                 "{} is not a directory",
-                self.dir_display().display()
+                printable(&self.dir_display().to_string_lossy())
             )),
             Err(_) => error,
         }
     }
 
-    /// The current drop-in's text, `None` if there is none (a link or
-    /// anything but a regular file in its place counts as none).
+    /// The current drop-in's text, `None` if there is none (a link in its
+    /// place counts as none: [`Location::write`] replaces it). Anything
+    /// else but a regular file there (a device, a FIFO) is an error saying
+    /// so, and is never opened: the name is looked up with `O_PATH`, and
+    /// only a regular file is then opened, that same inode
+    /// ([`in_root::reopen_regular`]). A drop-in over
+    /// [`in_root::MAX_UNIT_FILE_SIZE`] is an error too.
     pub fn read(&self) -> io::Result<Option<String>> {
         let Some((_, dir)) = self.open(false)? else {
             return Ok(None);
         };
-        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
-        let file = match in_root::openat(dir.as_fd(), FILE_NAME.as_bytes(), flags) {
-            Ok(file) => file,
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT | libc::ELOOP)) => {
-                return Ok(None);
-            }
+        let flags = libc::O_PATH | libc::O_NOFOLLOW;
+        let found = match in_root::openat(dir.as_fd(), FILE_NAME.as_bytes(), flags) {
+            Ok(found) => found,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
             Err(e) => return Err(e),
         };
-        if !in_root::fstat(file.as_fd())?.is_file() {
+        let meta = in_root::fstat(found.as_fd())?;
+        if meta.is_symlink() {
             return Ok(None);
         }
-        let bytes = in_root::read_all(file)?;
+        let shown = printable(&self.display().to_string_lossy());
+        if !meta.is_file() {
+            return Err(io::Error::other(format!(
+                "{shown} is {}, not a regular file; mptcpize-rs never opens one: \
+                 remove it (mptcpize-rs disable removes it too)",
+                meta.kind()
+            )));
+        }
+        let file = in_root::reopen_regular(found, libc::O_RDONLY | libc::O_NONBLOCK)?;
+        let bytes = in_root::read_limited(file, in_root::MAX_UNIT_FILE_SIZE)
+            .map_err(|e| in_root::too_large(e, &shown))?;
         Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
     }
 
@@ -246,13 +281,14 @@ fn cstr(text: &str) -> io::Result<std::ffi::CString> {
 }
 
 /// A failed write, with what to do about it.
-pub fn write_failure(path: &Path, error: io::Error) -> Failure {
+/// `path` is the drop-in as [`Location::display`] gives it, printable.
+pub fn write_failure(path: &str, error: io::Error) -> Failure {
     let hint = if error.kind() == io::ErrorKind::PermissionDenied {
         "; run it as root (sudo), or use --user for your own services"
     } else {
         ""
     };
-    Failure::new(format!("cannot write {}: {error}{hint}", path.display()))
+    Failure::new(format!("cannot write {path}: {error}{hint}"))
 }
 
 #[cfg(test)]
@@ -267,7 +303,7 @@ mod tests {
         env.apply(unit_text);
         let unit = UnitName::parse("web").unwrap();
         let undo = "mptcpize-rs disable web.service";
-        render(&unit, &env, Path::new(SHIM), rules, undo)
+        render(&unit, &env, Path::new(SHIM), rules, undo).unwrap()
     }
 
     fn render_for(unit_text: &str) -> String {
@@ -299,6 +335,38 @@ mod tests {
             text.contains("\"GODEBUG=http2client=0,multipathtcp=1\""),
             "{text}"
         );
+    }
+
+    /// A `%` in the shim's path is written `%%`, so systemd's specifier
+    /// expansion gives the path back; the unit's own `%` stay as written.
+    /// A non-UTF-8 path is refused.
+    #[test]
+    fn shim_path_specifiers_are_escaped() {
+        use std::os::unix::ffi::OsStrExt;
+        let mut env = ServiceEnvironment::default();
+        env.apply("[Service]\nEnvironment=LD_PRELOAD=%h/own.so\n");
+        let unit = UnitName::parse("web").unwrap();
+        let undo = "mptcpize-rs disable web.service";
+        let shim = Path::new("/opt/50%off/%h/libmptcpize_preload.so");
+        let text = render(&unit, &env, shim, None, undo).unwrap();
+        assert!(
+            text.contains(
+                "Environment=\"LD_PRELOAD=%h/own.so:/opt/50%%off/%%h/libmptcpize_preload.so\"\n"
+            ),
+            "{text}"
+        );
+        // Already there (as systemd would read it): not added twice.
+        env.apply("[Service]\nEnvironment=LD_PRELOAD=/opt/50%%off/%%h/libmptcpize_preload.so\n");
+        let again = render(&unit, &env, shim, None, undo).unwrap();
+        assert!(
+            again.contains("\"LD_PRELOAD=/opt/50%%off/%%h/libmptcpize_preload.so\"\n"),
+            "{again}"
+        );
+        let bad = Path::new(std::ffi::OsStr::from_bytes(b"/opt/\xff/x.so"));
+        let error = render(&unit, &env, bad, None, undo)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("not valid UTF-8"), "{error}");
     }
 
     #[test]

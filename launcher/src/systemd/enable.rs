@@ -20,60 +20,75 @@ use crate::systemd::{Scope, UnitFile, UnitRequest};
 use crate::terminal::printable;
 
 pub fn enable(request: &UnitRequest) -> Result<(), Failure> {
-    let (unit, scope) = request.resolve()?;
+    // The tree is opened here, once; everything below goes through it.
+    let (unit, scope, tree) = request.resolve()?;
     let rules = request.rules.canonical().map_err(Failure::usage)?;
     let shim = shim::locate().map_err(|e| Failure::new(e.to_string()))?;
+    if enable_in(request, &unit, &scope, &tree, &shim, rules.as_deref())? {
+        scope.apply_change(&tree, &unit, request.now)?;
+    }
+    Ok(())
+}
+
+/// `enable`'s work in `tree` (the command's one tree): the unit's
+/// environment and mask, the shim check, the drop-in's read and write.
+/// Returns whether systemd should now be told (not on `--dry-run`).
+pub(crate) fn enable_in(
+    request: &UnitRequest,
+    unit: &UnitName,
+    scope: &Scope,
+    tree: &Tree,
+    shim: &Path,
+    rules: Option<&str>,
+) -> Result<bool, Failure> {
     let read_error = |e: io::Error| Failure::new(format!("cannot read {unit}'s files: {e}"));
-    let (env, unit_file) = scope.environment_without_ours(&unit).map_err(read_error)?;
+    let (env, unit_file) = scope
+        .environment_without_ours(tree, unit)
+        .map_err(read_error)?;
     match unit_file {
         UnitFile::Found(_) => {}
         UnitFile::Masked(path) => {
             return Err(Failure::new(format!(
-                "{unit} is masked ({} is linked to /dev/null), so systemd will not start it; \
-                 nothing written. Unmask it first (systemctl unmask {unit}).",
-                path.display()
+                "{unit} is masked ({path} is linked to /dev/null), so systemd will not start \
+                 it; nothing written. Unmask it first (systemctl unmask {unit})."
             )));
         }
         UnitFile::Missing => {
             return Err(Failure::new(format!(
                 "no unit file for {unit} found{}; check the name (systemctl list-unit-files)",
                 match &scope.root {
-                    Some(root) => format!(" under {}", root.display()),
+                    Some(_) => format!(" under {}", tree.show(Path::new("/"))),
                     None => String::new(),
                 }
             )));
         }
     }
-    let tree = scope.tree().map_err(read_error)?;
-    let shim_inside = scope.root.is_none() || tree.is_file(&shim);
+    let shim_inside = scope.root.is_none() || tree.is_file(shim);
     if scope.user.is_none() && shim_inside {
-        check_shim(&tree, &shim, &unit, request.force)?;
+        check_shim(tree, shim, unit, request.force)?;
     }
-    let path = scope.dropin_path(&unit);
-    let (config_dir, dir_name) = scope.dropin_location(&unit);
+    let (config_dir, dir_name) = scope.dropin_location(unit);
     let at = Location {
-        tree: &tree,
+        tree,
         config_dir: &config_dir,
         dir_name: &dir_name,
     };
-    let undo = request.undo_command(&unit);
-    let content = dropin::render(&unit, &env, &shim, rules.as_deref(), &undo);
-    if request.dry_run {
-        // Also finds a linked drop-in directory, which the write would refuse.
-        at.read().map_err(|e| dropin::write_failure(&path, e))?;
-        println!("Would write {}:\n{content}", path.display());
-        return Ok(());
-    }
+    let path = printable(&at.display().to_string_lossy());
+    let undo = request.undo_command(unit);
+    let content = dropin::render(unit, &env, shim, rules, &undo)?;
+    // Also finds a linked drop-in directory, which the write would refuse,
+    // and anything but a regular file in the drop-in's place.
     let current = at.read().map_err(|e| dropin::write_failure(&path, e))?;
+    if request.dry_run {
+        println!("Would write {path}:\n{content}");
+        return Ok(false);
+    }
     if current.as_deref() == Some(content.as_str()) {
-        println!(
-            "{unit} is already enabled: {} is up to date.",
-            path.display()
-        );
+        println!("{unit} is already enabled: {path} is up to date.");
     } else {
         at.write(&content)
             .map_err(|e| dropin::write_failure(&path, e))?;
-        println!("Wrote {}", path.display());
+        println!("Wrote {path}");
     }
     if !env.environment_files.is_empty() {
         println!(
@@ -85,11 +100,11 @@ pub fn enable(request: &UnitRequest) -> Result<(), Failure> {
     if !shim_inside {
         println!(
             "Note: {} does not exist inside {}; install mptcpize-rs there before the unit starts.",
-            shim.display(),
-            scope.rooted(Path::new("/")).display()
+            printable(&shim.to_string_lossy()),
+            tree.show(Path::new("/"))
         );
     }
-    scope.apply_change(&unit, request.now)
+    Ok(true)
 }
 
 /// A system service runs the shim as root at every start: refuse one that
@@ -99,31 +114,21 @@ fn check_shim(tree: &Tree, shim: &Path, unit: &UnitName, force: bool) -> Result<
     let Err(why) = check_owned_by_root(tree, shim) else {
         return Ok(());
     };
-    let shown = tree.display(shim);
+    let shown = tree.show(shim);
     if force {
         eprintln!(
-            "mptcpize-rs: warning: {why}; whoever can change {} can run code as root \
-             when {unit} starts. Using it anyway (--force).",
-            shown.display()
+            "mptcpize-rs: warning: {why}; whoever can change {shown} can run code as root \
+             when {unit} starts. Using it anyway (--force)."
         );
         return Ok(());
     }
     Err(Failure::new(format!(
-        "refusing to preload {} into {unit}, a system service: {why}, so someone other than \
+        "refusing to preload {shown} into {unit}, a system service: {why}, so someone other than \
          root could replace it and run code as root when {unit} starts. Install mptcpize-rs \
          for the system (`sudo make install`, or the .deb or .rpm package), which puts a \
          root-owned shim under /usr/local/lib/mptcpize-rs or /usr/lib/mptcpize-rs, and \
          enable with that mptcpize-rs (or point {} at such a copy); --force uses this one \
          anyway.",
-        shown.display(),
         shim::OVERRIDE_VAR,
     )))
-}
-
-/// Whether `scope` would find `unit` masked (for `status`).
-pub fn is_masked(scope: &Scope, unit: &UnitName) -> Option<std::path::PathBuf> {
-    match scope.environment_without_ours(unit) {
-        Ok((_, UnitFile::Masked(path))) => Some(path),
-        _ => None,
-    }
 }

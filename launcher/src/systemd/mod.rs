@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::failure::Failure;
+use crate::terminal::printable;
 use in_root::{Content, Tree};
 use unit_env::ServiceEnvironment;
 use unit_name::UnitName;
@@ -22,10 +23,10 @@ use unit_name::UnitName;
 /// The unit file systemd would load for a unit.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UnitFile {
-    /// Found at this path (spelled for messages).
-    Found(PathBuf),
-    /// Masked: this path is linked to /dev/null (or empty).
-    Masked(PathBuf),
+    /// Found at this path (spelled for messages, printable).
+    Found(String),
+    /// Masked: this path (printable) is linked to /dev/null (or empty).
+    Masked(String),
     Missing,
 }
 
@@ -47,28 +48,24 @@ pub struct UnitRequest {
 }
 
 impl UnitRequest {
-    /// The validated unit name and its scope; nothing is touched yet.
-    pub fn resolve(&self) -> Result<(UnitName, Scope), Failure> {
+    /// The validated unit name, its scope, and the tree to work in, opened
+    /// here, once per command: everything the command reads, checks and
+    /// writes goes through this one [`Tree`], so a `--root` directory
+    /// replaced after this (by a user who owns it or a directory above
+    /// it) changes nothing. A `--root` that resolves to `/` is refused.
+    pub fn resolve(&self) -> Result<(UnitName, Scope, Tree), Failure> {
         let unit = UnitName::parse(&self.unit).map_err(|e| Failure::usage(e.to_string()))?;
         if self.user && self.root.is_some() {
             return Err(Failure::usage("--user and --root cannot be combined"));
         }
-        if let Some(root) = &self.root
-            && !root.is_dir()
-        {
-            let message = format!("--root {}: no such directory", root.display());
-            return Err(Failure::usage(message));
-        }
         let user = match self.user {
             false => None,
-            true => match std::env::var_os("HOME") {
-                Some(home) if !home.is_empty() => Some(PathBuf::from(home)),
-                _ => {
-                    return Err(Failure::new(
-                        "--user needs HOME to find ~/.config/systemd/user",
-                    ));
-                }
-            },
+            true => Some(user_home()?),
+        };
+        let tree = match &self.root {
+            None => Tree::open(Path::new("/"))
+                .map_err(|e| Failure::new(format!("cannot open /: {e}")))?,
+            Some(root) => open_root(root)?,
         };
         Ok((
             unit,
@@ -76,6 +73,7 @@ impl UnitRequest {
                 root: self.root.clone(),
                 user,
             },
+            tree,
         ))
     }
 
@@ -85,6 +83,55 @@ impl UnitRequest {
         let user = if self.user { "--user " } else { "" };
         format!("mptcpize-rs disable {user}{unit}")
     }
+}
+
+/// `--root DIR` opened as a [`Tree`]; refused when it is not a directory,
+/// or when it is the running system's `/` (a link to it, or `/` itself),
+/// which `--root` is not for.
+fn open_root(root: &Path) -> Result<Tree, Failure> {
+    let shown = printable(&root.to_string_lossy());
+    let tree = Tree::open(root).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT | libc::ENOTDIR) => {
+            Failure::usage(format!("--root {shown}: no such directory"))
+        }
+        _ => Failure::new(format!("cannot open --root {shown}: {e}")),
+    })?;
+    if tree.is_host_root() {
+        return Err(Failure::usage(format!(
+            "--root {shown} resolves to /, the running system: --root is for an offline \
+             tree or image; for the running system, run the command without --root"
+        )));
+    }
+    Ok(tree)
+}
+
+/// `$HOME` for `--user`, which must belong to the effective user: root
+/// with another user's HOME (`sudo -E`) would otherwise read and write,
+/// as root, in a directory that user controls.
+fn user_home() -> Result<PathBuf, Failure> {
+    use std::os::unix::fs::MetadataExt;
+    let home = match std::env::var_os("HOME") {
+        Some(home) if !home.is_empty() => PathBuf::from(home),
+        _ => {
+            return Err(Failure::new(
+                "--user needs HOME to find ~/.config/systemd/user",
+            ));
+        }
+    };
+    let shown = printable(&home.to_string_lossy());
+    let owner = std::fs::metadata(&home)
+        .map_err(|e| Failure::new(format!("--user: cannot use HOME ({shown}): {e}")))?
+        .uid();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if owner != euid {
+        return Err(Failure::new(format!(
+            "--user: HOME ({shown}) belongs to uid {owner}, not to you (uid {euid}); \
+             --user is for your own services: run mptcpize-rs as the user who owns \
+             them (without sudo), or set HOME to your own home directory"
+        )));
+    }
+    Ok(home)
 }
 
 /// Which systemd instance, and which file system tree, to work on.
@@ -138,42 +185,21 @@ impl Scope {
         paths
     }
 
-    /// `path` inside the root tree, if any, spelled for messages (every
-    /// access goes through [`Scope::tree`] instead).
-    pub fn rooted(&self, path: &Path) -> PathBuf {
-        match &self.root {
-            Some(root) => root.join(path.strip_prefix("/").unwrap_or(path)),
-            None => path.to_path_buf(),
-        }
-    }
-
-    /// The tree paths are resolved in: the `--root` directory, or `/`.
-    pub fn tree(&self) -> io::Result<Tree> {
-        let top = self.root.as_deref().unwrap_or(Path::new("/"));
-        Tree::open(top).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", top.display())))
-    }
-
-    /// The drop-in mptcpize-rs writes for `unit`, spelled for messages.
-    pub fn dropin_path(&self, unit: &UnitName) -> PathBuf {
-        let dir = self.config_dir().join(unit.dropin_dir_name());
-        self.rooted(&dir.join(dropin::FILE_NAME))
-    }
-
-    /// Where the drop-in for `unit` goes, for [`dropin::Location`]: the
-    /// configuration directory inside the tree and the directory name.
+    /// Where the drop-in for `unit` goes, for [`dropin::Location`]:
+    /// the configuration directory inside the tree and the directory name.
     pub fn dropin_location(&self, unit: &UnitName) -> (PathBuf, String) {
         (self.config_dir(), unit.dropin_dir_name())
     }
 
     /// The unit's environment from its unit file and every drop-in systemd
     /// would read, except mptcpize-rs's own, in systemd's order, all read
-    /// inside the tree ([`Tree`]). Also returns the unit file found, or
-    /// that the unit is masked.
+    /// inside `tree` (the command's one [`Tree`]), each file once. Also
+    /// returns the unit file found, or that the unit is masked.
     pub fn environment_without_ours(
         &self,
+        tree: &Tree,
         unit: &UnitName,
     ) -> io::Result<(ServiceEnvironment, UnitFile)> {
-        let tree = self.tree()?;
         let mut env = ServiceEnvironment::default();
         let paths = self.search_paths();
         let names: Vec<String> = [Some(unit.to_string()), unit.template()]
@@ -189,11 +215,11 @@ impl Scope {
                 match tree.read_unit_file(&path)? {
                     Content::Missing => continue,
                     Content::Masked => {
-                        return Ok((env, UnitFile::Masked(tree.display(&path))));
+                        return Ok((env, UnitFile::Masked(tree.show(&path))));
                     }
                     Content::Text(text) => {
                         env.apply_bytes(&text);
-                        unit_file = UnitFile::Found(tree.display(&path));
+                        unit_file = UnitFile::Found(tree.show(&path));
                         break 'search;
                     }
                 }
@@ -249,13 +275,14 @@ impl Scope {
         }
     }
 
-    /// After a drop-in changed: reload systemd when it runs, and with `now`
-    /// restart the unit if it is running; otherwise say what is needed.
-    pub fn apply_change(&self, unit: &UnitName, now: bool) -> Result<(), Failure> {
+    /// After a drop-in changed in `tree`: reload systemd when it runs, and
+    /// with `now` restart the unit if it is running; otherwise say what is
+    /// needed.
+    pub fn apply_change(&self, tree: &Tree, unit: &UnitName, now: bool) -> Result<(), Failure> {
         let user = if self.user.is_some() { "--user " } else { "" };
         if !self.manager_running() {
             let why = match &self.root {
-                Some(root) => format!("{} is an offline tree", root.display()),
+                Some(_) => format!("{} is an offline tree", tree.show(Path::new("/"))),
                 None => "systemd is not running here".to_string(),
             };
             println!(
@@ -311,9 +338,13 @@ mod tests {
             user: None,
         };
         let unit = UnitName::parse("app@8081").unwrap();
+        // Inside the tree: the tree itself is opened by the command.
         assert_eq!(
-            scope.dropin_path(&unit),
-            Path::new("/mnt/image/etc/systemd/system/app@8081.service.d/zz-mptcpize-rs.conf")
+            scope.dropin_location(&unit),
+            (
+                PathBuf::from("/etc/systemd/system"),
+                "app@8081.service.d".to_string()
+            )
         );
         assert!(!scope.manager_running());
         // Searched inside the tree: the paths are the image's own.
@@ -328,13 +359,121 @@ mod tests {
         };
         let unit = UnitName::parse("sync").unwrap();
         assert_eq!(
-            scope.dropin_path(&unit),
-            Path::new("/home/ann/.config/systemd/user/sync.service.d/zz-mptcpize-rs.conf")
+            scope.dropin_location(&unit),
+            (
+                PathBuf::from("/home/ann/.config/systemd/user"),
+                "sync.service.d".to_string()
+            )
         );
         assert!(
             scope
                 .search_paths()
                 .contains(&PathBuf::from("/usr/lib/systemd/user"))
         );
+    }
+
+    fn request(unit: &str, root: Option<&Path>) -> UnitRequest {
+        UnitRequest {
+            unit: unit.to_string(),
+            user: false,
+            root: root.map(Path::to_path_buf),
+            now: false,
+            dry_run: false,
+            force: false,
+            rules: Default::default(),
+        }
+    }
+
+    /// The review's attack, made deterministic: a user who owns the
+    /// `--root` directory swaps it for a link to the host (here a scratch
+    /// directory standing for `/`) after the command opened it. Each
+    /// command opens its tree once ([`UnitRequest::resolve`]) and does
+    /// everything through it, so the values, the checks and the write all
+    /// stay in the image the command opened; the host is untouched.
+    #[test]
+    fn a_root_swapped_after_the_open_changes_nothing() {
+        use crate::test_support::ScratchDir;
+        let scratch = ScratchDir::new("swap");
+        let image = scratch.dir("img");
+        let unit_text = b"[Service]\nEnvironment=LD_PRELOAD=/image/evil.so\n";
+        scratch.file("img/etc/systemd/system/web.service", unit_text, 0o644);
+        let host = scratch.dir("host");
+        let host_unit = b"[Service]\nExecStart=/bin/true\n";
+        scratch.file("host/etc/systemd/system/web.service", host_unit, 0o644);
+        let moved = scratch.path().join("img.moved");
+        let dropin = "etc/systemd/system/web.service.d/zz-mptcpize-rs.conf";
+        let shim = Path::new("/usr/lib/mptcpize-rs/libmptcpize_preload.so");
+        let swap = || {
+            std::fs::rename(&image, &moved).unwrap();
+            std::os::unix::fs::symlink(&host, &image).unwrap();
+        };
+        let unswap = || {
+            std::fs::remove_file(&image).unwrap();
+            std::fs::rename(&moved, &image).unwrap();
+        };
+
+        let enable = request("web", Some(&image));
+        let (unit, scope, tree) = enable.resolve().unwrap();
+        // Messages name the directory opened, resolved.
+        assert_eq!(tree.top(), image.canonicalize().unwrap());
+        swap();
+        assert!(
+            crate::systemd::enable::enable_in(&enable, &unit, &scope, &tree, shim, None).unwrap()
+        );
+        let written = std::fs::read_to_string(moved.join(dropin)).unwrap();
+        assert!(written.contains("LD_PRELOAD=/image/evil.so:"), "{written}");
+        assert!(!host.join("etc/systemd/system/web.service.d").exists());
+        unswap();
+
+        let (unit, scope, tree) = enable.resolve().unwrap();
+        swap();
+        let code = crate::systemd::status::status_in(&enable, &unit, &scope, &tree).unwrap();
+        assert_eq!(code, 0, "the image's drop-in, current for the image's unit");
+        unswap();
+
+        let (unit, scope, tree) = enable.resolve().unwrap();
+        swap();
+        // The host has a drop-in of that name: it stays.
+        let host_dropin = host.join(dropin);
+        std::fs::create_dir_all(host_dropin.parent().unwrap()).unwrap();
+        std::fs::write(&host_dropin, "the host's own\n").unwrap();
+        assert!(crate::systemd::disable::disable_in(&enable, &unit, &scope, &tree).unwrap());
+        assert!(!moved.join(dropin).exists(), "removed in the image");
+        assert_eq!(
+            std::fs::read_to_string(&host_dropin).unwrap(),
+            "the host's own\n"
+        );
+        assert_eq!(
+            std::fs::read(host.join("etc/systemd/system/web.service")).unwrap(),
+            host_unit
+        );
+    }
+
+    /// `--root` naming the running system's `/` (itself, or through a
+    /// link, as a swap before the open would make it) is refused: the
+    /// message says to use no --root.
+    #[test]
+    fn a_root_that_is_the_host_root_is_refused() {
+        use crate::test_support::ScratchDir;
+        let scratch = ScratchDir::new("root-is-slash");
+        let link = scratch.path().join("img");
+        std::os::unix::fs::symlink("/", &link).unwrap();
+        for root in [Path::new("/"), &link, Path::new("/.")] {
+            let error = request("web", Some(root)).resolve().unwrap_err();
+            let message = error.to_string();
+            assert!(
+                message.contains("resolves to /") && message.contains("without --root"),
+                "{message}"
+            );
+        }
+        let missing = scratch.path().join("nosuch");
+        let message = request("web", Some(&missing))
+            .resolve()
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("no such directory"), "{message}");
+        // Without --root the tree is the running system's /.
+        let (_, _, tree) = request("web", None).resolve().unwrap();
+        assert!(tree.is_host_root());
     }
 }

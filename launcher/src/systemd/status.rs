@@ -6,8 +6,9 @@ use crate::engine::preload::shim;
 use crate::failure::Failure;
 use crate::kernel::process_sockets::{has_shim_loaded, tcp_family_sockets};
 use crate::systemd::dropin::{self, Location};
+use crate::systemd::in_root::Tree;
 use crate::systemd::unit_name::UnitName;
-use crate::systemd::{Scope, UnitRequest};
+use crate::systemd::{Scope, UnitFile, UnitRequest};
 use crate::terminal::printable;
 
 /// Exit status when the unit is not enabled (like `systemctl is-enabled`).
@@ -15,47 +16,63 @@ pub const NOT_ENABLED: u8 = 1;
 
 /// Prints the status; returns 0 when enabled, [`NOT_ENABLED`] otherwise.
 pub fn status(request: &UnitRequest) -> Result<u8, Failure> {
-    let (unit, scope) = request.resolve()?;
-    let path = scope.dropin_path(&unit);
-    let tree = scope
-        .tree()
-        .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
-    let (config_dir, dir_name) = scope.dropin_location(&unit);
+    // The tree is opened here, once; everything below goes through it.
+    let (unit, scope, tree) = request.resolve()?;
+    let code = status_in(request, &unit, &scope, &tree)?;
+    if code == 0 && scope.manager_running() {
+        report_main_process(&scope, &unit);
+    }
+    Ok(code)
+}
+
+/// What `status` says of the files in `tree` (the command's one tree),
+/// each read once: the drop-in, then the unit file and the other drop-ins
+/// in one pass that gives both the mask and the environment.
+pub(crate) fn status_in(
+    request: &UnitRequest,
+    unit: &UnitName,
+    scope: &Scope,
+    tree: &Tree,
+) -> Result<u8, Failure> {
+    let (config_dir, dir_name) = scope.dropin_location(unit);
     let at = Location {
-        tree: &tree,
+        tree,
         config_dir: &config_dir,
         dir_name: &dir_name,
     };
+    let path = printable(&at.display().to_string_lossy());
     let current = at
         .read()
-        .map_err(|e| Failure::new(format!("cannot read {}: {e}", path.display())))?;
-    if let Some(masked) = crate::systemd::enable::is_masked(&scope, &unit) {
+        .map_err(|e| Failure::new(format!("cannot read {path}: {e}")))?;
+    let (env, unit_file) = scope
+        .environment_without_ours(tree, unit)
+        .map_err(|e| Failure::new(format!("cannot read {unit}'s files: {e}")))?;
+    if let UnitFile::Masked(masked) = &unit_file {
         let leftover = match current {
-            Some(_) => format!("; {} is still there", path.display()),
+            Some(_) => format!("; {path} is still there"),
             None => String::new(),
         };
         println!(
-            "{unit}: masked ({} is linked to /dev/null): systemd will not start it{leftover}",
-            masked.display()
+            "{unit}: masked ({masked} is linked to /dev/null): systemd will not start it{leftover}"
         );
         return Ok(NOT_ENABLED);
     }
     let Some(current) = current else {
-        println!("{unit}: not enabled (no {})", path.display());
+        println!("{unit}: not enabled (no {path})");
         return Ok(NOT_ENABLED);
     };
     println!("{unit}: enabled");
-    println!("  drop-in: {}", path.display());
+    println!("  drop-in: {path}");
     // The rules are the user's choice at enable time, not derived: read
     // them back, so that only what enable derives can be out of date.
     let rules = dropin::rules_of(&current);
     if let Some(rules) = &rules {
         println!("  rules: {}", printable(rules));
     }
-    if let (Ok(shim), Ok((env, _))) = (shim::locate(), scope.environment_without_ours(&unit)) {
-        let undo = request.undo_command(&unit);
-        let expected = dropin::render(&unit, &env, &shim, rules.as_deref(), &undo);
-        if current != expected {
+    if let Ok(shim) = shim::locate() {
+        let undo = request.undo_command(unit);
+        let expected = dropin::render(unit, &env, &shim, rules.as_deref(), &undo);
+        if expected.as_deref().ok() != Some(current.as_str()) {
             let same_rules = if rules.is_some() {
                 " with the same rule options"
             } else {
@@ -66,9 +83,6 @@ pub fn status(request: &UnitRequest) -> Result<u8, Failure> {
                  run `mptcpize-rs enable {unit}` again{same_rules}"
             );
         }
-    }
-    if scope.manager_running() {
-        report_main_process(&scope, &unit);
     }
     Ok(0)
 }
