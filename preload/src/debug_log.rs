@@ -45,15 +45,9 @@ pub enum LogRefusal {
 /// waiting for one), never becomes the controlling terminal, and keeps
 /// only a regular file or a terminal.
 pub fn open_file(path: *const libc::c_char) -> Result<(), LogRefusal> {
-    let flags = libc::O_WRONLY
-        | libc::O_APPEND
-        | libc::O_CREAT
-        | libc::O_CLOEXEC
-        | libc::O_NOFOLLOW
-        | libc::O_NONBLOCK
-        | libc::O_NOCTTY;
+    use mptcpize_contract::log::{MODE, OPEN_FLAGS};
     // SAFETY: `path` is a NUL-terminated string from getenv.
-    let mut fd = unsafe { libc::open(path, flags, 0o644) };
+    let mut fd = unsafe { libc::open(path, OPEN_FLAGS, MODE) };
     if fd < 0 {
         // SAFETY: __errno_location() returns this thread's errno.
         return Err(LogRefusal::Open(unsafe { *libc::__errno_location() }));

@@ -26,6 +26,8 @@ pub unsafe extern "C" fn getsockopt(
     refused(fd, level, name, value, len, rc)
 }
 
+/// The kernel refused the option. (Its parameters are `setsockopt`'s
+/// `refused`'s too: each error path takes its own call's arguments.)
 #[cold]
 #[inline(never)]
 fn refused(

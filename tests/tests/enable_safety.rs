@@ -418,6 +418,8 @@ fn snapshot_sizes(dir: &Path) -> BTreeMap<PathBuf, u64> {
 
 /// A FIFO at `path` with a writer blocked opening it. The returned
 /// function releases the writer and says whether anyone had opened the
+// The launcher's unit tests (systemd/in_root.rs) have their own copy:
+// they cannot use this crate's helpers, nor this crate theirs.
 /// FIFO for reading before (which would have let the writer through).
 fn fifo_with_writer(path: &Path) -> impl FnOnce() -> bool + use<> {
     use std::os::unix::fs::OpenOptionsExt;

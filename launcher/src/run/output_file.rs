@@ -158,20 +158,14 @@ impl Drop for Replacement {
 /// the controlling terminal, and only a regular file or a terminal (EINVAL
 /// for anything else). Created `0644 & ~umask` if missing.
 pub fn open_log(path: &Path) -> io::Result<File> {
-    let flags = libc::O_WRONLY
-        | libc::O_APPEND
-        | libc::O_CREAT
-        | libc::O_CLOEXEC
-        | libc::O_NOFOLLOW
-        | libc::O_NONBLOCK
-        | libc::O_NOCTTY;
+    use mptcpize_contract::log::{MODE, OPEN_FLAGS};
     // SAFETY: openat with a NUL-terminated path; the result is ours.
     let fd = unsafe {
         libc::openat(
             libc::AT_FDCWD,
             c_string(path.as_os_str())?.as_ptr(),
-            flags,
-            0o644 as libc::c_uint,
+            OPEN_FLAGS,
+            libc::c_uint::from(MODE),
         )
     };
     if fd < 0 {

@@ -244,10 +244,9 @@ mod tests {
         assert_eq!(got, Resolution::Found(tool));
     }
 
-    #[test]
-    fn non_executable_earlier_is_skipped_for_executable_later() {
-        let scratch = ScratchDir::new("resolve-skip");
-        scratch.file("a/tool", b"data", 0o644);
+    /// With PATH=a:b and an executable `b/tool`, `tool` resolves to it,
+    /// whatever `a/tool` the caller put first.
+    fn later_executable_is_found(scratch: &ScratchDir) {
         let tool = scratch.file("b/tool", b"#!/bin/sh\n", 0o755);
         let var = path_var(&[&scratch.path().join("a"), &scratch.path().join("b")]);
         assert_eq!(
@@ -257,15 +256,17 @@ mod tests {
     }
 
     #[test]
+    fn non_executable_earlier_is_skipped_for_executable_later() {
+        let scratch = ScratchDir::new("resolve-skip");
+        scratch.file("a/tool", b"data", 0o644);
+        later_executable_is_found(&scratch);
+    }
+
+    #[test]
     fn directory_named_like_program_is_skipped_for_executable_later() {
         let scratch = ScratchDir::new("resolve-dir-skip");
         scratch.dir("a/tool");
-        let tool = scratch.file("b/tool", b"#!/bin/sh\n", 0o755);
-        let var = path_var(&[&scratch.path().join("a"), &scratch.path().join("b")]);
-        assert_eq!(
-            resolve(OsStr::new("tool"), Some(&var)),
-            Resolution::Found(tool)
-        );
+        later_executable_is_found(&scratch);
     }
 
     #[test]

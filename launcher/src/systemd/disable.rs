@@ -4,11 +4,10 @@
 //! directory ([`crate::systemd::dropin::Location`]). A masked unit can be disabled.
 
 use crate::failure::Failure;
-use crate::systemd::dropin::{self, Location};
+use crate::systemd::dropin;
 use crate::systemd::in_root::Tree;
 use crate::systemd::unit_name::UnitName;
 use crate::systemd::{Scope, UnitRequest};
-use crate::terminal::printable;
 
 pub fn disable(request: &UnitRequest) -> Result<(), Failure> {
     // The tree is opened here, once; everything below goes through it.
@@ -27,13 +26,8 @@ pub(crate) fn disable_in(
     scope: &Scope,
     tree: &Tree,
 ) -> Result<bool, Failure> {
-    let (config_dir, dir_name) = scope.dropin_location(unit);
-    let at = Location {
-        tree,
-        config_dir: &config_dir,
-        dir_name: &dir_name,
-    };
-    let path = printable(&at.display().to_string_lossy());
+    let at = scope.dropin(tree, unit);
+    let path = at.shown();
     let exists = at.exists().map_err(|e| dropin::write_failure(&path, e))?;
     if !exists {
         println!("{unit} is not enabled (no {path}); nothing to do.");

@@ -87,14 +87,20 @@ pub fn rules_of(dropin: &str) -> Option<String> {
 /// (`/etc/systemd/system`, as seen inside `tree`).
 pub struct Location<'a> {
     pub tree: &'a Tree,
-    pub config_dir: &'a Path,
-    pub dir_name: &'a str,
+    pub config_dir: PathBuf,
+    pub dir_name: String,
 }
 
 impl Location<'_> {
+    /// The drop-in file, spelled for messages (escaped: the tree may be an
+    /// untrusted image).
+    pub fn shown(&self) -> String {
+        printable(&self.display().to_string_lossy())
+    }
+
     /// The drop-in directory, spelled for messages.
     pub fn dir_display(&self) -> PathBuf {
-        self.tree.display(&self.config_dir.join(self.dir_name))
+        self.tree.display(&self.config_dir.join(&self.dir_name))
     }
 
     /// The drop-in file, spelled for messages.
@@ -106,7 +112,7 @@ impl Location<'_> {
     /// `create`) and in it the drop-in directory, never through a link:
     /// `None` when either is missing (and not created).
     fn open(&self, create: bool) -> io::Result<Option<(OwnedFd, OwnedFd)>> {
-        let Some(config) = self.tree.open_dir(self.config_dir, create)? else {
+        let Some(config) = self.tree.open_dir(&self.config_dir, create)? else {
             return Ok(None);
         };
         let name = self.dir_name.as_bytes();
@@ -266,7 +272,7 @@ impl Location<'_> {
         unsafe { libc::fsync(dir.as_raw_fd()) };
         // Fails, as it should, when other drop-ins are still there (and
         // when the name is no longer a directory).
-        let dir_name = cstr(self.dir_name)?;
+        let dir_name = cstr(&self.dir_name)?;
         // SAFETY: valid directory descriptor and C string.
         unsafe {
             libc::unlinkat(config.as_raw_fd(), dir_name.as_ptr(), libc::AT_REMOVEDIR);
@@ -388,8 +394,8 @@ mod tests {
         let config = Path::new("/etc/systemd/system");
         let at = Location {
             tree: &tree,
-            config_dir: config,
-            dir_name: "web.service.d",
+            config_dir: config.to_path_buf(),
+            dir_name: "web.service.d".into(),
         };
         let path = at.display();
         assert_eq!(at.read().unwrap(), None);
@@ -435,8 +441,8 @@ mod tests {
         let tree = Tree::open(scratch.path()).unwrap();
         let at = Location {
             tree: &tree,
-            config_dir: Path::new("/etc/systemd/system"),
-            dir_name: "web.service.d",
+            config_dir: PathBuf::from("/etc/systemd/system"),
+            dir_name: "web.service.d".into(),
         };
         for error in [
             at.write("[Service]\n").unwrap_err(),
@@ -462,8 +468,8 @@ mod tests {
         let tree = Tree::open(scratch.path()).unwrap();
         let at = Location {
             tree: &tree,
-            config_dir: Path::new("/etc/systemd/system"),
-            dir_name: "web.service.d",
+            config_dir: PathBuf::from("/etc/systemd/system"),
+            dir_name: "web.service.d".into(),
         };
         assert_eq!(at.read().unwrap(), None);
         at.write("new\n").unwrap();

@@ -13,7 +13,7 @@ use std::path::Path;
 
 use crate::engine::preload::shim;
 use crate::failure::Failure;
-use crate::systemd::dropin::{self, Location};
+use crate::systemd::dropin;
 use crate::systemd::in_root::{Tree, check_owned_by_root};
 use crate::systemd::unit_name::UnitName;
 use crate::systemd::{Scope, UnitFile, UnitRequest};
@@ -67,13 +67,8 @@ pub(crate) fn enable_in(
     if scope.user.is_none() && shim_inside {
         check_shim(tree, shim, unit, request.force)?;
     }
-    let (config_dir, dir_name) = scope.dropin_location(unit);
-    let at = Location {
-        tree,
-        config_dir: &config_dir,
-        dir_name: &dir_name,
-    };
-    let path = printable(&at.display().to_string_lossy());
+    let at = scope.dropin(tree, unit);
+    let path = at.shown();
     let undo = request.undo_command(unit);
     let content = dropin::render(unit, &env, shim, rules, &undo)?;
     // Also finds a linked drop-in directory, which the write would refuse,

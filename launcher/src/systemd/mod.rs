@@ -191,6 +191,16 @@ impl Scope {
         (self.config_dir(), unit.dropin_dir_name())
     }
 
+    /// The unit's drop-in, as the command's one `tree` shows it.
+    pub fn dropin<'a>(&self, tree: &'a Tree, unit: &UnitName) -> dropin::Location<'a> {
+        let (config_dir, dir_name) = self.dropin_location(unit);
+        dropin::Location {
+            tree,
+            config_dir,
+            dir_name,
+        }
+    }
+
     /// The unit's environment from its unit file and every drop-in systemd
     /// would read, except mptcpize-rs's own, in systemd's order, all read
     /// inside `tree` (the command's one [`Tree`]), each file once. Also

@@ -5,7 +5,7 @@
 use crate::engine::preload::shim;
 use crate::failure::Failure;
 use crate::kernel::process_sockets::{has_shim_loaded, tcp_family_sockets};
-use crate::systemd::dropin::{self, Location};
+use crate::systemd::dropin;
 use crate::systemd::in_root::Tree;
 use crate::systemd::unit_name::UnitName;
 use crate::systemd::{Scope, UnitFile, UnitRequest};
@@ -34,13 +34,8 @@ pub(crate) fn status_in(
     scope: &Scope,
     tree: &Tree,
 ) -> Result<u8, Failure> {
-    let (config_dir, dir_name) = scope.dropin_location(unit);
-    let at = Location {
-        tree,
-        config_dir: &config_dir,
-        dir_name: &dir_name,
-    };
-    let path = printable(&at.display().to_string_lossy());
+    let at = scope.dropin(tree, unit);
+    let path = at.shown();
     let current = at
         .read()
         .map_err(|e| Failure::new(format!("cannot read {path}: {e}")))?;

@@ -7,14 +7,17 @@
 //! - [`rules`]: the connect-time rules' canonical text, its parser and its
 //!   matching (the shim parses at load; the launcher builds and validates);
 //! - [`report_layout`]: the layout of `run --report`'s shared counter table
-//!   (the shim writes it; the launcher reads it).
+//!   (the shim writes it; the launcher reads it);
+//! - [`log`]: how the `MPTCPIZE_RS_LOG` file is opened (the shim and the
+//!   seccomp supervisor both write it).
 //!
-//! `no_std`, no allocation, no dependency: the shim links it into every
+//! `no_std`, no allocation, `libc` only: the shim links it into every
 //! process it is loaded into, and its code runs only where the shim calls
 //! it (parsing at load, matching at a converted socket's first
 //! `connect()`), never on the `socket()` hot path.
 #![cfg_attr(not(test), no_std)]
 
 pub mod env;
+pub mod log;
 pub mod report_layout;
 pub mod rules;
