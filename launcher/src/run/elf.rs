@@ -485,6 +485,8 @@ mod tests {
         assert!(!info.is_statically_linked());
     }
 
+    // Each case spells out its bytes and everything it expects: the lines
+    // the cases share are their checks, not logic to factor out.
     #[test]
     fn relocatable_objects_are_not_called_static() {
         let bytes = synthetic(Class::Elf64, false, 1 /* ET_REL */, &[]);
