@@ -157,6 +157,22 @@ impl EchoServer {
 /// upstream connection never completes comes back as 504 quickly.
 pub const PROXY_TIMEOUT_S: u32 = 2;
 
+/// A proxy's own directory `TMP/NAME/` (created) and its configuration,
+/// `conf(DIR)`, written to `file` in it: the directory and the
+/// configuration's path.
+fn proxy_files(
+    tmp: &TempDir,
+    name: &str,
+    file: &str,
+    conf: impl FnOnce(&str) -> String,
+) -> (PathBuf, PathBuf) {
+    let dir = tmp.join(name);
+    fs::create_dir_all(&dir).unwrap();
+    let conf_path = dir.join(file);
+    fs::write(&conf_path, conf(path_str(&dir))).unwrap();
+    (dir, conf_path)
+}
+
 /// nginx (one process: `master_process off`, `daemon off`) proxying
 /// `http://127.0.0.1:LISTEN/` to an upstream with `proxy_pass`; every path
 /// it writes is under its own directory. Killed on drop.
@@ -177,12 +193,10 @@ impl Nginx {
         upstream: &str,
     ) -> Nginx {
         let nginx = require_package_program("nginx", "nginx");
-        let dir = tmp.join(name);
-        fs::create_dir_all(&dir).unwrap();
-        let d = path_str(&dir);
         let t = PROXY_TIMEOUT_S;
-        let conf = format!(
-            "daemon off;
+        let (dir, conf_path) = proxy_files(tmp, name, "nginx.conf", |d| {
+            format!(
+                "daemon off;
 master_process off;
 worker_processes 1;
 pid {d}/nginx.pid;
@@ -204,9 +218,8 @@ http {{
     }}
 }}
 "
-        );
-        let conf_path = dir.join("nginx.conf");
-        fs::write(&conf_path, conf).unwrap();
+            )
+        });
         let mut cmd = wrap.command(ns, nginx);
         // -e: the error log before the configuration is read (Debian's
         // default, /var/log/nginx, is not ours to write to).
@@ -236,6 +249,8 @@ pub struct Haproxy {
 impl Haproxy {
     /// Frontend on `*:listen` inside `ns`, backend `server` (`ADDR:PORT`);
     /// files under `TMP/NAME/`.
+    // Not shared with `Nginx::start`: the same parameters on purpose, so that
+    // compat.rs starts either proxy in front of its upstream the same way.
     pub fn start(
         ns: &Netns,
         tmp: &TempDir,
@@ -245,11 +260,10 @@ impl Haproxy {
         server: &str,
     ) -> Haproxy {
         let haproxy = require_package_program("haproxy", "haproxy");
-        let dir = tmp.join(name);
-        fs::create_dir_all(&dir).unwrap();
         let t = PROXY_TIMEOUT_S;
-        let conf = format!(
-            "global
+        let (dir, conf_path) = proxy_files(tmp, name, "haproxy.cfg", |_| {
+            format!(
+                "global
     maxconn 128
 defaults
     mode http
@@ -262,9 +276,8 @@ frontend fe
 backend be
     server upstream {server}
 "
-        );
-        let conf_path = dir.join("haproxy.cfg");
-        fs::write(&conf_path, conf).unwrap();
+            )
+        });
         let mut cmd = wrap.command(ns, haproxy);
         cmd.arg("-db").arg("-f").arg(&conf_path);
         let log = dir.join("haproxy.log");
