@@ -9,6 +9,15 @@ fn check(ns: &Netns, args: &[&str]) -> CmdOutput {
     run_timeout(launch_in(ns, ["check"]).args(args), SHORT)
 }
 
+/// `check --json` inside `ns`, which must exit with `code`: its output and
+/// the document parsed.
+fn check_json(ns: &Netns, code: i32) -> (String, Value) {
+    let out = check(ns, &["--json"]);
+    out.expect_code(code);
+    let d = parse(&out.stdout);
+    (out.stdout, d)
+}
+
 /// The findings with `severity` in a `check --json` document.
 fn findings<'a>(d: &'a Value, severity: &str) -> Vec<&'a Value> {
     array_at(d, "/findings")
@@ -40,6 +49,8 @@ fn healthy_namespace() {
     for dev in ["mpz0", "mpz1"] {
         ns.ip(["link", "set", dev, "up"]).unwrap();
     }
+    // As in testnet.rs, spelled out: this test wants in view exactly the
+    // configuration whose report it checks.
     ns.ip([
         "mptcp",
         "limits",
@@ -74,10 +85,7 @@ fn healthy_namespace() {
     }
     assert!(!out.stdout.contains("[error]"), "{out}");
 
-    let out = check(&ns, &["--json"]);
-    out.expect_code(0);
-    let json = &out.stdout;
-    let d = parse(json);
+    let (json, d) = check_json(&ns, 0);
     assert_eq!(at(&d, "/mptcp_can_work"), &json!(true));
     assert_eq!(at(&d, "/enabled"), &json!(true));
     assert_eq!(at(&d, "/kernel_support"), &json!(true));
@@ -116,10 +124,7 @@ fn mptcp_disabled() {
     );
     assert!(out.stdout.contains("MPTCP cannot work here"), "{out}");
 
-    let out = check(&ns, &["--json"]);
-    out.expect_code(1);
-    let json = &out.stdout;
-    let d = parse(json);
+    let (json, d) = check_json(&ns, 1);
     assert_eq!(at(&d, "/mptcp_can_work"), &json!(false));
     assert_eq!(at(&d, "/enabled"), &json!(false));
     assert_eq!(at(&d, "/mptcp_socket/ok"), &json!(false));
@@ -157,10 +162,7 @@ fn one_path_namespace() {
     );
     assert!(!out.stdout.contains("[error]"), "{out}");
 
-    let out = check(&ns, &["--json"]);
-    out.expect_code(0);
-    let json = &out.stdout;
-    let d = parse(json);
+    let (json, d) = check_json(&ns, 0);
     assert_eq!(at(&d, "/mptcp_can_work"), &json!(true));
     assert_eq!(at(&d, "/endpoints"), &json!([]));
     assert_eq!(at(&d, "/self_test/result"), &json!("mptcp"));
