@@ -201,6 +201,14 @@ impl CmdOutput {
         assert_eq!(self.code(), Some(code), "unexpected exit status:\n{self}");
         self
     }
+
+    /// The lines of stderr that contain `warning`.
+    pub fn warnings(&self) -> Vec<&str> {
+        self.stderr
+            .lines()
+            .filter(|l| l.contains("warning"))
+            .collect()
+    }
 }
 
 fn clip(s: &str) -> &str {

@@ -587,11 +587,7 @@ fn static_program_warns_and_runs() {
     // see tests/seccomp.rs); the warning is for the preload engine.
     let out = mptcpize(["run", "--engine", "preload", "busybox", "true"]);
     out.expect_code(0);
-    let warnings: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("warning"))
-        .collect();
+    let warnings = out.warnings();
     assert_eq!(warnings.len(), 1, "one warning line expected\n{out}");
     assert!(warnings[0].contains("statically linked"), "\n{out}");
 }
@@ -604,11 +600,7 @@ fn setuid_program_warns_and_runs() {
     write_file_mode(&copy, &fs::read(&copy).unwrap(), 0o4755);
     let out = mptcpize(["run", path_str(&copy)]);
     out.expect_code(0);
-    let warnings: Vec<&str> = out
-        .stderr
-        .lines()
-        .filter(|l| l.contains("warning"))
-        .collect();
+    let warnings = out.warnings();
     assert_eq!(warnings.len(), 1, "one warning line expected\n{out}");
     assert!(warnings[0].contains("setuid"), "\n{out}");
 }

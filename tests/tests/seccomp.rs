@@ -14,13 +14,6 @@ use mptcpize_rs_tests::*;
 /// Path 1's server address on the two-path network.
 const SERVER: &str = "198.18.1.2";
 
-fn warnings(out: &CmdOutput) -> Vec<&str> {
-    out.stderr
-        .lines()
-        .filter(|l| l.contains("warning"))
-        .collect()
-}
-
 #[test]
 fn probe_gets_mptcp_for_tcp_only() {
     require_mptcp();
@@ -91,7 +84,7 @@ fn exit_status_is_the_programs() {
         "exit 42".as_ref(),
     ]);
     out.expect_code(42);
-    assert!(warnings(&out).is_empty(), "\n{out}");
+    assert!(out.warnings().is_empty(), "\n{out}");
 }
 
 #[test]
@@ -450,7 +443,7 @@ fn static_program_gets_seccomp_without_warning() {
         "true".as_ref(),
     ]);
     out.expect_code(0);
-    assert!(warnings(&out).is_empty(), "\n{out}");
+    assert!(out.warnings().is_empty(), "\n{out}");
     assert!(
         out.stderr.contains("using the seccomp engine") && out.stderr.contains("statically linked"),
         "\n{out}"
@@ -463,7 +456,7 @@ fn static_program_gets_seccomp_without_warning() {
         "true".as_ref(),
     ]);
     out.expect_code(0);
-    let warnings = warnings(&out);
+    let warnings = out.warnings();
     assert_eq!(warnings.len(), 1, "\n{out}");
     assert!(warnings[0].contains("statically linked"), "\n{out}");
 }
@@ -616,7 +609,7 @@ fn static_busybox_wget_uses_two_subflows() {
         out.stderr.contains("using the seccomp engine") && out.stderr.contains("statically linked"),
         "the engine was not chosen automatically\n{out}"
     );
-    assert!(warnings(&out).is_empty(), "\n{out}");
+    assert!(out.warnings().is_empty(), "\n{out}");
     assert!(seccomp_conversions(&out.stderr) >= 1, "\n{out}");
     assert_same_bytes(&server.data, &dest, "busybox wget");
     assert!(
