@@ -3,7 +3,9 @@
 //! a static Go client (chosen automatically). Tests marked "root" build
 //! network namespaces; the others run as any user on a host with MPTCP.
 
+use std::ffi::OsStr;
 use std::fs;
+use std::path::Path;
 use std::process::Stdio;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -14,19 +16,27 @@ use mptcpize_rs_tests::*;
 /// Path 1's server address on the two-path network.
 const SERVER: &str = "198.18.1.2";
 
-#[test]
-fn probe_gets_mptcp_for_tcp_only() {
+/// `mptcpize-rs run FLAGS... --engine seccomp sockprobe ARGS...` on a host
+/// with MPTCP; its output, checked for success.
+fn probe_under_seccomp(flags: &[&str], args: &[&str]) -> CmdOutput {
     require_mptcp();
     let probe = sockprobe();
-    let out = mptcpize([
-        "run".as_ref(),
-        "-d".as_ref(),
-        "--engine".as_ref(),
-        "seccomp".as_ref(),
+    let mut argv = vec![OsStr::new("run")];
+    argv.extend(flags.iter().copied().map(OsStr::new));
+    argv.extend([
+        OsStr::new("--engine"),
+        OsStr::new("seccomp"),
         probe.as_os_str(),
-        "sockets".as_ref(),
     ]);
+    argv.extend(args.iter().copied().map(OsStr::new));
+    let out = mptcpize(argv);
     out.success();
+    out
+}
+
+#[test]
+fn probe_gets_mptcp_for_tcp_only() {
+    let out = probe_under_seccomp(&["-d"], &["sockets"]);
     for &name in TCP_CASES {
         assert_eq!(probe_protocol(&out.stdout, name), MPTCP, "{name}\n{out}");
         let flagged = FLAG_CASES.contains(&name);
@@ -57,23 +67,21 @@ fn probe_gets_mptcp_for_tcp_only() {
     );
 }
 
+/// `mptcpize-rs run --engine seccomp sh -c SCRIPT`; its output, unchecked.
+fn seccomp_sh(script: &str) -> CmdOutput {
+    mptcpize(["run", "--engine", "seccomp", "sh", "-c", script])
+}
+
 #[test]
 fn seccomp_engine_sets_no_ld_preload() {
-    let out = mptcpize([
-        "run",
-        "--engine",
-        "seccomp",
-        "sh",
-        "-c",
-        "echo \"[$LD_PRELOAD] [$GODEBUG]\"",
-    ]);
+    let out = seccomp_sh("echo \"[$LD_PRELOAD] [$GODEBUG]\"");
     out.success();
     assert_eq!(out.stdout.trim(), "[] [multipathtcp=1]", "\n{out}");
 }
 
 #[test]
 fn exit_status_is_the_programs() {
-    let out = mptcpize(["run", "--engine", "seccomp", "sh", "-c", "exit 3"]);
+    let out = seccomp_sh("exit 3");
     out.expect_code(3);
     let busybox = static_busybox();
     let out = mptcpize([
@@ -98,14 +106,7 @@ fn missing_and_unexecutable_programs_keep_their_statuses() {
 /// A program killed by a signal: `run` dies of the same signal.
 #[test]
 fn death_by_signal_is_passed_on() {
-    let out = mptcpize([
-        "run",
-        "--engine",
-        "seccomp",
-        "sh",
-        "-c",
-        "kill -TERM $$; sleep 5",
-    ]);
+    let out = seccomp_sh("kill -TERM $$; sleep 5");
     assert_eq!(out.signal(), Some(libc::SIGTERM), "\n{out}");
 }
 
@@ -141,18 +142,7 @@ fn signals_are_forwarded() {
 
 #[test]
 fn many_threads_all_get_mptcp() {
-    require_mptcp();
-    let probe = sockprobe();
-    let out = mptcpize([
-        "run".as_ref(),
-        "--engine".as_ref(),
-        "seccomp".as_ref(),
-        probe.as_os_str(),
-        "stress".as_ref(),
-        "32".as_ref(),
-        "200".as_ref(),
-    ]);
-    out.success();
+    let out = probe_under_seccomp(&[], &["stress", "32", "200"]);
     assert_eq!(out.stdout.trim(), "converted 6400 of 6400", "\n{out}");
 }
 
@@ -586,16 +576,10 @@ fn run_client(ns: &Netns, client: &[&std::ffi::OsStr]) -> CmdOutput {
     out
 }
 
-#[test]
-fn static_busybox_wget_uses_two_subflows() {
-    let busybox = static_busybox();
-    let net = two_path_net(100);
-    let tmp = TempDir::new("seccomp-busybox");
-    let server = HttpServer::start(&net.server, &tmp, true);
-    let dest = tmp.join("busybox.bin");
-    let url = format!("http://{SERVER}:{HTTP_PORT}/blob.bin");
-    let out = run_client(
-        &net.client,
+/// `busybox wget -q -O DEST URL` inside `ns` through [`run_client`].
+fn busybox_wget(ns: &Netns, busybox: &Path, dest: &Path, url: &str) -> CmdOutput {
+    run_client(
+        ns,
         &[
             busybox.as_os_str(),
             "wget".as_ref(),
@@ -604,7 +588,27 @@ fn static_busybox_wget_uses_two_subflows() {
             dest.as_os_str(),
             url.as_ref(),
         ],
+    )
+}
+
+/// The client of `net` joined at least one second subflow.
+fn assert_second_subflow(net: &TwoPathNet) {
+    assert!(
+        joins(net) >= 1,
+        "the client joined no second subflow: {:?}",
+        net.client.netstat()
     );
+}
+
+#[test]
+fn static_busybox_wget_uses_two_subflows() {
+    let busybox = static_busybox();
+    let net = two_path_net(100);
+    let tmp = TempDir::new("seccomp-busybox");
+    let server = HttpServer::start(&net.server, &tmp, true);
+    let dest = tmp.join("busybox.bin");
+    let url = format!("http://{SERVER}:{HTTP_PORT}/blob.bin");
+    let out = busybox_wget(&net.client, &busybox, &dest, &url);
     assert!(
         out.stderr.contains("using the seccomp engine") && out.stderr.contains("statically linked"),
         "the engine was not chosen automatically\n{out}"
@@ -612,11 +616,7 @@ fn static_busybox_wget_uses_two_subflows() {
     assert!(out.warnings().is_empty(), "\n{out}");
     assert!(seccomp_conversions(&out.stderr) >= 1, "\n{out}");
     assert_same_bytes(&server.data, &dest, "busybox wget");
-    assert!(
-        joins(&net) >= 1,
-        "the client joined no second subflow: {:?}",
-        net.client.netstat()
-    );
+    assert_second_subflow(&net);
 }
 
 #[test]
@@ -639,11 +639,7 @@ fn static_go_client_uses_two_subflows() {
     );
     assert!(seccomp_conversions(&out.stderr) >= 1, "\n{out}");
     assert_same_bytes(&server.data, &dest, "gofetch");
-    assert!(
-        joins(&net) >= 1,
-        "the client joined no second subflow: {:?}",
-        net.client.netstat()
-    );
+    assert_second_subflow(&net);
 }
 
 /// `net.mptcp.enabled=0`: the supervisor cannot make MPTCP sockets and lets
@@ -656,17 +652,7 @@ fn static_program_works_with_mptcp_disabled() {
     let server = HttpServer::start(&ns, &tmp, true);
     let dest = tmp.join("busybox.bin");
     let url = format!("http://127.0.0.1:{HTTP_PORT}/blob.bin");
-    let out = run_client(
-        &ns,
-        &[
-            busybox.as_os_str(),
-            "wget".as_ref(),
-            "-q".as_ref(),
-            "-O".as_ref(),
-            dest.as_os_str(),
-            url.as_ref(),
-        ],
-    );
+    let out = busybox_wget(&ns, &busybox, &dest, &url);
     assert_same_bytes(&server.data, &dest, "busybox wget without MPTCP");
     assert_eq!(seccomp_conversions(&out.stderr), 0, "\n{out}");
     assert!(
