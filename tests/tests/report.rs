@@ -3,7 +3,7 @@
 //! off, a threaded and forking program, and the seccomp engine.
 
 use std::fs;
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use mptcpize_rs_tests::json::{Value, array_at, at, json, parse, str_at, u64_at};
@@ -62,18 +62,36 @@ fn curl(ns: &Netns, flags: &[&str]) -> (CmdOutput, Vec<u8>) {
 }
 
 /// The report at `path`: its text, and the document parsed.
-fn report(path: &std::path::Path) -> (String, Value) {
+fn report(path: &Path) -> (String, Value) {
     let text = fs::read_to_string(path).unwrap_or_else(|e| panic!("no report at {path:?}: {e}"));
     let document = parse(&text);
     (text, document)
 }
 
+/// A namespace with MPTCP on or off, and http.server in it (in `TMP/NAME`),
+/// wrapped only when MPTCP is on: with MPTCP off the server itself must
+/// work without it.
+fn served(mptcp: bool, name: &str) -> (Netns, TempDir, HttpServer) {
+    let ns = netns(mptcp);
+    let tmp = TempDir::new(name);
+    let server = HttpServer::start(&ns, &tmp, mptcp);
+    (ns, tmp, server)
+}
+
+/// [`curl`] with `flags` and `--report PATH`, which must succeed with the
+/// bytes `server` serves: the [`report`] it wrote.
+fn curl_report(ns: &Netns, server: &HttpServer, path: &Path, flags: &[&str]) -> (String, Value) {
+    let mut args = flags.to_vec();
+    args.extend(["--report", path_str(path)]);
+    let (out, bytes) = curl(ns, &args);
+    out.success();
+    assert_eq!(bytes, server.data);
+    report(path)
+}
+
 #[test]
 fn require_mptcp_fails_when_mptcp_is_off() {
-    let ns = netns(false);
-    let tmp = TempDir::new("require-off");
-    // The server itself must work without MPTCP: not wrapped.
-    let server = HttpServer::start(&ns, &tmp, false);
+    let (ns, _tmp, server) = served(false, "require-off");
     let (out, _) = curl(&ns, &["--require-mptcp"]);
     assert_eq!(
         out.code(),
@@ -99,9 +117,7 @@ fn require_mptcp_fails_when_mptcp_is_off() {
 
 #[test]
 fn require_mptcp_passes_when_mptcp_is_on() {
-    let ns = netns(true);
-    let tmp = TempDir::new("require-on");
-    let server = HttpServer::start(&ns, &tmp, true);
+    let (ns, _tmp, server) = served(true, "require-on");
     let (out, bytes) = curl(&ns, &["--require-mptcp"]);
     out.success();
     assert!(!out.stderr.contains("--require-mptcp"), "{out}");
@@ -110,14 +126,9 @@ fn require_mptcp_passes_when_mptcp_is_on() {
 
 #[test]
 fn report_counts_a_wrapped_curl() {
-    let ns = netns(true);
-    let tmp = TempDir::new("report-curl");
-    let server = HttpServer::start(&ns, &tmp, true);
+    let (ns, tmp, server) = served(true, "report-curl");
     let path = tmp.join("report.json");
-    let (out, bytes) = curl(&ns, &["--report", path_str(&path)]);
-    out.success();
-    assert_eq!(bytes, server.data);
-    let (json, d) = report(&path);
+    let (json, d) = curl_report(&ns, &server, &path, &[]);
     assert!(u64_at(&d, "/converted") >= 1, "{json}");
     assert_eq!(at(&d, "/fallback"), &json!(0), "{json}");
     let programs: Vec<&str> = array_at(&d, "/processes")
@@ -131,23 +142,15 @@ fn report_counts_a_wrapped_curl() {
     assert_eq!(at(&d, "/swapped_to_tcp"), converted, "{json}");
 
     // With --loopback the connection stays MPTCP: nothing swapped.
-    let (out, bytes) = curl(&ns, &["--loopback", "--report", path_str(&path)]);
-    out.success();
-    assert_eq!(bytes, server.data);
-    let (json, d) = report(&path);
+    let (json, d) = curl_report(&ns, &server, &path, &["--loopback"]);
     assert_eq!(at(&d, "/swapped_to_tcp"), &json!(0), "{json}");
 }
 
 #[test]
 fn report_counts_fallbacks_when_mptcp_is_off() {
-    let ns = netns(false);
-    let tmp = TempDir::new("report-off");
-    let server = HttpServer::start(&ns, &tmp, false);
+    let (ns, tmp, server) = served(false, "report-off");
     let path = tmp.join("report.json");
-    let (out, bytes) = curl(&ns, &["--report", path_str(&path)]);
-    out.success();
-    assert_eq!(bytes, server.data);
-    let (json, d) = report(&path);
+    let (json, d) = curl_report(&ns, &server, &path, &[]);
     assert_eq!(at(&d, "/converted"), &json!(0), "{json}");
     assert!(u64_at(&d, "/fallback") >= 1, "{json}");
     let errnos =
@@ -161,9 +164,7 @@ fn report_sums_threads_and_forks_without_losing_a_count() {
     require_program("python3");
     let tmp = TempDir::new("report-tree");
     let path = tmp.join("report.json");
-    let mut cmd = Command::new(launcher());
-    clean_env(&mut cmd);
-    cmd.args([
+    let mut cmd = launch([
         "run",
         "--report",
         path_str(&path),
@@ -195,18 +196,15 @@ fn report_with_the_seccomp_engine() {
     require_mptcp();
     let tmp = TempDir::new("report-seccomp");
     let path = tmp.join("report.json");
-    let mut cmd = Command::new(launcher());
-    clean_env(&mut cmd);
-    cmd.args([
+    let mut cmd = launch([
         "run",
         "--engine",
         "seccomp",
         "--report",
         path_str(&path),
         "--",
-    ])
-    .arg(sockprobe())
-    .args(["stress", "8", "50"]);
+    ]);
+    cmd.arg(sockprobe()).args(["stress", "8", "50"]);
     run_timeout(&mut cmd, LONG).success();
     let (json, d) = report(&path);
     assert_eq!(at(&d, "/converted"), &json!(400), "{json}");
@@ -222,9 +220,7 @@ fn report_keeps_the_programs_status_and_signal() {
     let tmp = TempDir::new("report-status");
     let path = tmp.join("report.json");
     let run = |script: &str| {
-        let mut cmd = Command::new(launcher());
-        clean_env(&mut cmd);
-        cmd.args(["run", "--report", path_str(&path), "sh", "-c", script]);
+        let mut cmd = launch(["run", "--report", path_str(&path), "sh", "-c", script]);
         run_timeout(&mut cmd, SHORT)
     };
     run("exit 3").expect_code(3);
@@ -234,9 +230,7 @@ fn report_keeps_the_programs_status_and_signal() {
     report(&path);
 
     // A signal sent to run reaches the program, and the report is written.
-    let mut cmd = Command::new(launcher());
-    clean_env(&mut cmd);
-    cmd.args([
+    let mut cmd = launch([
         "run",
         "--report",
         path_str(&path),
@@ -256,9 +250,7 @@ fn report_keeps_the_programs_status_and_signal() {
 fn unwritable_report_fails_before_the_program_runs() {
     let tmp = TempDir::new("report-bad");
     let marker = tmp.join("ran");
-    let mut cmd = Command::new(launcher());
-    clean_env(&mut cmd);
-    cmd.args([
+    let mut cmd = launch([
         "run",
         "--report",
         "/nonexistent-dir/report.json",
