@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use libc::IPPROTO_MPTCP;
 
-use super::{Engines, Facts, PathManager, Scheduler, SelfTest, SocketSupport};
+use super::{Engines, Facts, PathManager, Scheduler, SelfTest, SocketSupport, Systemd};
 use crate::kernel::fd;
 use crate::kernel::mptcp_info::{self, MptcpInfo};
 use crate::kernel::mptcp_pm;
@@ -55,7 +55,75 @@ pub fn gather() -> Facts {
             preload: shim::locate().map_err(|error| error.summary()),
             seccomp: seccomp::availability(),
         },
+        systemd: systemd(),
     }
+}
+
+/// Bound on `systemctl --version`, which asks no daemon and answers at once.
+const SYSTEMCTL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// systemd's version (`systemctl --version`, no D-Bus, no manager) and
+/// whether it runs as the init system.
+fn systemd() -> Systemd {
+    let running = fs::metadata("/run/systemd/system").is_ok_and(|m| m.is_dir());
+    let version = systemctl_version().and_then(|text| {
+        let first = text.lines().next().unwrap_or_default().trim().to_string();
+        match parse_systemctl_version(&first) {
+            Some(version) => Ok((version, first)),
+            None => Err(format!("systemctl --version said {first:?}")),
+        }
+    });
+    Systemd { version, running }
+}
+
+/// `systemctl --version`'s output, waited for at most [`SYSTEMCTL_TIMEOUT`].
+fn systemctl_version() -> Result<String, String> {
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("systemctl")
+        .arg("--version")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|error| format!("cannot run systemctl: {error}"))?;
+    let deadline = std::time::Instant::now() + SYSTEMCTL_TIMEOUT;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "systemctl --version did not answer within {SYSTEMCTL_TIMEOUT:?}"
+                ));
+            }
+            Err(error) => return Err(format!("systemctl --version: {error}")),
+        }
+    };
+    let mut text = String::new();
+    if let Some(mut stdout) = child.stdout.take() {
+        // Bounded: a version text is a few hundred bytes.
+        let _ = (&mut stdout).take(64 * 1024).read_to_string(&mut text);
+    }
+    if !status.success() {
+        return Err(format!("systemctl --version failed ({status})"));
+    }
+    Ok(text)
+}
+
+/// The version number in `systemctl --version`'s first line
+/// (`systemd 252 (252.39-1~deb12u2)`).
+pub fn parse_systemctl_version(first_line: &str) -> Option<u32> {
+    let mut words = first_line.split_whitespace();
+    if words.next()? != "systemd" {
+        return None;
+    }
+    let number = words.next()?;
+    let digits: String = number.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 /// `/proc/sys/net/mptcp/NAME`, trimmed; `None` if absent or unreadable.
@@ -276,6 +344,29 @@ pub fn judge_self_test(
 mod tests {
     use super::*;
     use crate::check::fixtures::info;
+
+    #[test]
+    fn systemctl_versions() {
+        assert_eq!(
+            parse_systemctl_version("systemd 252 (252.39-1~deb12u2)"),
+            Some(252)
+        );
+        assert_eq!(parse_systemctl_version("systemd 257 (257.4-1)"), Some(257));
+        assert_eq!(parse_systemctl_version("systemd 258~rc2"), Some(258));
+        assert_eq!(parse_systemctl_version("elogind 252"), None);
+        assert_eq!(parse_systemctl_version(""), None);
+        assert_eq!(parse_systemctl_version("systemd x"), None);
+        let systemd =
+            |version: Result<(u32, String), String>, running| Systemd { version, running };
+        let v = |n| Ok((n, String::new()));
+        assert_eq!(systemd(v(252), true).socket_protocol_mptcp(), Some(false));
+        assert_eq!(systemd(v(257), true).socket_protocol_mptcp(), Some(true));
+        assert_eq!(systemd(v(257), false).socket_protocol_mptcp(), None);
+        assert_eq!(
+            systemd(Err("no".into()), true).socket_protocol_mptcp(),
+            None
+        );
+    }
 
     #[test]
     fn self_test_judgement() {

@@ -30,7 +30,25 @@ pub struct CheckJson<'a> {
     pub endpoints_error: Option<&'a str>,
     pub self_test: SelfTestJson<'a>,
     pub engines: EnginesJson<'a>,
+    pub systemd: SystemdJson<'a>,
     pub findings: Vec<FindingJson<'a>>,
+}
+
+/// systemd on this host (from `systemctl --version`, no D-Bus).
+#[derive(Serialize)]
+pub struct SystemdJson<'a> {
+    /// `systemctl` ran and told its version.
+    pub installed: bool,
+    /// `252`; `null` when unknown (see `error`).
+    pub version: Option<u32>,
+    /// `systemctl --version`'s first line.
+    pub version_text: Option<&'a str>,
+    /// systemd runs as the init system (`/run/systemd/system`).
+    pub running: bool,
+    /// `.socket` units take `SocketProtocol=mptcp` (systemd >= 257);
+    /// `null` when unknown (version unknown, or systemd not running).
+    pub socket_protocol_mptcp: Option<bool>,
+    pub error: Option<&'a str>,
 }
 
 /// Could an IPPROTO_MPTCP socket be created, and if not, why.
@@ -180,6 +198,14 @@ pub fn render_json<'a>(facts: &'a Facts, findings: &'a [Finding]) -> CheckJson<'
                 reason: engines.seccomp.as_ref().err().map(String::as_str),
             },
         },
+        systemd: SystemdJson {
+            installed: facts.systemd.version.is_ok(),
+            version: facts.systemd.version.as_ref().ok().map(|(v, _)| *v),
+            version_text: (facts.systemd.version.as_ref().ok()).map(|(_, text)| text.as_str()),
+            running: facts.systemd.running,
+            socket_protocol_mptcp: facts.systemd.socket_protocol_mptcp(),
+            error: facts.systemd.version.as_ref().err().map(String::as_str),
+        },
         findings: findings
             .iter()
             .map(|f| FindingJson {
@@ -254,6 +280,8 @@ mod tests {
             "\"subflow\": true",
             "\"result\": \"mptcp\"",
             "\"severity\": \"ok\"",
+            "\"version\": 252",
+            "\"socket_protocol_mptcp\": false",
         ] {
             assert!(json.contains(needle), "missing {needle:?} in:\n{json}");
         }

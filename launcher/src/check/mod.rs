@@ -23,7 +23,7 @@ use crate::kernel::mptcp_info::MptcpInfo;
 use crate::kernel::mptcp_pm::{Endpoint, Limits};
 
 pub use findings::{Finding, Severity, can_work, findings};
-pub use gather::{gather, judge_self_test};
+pub use gather::{gather, judge_self_test, parse_systemctl_version};
 pub use json::{CheckJson, render_json};
 pub use render::render_text;
 
@@ -93,6 +93,33 @@ pub struct Engines {
     pub seccomp: Result<(), String>,
 }
 
+/// The first systemd version whose `.socket` units take
+/// `SocketProtocol=mptcp`.
+pub const SOCKET_PROTOCOL_MPTCP_SINCE: u32 = 257;
+
+/// systemd on this host, learned without D-Bus: the version from
+/// `systemctl --version`, whether it runs as the init system from
+/// `/run/systemd/system` (`sd_booted()`'s test).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Systemd {
+    /// The version number and `systemctl --version`'s first line, or why
+    /// there is none (not installed, did not answer).
+    pub version: Result<(u32, String), String>,
+    pub running: bool,
+}
+
+impl Systemd {
+    /// Whether `.socket` units can have `SocketProtocol=mptcp` here:
+    /// unknown (`None`) when systemd's version is unknown or it does not
+    /// run here.
+    pub fn socket_protocol_mptcp(&self) -> Option<bool> {
+        match &self.version {
+            Ok((version, _)) if self.running => Some(*version >= SOCKET_PROTOCOL_MPTCP_SINCE),
+            _ => None,
+        }
+    }
+}
+
 /// Everything `check` looked at.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Facts {
@@ -107,6 +134,7 @@ pub struct Facts {
     pub endpoints: Result<Vec<Endpoint>, String>,
     pub self_test: SelfTest,
     pub engines: Engines,
+    pub systemd: Systemd,
 }
 
 /// Runs the check and prints the report; 0 when MPTCP can work here (with
@@ -178,6 +206,10 @@ mod fixtures {
             engines: Engines {
                 preload: Ok("/usr/lib/mptcpize-rs/libmptcpize_preload.so".into()),
                 seccomp: Ok(()),
+            },
+            systemd: Systemd {
+                version: Ok((252, "systemd 252 (252.39-1~deb12u2)".into())),
+                running: true,
             },
         }
     }

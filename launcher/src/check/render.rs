@@ -1,8 +1,12 @@
 //! Printing the facts and findings for a person (pure); the JSON report is
 //! `json.rs`.
 
-use super::{Facts, Finding, SelfTest, Severity, SocketSupport, can_work};
+use super::{
+    Facts, Finding, SOCKET_PROTOCOL_MPTCP_SINCE, SelfTest, Severity, SocketSupport, Systemd,
+    can_work,
+};
 use crate::kernel::mptcp_pm::Endpoint;
+use crate::terminal::printable;
 
 /// The human report: facts, findings, verdict.
 pub fn render_text(facts: &Facts, findings: &[Finding]) -> String {
@@ -68,6 +72,7 @@ pub fn render_text(facts: &Facts, findings: &[Finding]) -> String {
             },
         ],
     ));
+    rows.push(("systemd", systemd_lines(&facts.systemd)));
 
     let mut out = String::from("MPTCP in this network namespace\n");
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
@@ -96,6 +101,27 @@ pub fn render_text(facts: &Facts, findings: &[Finding]) -> String {
         "\nMPTCP cannot work here: see the errors above.\n".to_string()
     };
     out
+}
+
+fn systemd_lines(systemd: &Systemd) -> Vec<String> {
+    let first = match (&systemd.version, systemd.running) {
+        (Ok((_, text)), true) => format!("{}, running", printable(text)),
+        (Ok((_, text)), false) => format!(
+            "{} installed, not running here (no /run/systemd/system)",
+            printable(text)
+        ),
+        (Err(why), true) => format!("running, version unknown ({})", printable(why)),
+        (Err(why), false) => format!("not found ({})", printable(why)),
+    };
+    let socket = match systemd.socket_protocol_mptcp() {
+        Some(true) => "yes".to_string(),
+        Some(false) => format!("no (needs systemd {SOCKET_PROTOCOL_MPTCP_SINCE})"),
+        None => "unknown".to_string(),
+    };
+    vec![
+        first,
+        format!("SocketProtocol=mptcp in .socket units: {socket}"),
+    ]
 }
 
 fn endpoint_line(endpoint: &Endpoint) -> String {
@@ -158,6 +184,8 @@ mod tests {
             "[warning] The subflow limit is 0",
             &format!("fix: {LIMITS_COMMAND}"),
             "MPTCP can work here (1 warning).",
+            "systemd            systemd 252 (252.39-1~deb12u2), running",
+            "SocketProtocol=mptcp in .socket units: no (needs systemd 257)",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }

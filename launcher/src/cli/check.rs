@@ -7,8 +7,12 @@ Looks at the current network namespace: kernel support, net.mptcp.enabled,
 the path manager and scheduler, the path manager's limits and endpoints (read
 over generic netlink, like `ip mptcp`), and opens an MPTCP connection over
 127.0.0.1 to see that it stays MPTCP. Also says which engines `run` can use
-(the LD_PRELOAD shim, seccomp). Each finding is ok, warning or error, with
-the command that fixes it.
+(the LD_PRELOAD shim, seccomp), and which systemd this host has: its version
+(from `systemctl --version`, no D-Bus), whether it runs here, and whether its
+.socket units take SocketProtocol=mptcp (systemd 257 or later; unknown when
+systemd is not installed or not running). In --json: the \"systemd\" object
+{installed, version, version_text, running, socket_protocol_mptcp, error}.
+Each finding is ok, warning or error, with the command that fixes it.
 
 Exit status: 0 when MPTCP can work here (warnings allowed, for example
 \"connections will use one path\"), 1 when it cannot.
