@@ -55,7 +55,7 @@ fn cli_main() -> u8 {
         Some(Command::Run(args)) => run_main(&args.into_request()),
         Some(Command::Enable(args)) => finish(enable::enable(&args.request()).map(|()| 0)),
         Some(Command::Disable(args)) => finish(disable::disable(&args.request()).map(|()| 0)),
-        Some(Command::Status(args)) => finish(status::status(&args.scope.request())),
+        Some(Command::Status(args)) => finish(status::status(&args.request())),
         Some(Command::Demo(args)) => finish(demo::demo(&args.options()).map(|()| 0)),
         Some(Command::DemoPeer(args)) => finish(demo::run_peer(&args.role()).map(|()| 0)),
         Some(Command::Check(args)) => finish(mptcpize_rs::check::check(args.json)),

@@ -54,9 +54,9 @@ ENVIRONMENT:
 
 const USAGE: &str = "\
 mptcpize-rs run [-d] [--engine auto|preload|seccomp] [--require-mptcp] [--report FILE] [RULES] [--] PROG [ARGS]...
-       mptcpize-rs enable [--user] [--root DIR] [--now] [--dry-run] [--force] [RULES] UNIT
+       mptcpize-rs enable [--user] [--root DIR] [--now] [--dry-run [--json]] [--force] [RULES] UNIT
        mptcpize-rs disable [--user] [--root DIR] [--now] [--dry-run] UNIT
-       mptcpize-rs status [--user] [--root DIR] UNIT
+       mptcpize-rs status [--user] [--root DIR] [--json] [UNIT]
        mptcpize-rs demo [--rate MBIT] [--seconds N]
        mptcpize-rs check [--json]
        mptcpize-rs inspect [--json] PID...

@@ -7,6 +7,7 @@ use clap::Args;
 use super::RuleArgs;
 use crate::rules::RuleOptions;
 use crate::systemd::UnitRequest;
+use crate::systemd::status::StatusRequest;
 
 pub(super) const ENABLE_AFTER_HELP: &str = "\
 Writes one drop-in, /etc/systemd/system/UNIT.d/zz-mptcpize-rs.conf (with
@@ -40,9 +41,18 @@ MPTCPIZE_RS_PRELOAD pointing there): install mptcpize-rs for the system
 (sudo make install, or the .deb or .rpm package) and enable with that.
 --force uses such a shim anyway, with a warning. --dry-run checks the same.
 
+--dry-run writes nothing and prints \"Would write PATH:\" then the file's exact
+content. With --json it prints one JSON array instead, one object per file,
+for configuration management (Ansible, Puppet, NixOS) to write the same file
+on other hosts:
+  [{\"path\": \"/etc/systemd/system/web.service.d/zz-mptcpize-rs.conf\",
+    \"host_path\": PATH (with --root: where it is in DIR), \"mode\": \"0644\",
+    \"content\": TEXT, \"unchanged\": bool (the file there already has it)}]
+
 EXAMPLES:
   sudo mptcpize-rs enable nginx --now
   sudo mptcpize-rs enable app@8081 --dry-run
+  mptcpize-rs enable --root /mnt/image nginx --dry-run --json
   sudo mptcpize-rs enable postgresql --exclude 10.0.0.0/8 --now
   mptcpize-rs enable --user syncthing
   mptcpize-rs enable --root /mnt/image web.service";
@@ -52,7 +62,38 @@ Says whether UNIT is enabled and where its drop-in is, and whether the
 drop-in still matches the unit's environment. When systemd runs the unit, it
 also checks the main process: whether the shim is really loaded, and how many
 of its TCP-family sockets are MPTCP (reading them needs root).
-Exit status: 0 enabled, 1 not enabled, 2 bad input.";
+
+Without UNIT, lists every unit that has the mptcpize-rs drop-in
+(zz-mptcpize-rs.conf in any unit drop-in directory systemd reads: under
+/etc/systemd/system, /run/systemd/system, /usr/lib/systemd/system, ...; with
+--user, the user's unit directories; with --root, inside DIR), each with its
+state: current, out of date (enable would now write something else: run
+enable again), masked, its unit file missing, or a drop-in that enable did
+not write there (a shared directory such as service.d/, or another unit
+directory); its rules; and, when systemd runs it, its main process.
+
+Exit status with UNIT: 0 enabled, 1 not enabled, 2 bad input.
+Exit status without UNIT: 0 when every listed unit is current (also when no
+unit is enabled: it says so), 1 when one is not, 2 bad input.
+
+--json prints one document instead (the same with or without UNIT):
+  {\"scope\": \"system\"|\"user\", \"root\": DIR|null, \"manager_running\": bool,
+   \"all_current\": bool,
+   \"units\": [{\"unit\": \"web.service\",
+              \"state\": \"current\"|\"out-of-date\"|\"unchecked\"|\"masked\"|
+                       \"unit-missing\"|\"not-enabled\"|\"elsewhere\"|\"unreadable\",
+              \"dropin\": PATH, \"unit_file\": PATH|null, \"rules\": TEXT|null,
+              \"detail\": TEXT|null,
+              \"running\": null|{\"active_state\": \"active\", \"main_pid\": N|null,
+                              \"shim_loaded\": bool|null,
+                              \"tcp_family_sockets\": N|null,
+                              \"mptcp_sockets\": N|null, \"error\": TEXT|null}}]}
+Every field is always present; unknown is null. The exit status is the same.
+
+EXAMPLES:
+  sudo mptcpize-rs status nginx
+  sudo mptcpize-rs status                 every enabled unit on this host
+  mptcpize-rs status --root /mnt/image --json";
 
 // Where a unit lives: the running system, `--user`, or an offline `--root`.
 // A plain comment: a doc comment here would become the `about` of every
@@ -88,8 +129,32 @@ pub struct UnitArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    #[command(flatten)]
-    pub scope: UnitScopeArgs,
+    /// The unit (NAME or NAME.service); without it, every unit with the drop-in
+    #[arg(value_name = "UNIT")]
+    pub unit: Option<String>,
+
+    /// Your own user's systemd (~/.config/systemd/user)
+    #[arg(long)]
+    pub user: bool,
+
+    /// Look in an offline tree or image mounted at DIR (like systemctl --root)
+    #[arg(long, value_name = "DIR")]
+    pub root: Option<PathBuf>,
+
+    /// Print one JSON document instead of text (schema below)
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl StatusArgs {
+    pub fn request(self) -> StatusRequest {
+        StatusRequest {
+            unit: self.unit,
+            user: self.user,
+            root: self.root,
+            json: self.json,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -103,6 +168,10 @@ pub struct EnableArgs {
     /// Use a shim that someone other than root could replace (with a warning)
     #[arg(long)]
     pub force: bool,
+
+    /// With --dry-run: print [{"path", "content", ...}] as JSON, for tools
+    #[arg(long, requires = "dry_run")]
+    pub json: bool,
 }
 
 impl EnableArgs {
@@ -110,6 +179,7 @@ impl EnableArgs {
         UnitRequest {
             force: self.force,
             rules: self.rules.options(),
+            json: self.json,
             ..self.unit.request()
         }
     }
@@ -135,6 +205,7 @@ impl UnitScopeArgs {
             dry_run: false,
             force: false,
             rules: RuleOptions::default(),
+            json: false,
         }
     }
 }

@@ -75,7 +75,20 @@ pub(crate) fn enable_in(
     // and anything but a regular file in the drop-in's place.
     let current = at.read().map_err(|e| dropin::write_failure(&path, e))?;
     if request.dry_run {
-        println!("Would write {path}:\n{content}");
+        if request.json {
+            let files = [DryRunFile {
+                path: (at.config_dir.join(&at.dir_name).join(dropin::FILE_NAME))
+                    .to_string_lossy()
+                    .into_owned(),
+                host_path: at.display().to_string_lossy().into_owned(),
+                mode: "0644",
+                content: &content,
+                unchanged: current.as_deref() == Some(content.as_str()),
+            }];
+            println!("{}", crate::terminal_json::to_pretty_string(&files));
+        } else {
+            println!("Would write {path}:\n{content}");
+        }
         return Ok(false);
     }
     if current.as_deref() == Some(content.as_str()) {
@@ -100,6 +113,19 @@ pub(crate) fn enable_in(
         );
     }
     Ok(true)
+}
+
+/// One file `enable --dry-run --json` would write: where on the target
+/// system (`path`, as systemd there sees it), where in this tree
+/// (`host_path`: with `--root`, under it), its mode and exact content.
+#[derive(serde::Serialize)]
+struct DryRunFile<'a> {
+    path: String,
+    host_path: String,
+    mode: &'static str,
+    content: &'a str,
+    /// The file there already has exactly this content.
+    unchanged: bool,
 }
 
 /// A system service runs the shim as root at every start: refuse one that

@@ -6,7 +6,9 @@ pub mod disable;
 pub mod dropin;
 pub mod enable;
 pub mod in_root;
+pub mod listing;
 pub mod status;
+pub mod status_json;
 pub mod unit_env;
 pub mod unit_name;
 
@@ -45,6 +47,8 @@ pub struct UnitRequest {
     pub force: bool,
     /// `enable`'s connection rules (the defaults for the others).
     pub rules: crate::rules::RuleOptions,
+    /// `enable --dry-run --json`: print what would be written as JSON.
+    pub json: bool,
 }
 
 impl UnitRequest {
@@ -55,26 +59,8 @@ impl UnitRequest {
     /// it) changes nothing. A `--root` that resolves to `/` is refused.
     pub fn resolve(&self) -> Result<(UnitName, Scope, Tree), Failure> {
         let unit = UnitName::parse(&self.unit).map_err(|e| Failure::usage(e.to_string()))?;
-        if self.user && self.root.is_some() {
-            return Err(Failure::usage("--user and --root cannot be combined"));
-        }
-        let user = match self.user {
-            false => None,
-            true => Some(user_home()?),
-        };
-        let tree = match &self.root {
-            None => Tree::open(Path::new("/"))
-                .map_err(|e| Failure::new(format!("cannot open /: {e}")))?,
-            Some(root) => open_root(root)?,
-        };
-        Ok((
-            unit,
-            Scope {
-                root: self.root.clone(),
-                user,
-            },
-            tree,
-        ))
+        let (scope, tree) = resolve_scope(self.user, self.root.as_deref())?;
+        Ok((unit, scope, tree))
     }
 
     /// The `disable` command that undoes an `enable` (on the target system,
@@ -83,6 +69,31 @@ impl UnitRequest {
         let user = if self.user { "--user " } else { "" };
         format!("mptcpize-rs disable {user}{unit}")
     }
+}
+
+/// The scope (`--user`, `--root DIR` or the running system) and its tree,
+/// opened here, once per command (see [`UnitRequest::resolve`]).
+pub fn resolve_scope(user: bool, root: Option<&Path>) -> Result<(Scope, Tree), Failure> {
+    if user && root.is_some() {
+        return Err(Failure::usage("--user and --root cannot be combined"));
+    }
+    let home = match user {
+        false => None,
+        true => Some(user_home()?),
+    };
+    let tree = match root {
+        None => {
+            Tree::open(Path::new("/")).map_err(|e| Failure::new(format!("cannot open /: {e}")))?
+        }
+        Some(root) => open_root(root)?,
+    };
+    Ok((
+        Scope {
+            root: root.map(Path::to_path_buf),
+            user: home,
+        },
+        tree,
+    ))
 }
 
 /// `--root DIR` opened as a [`Tree`]; refused when it is not a directory,
@@ -146,7 +157,7 @@ pub struct Scope {
 
 impl Scope {
     /// The directory drop-ins are written to (before `root` is applied).
-    fn config_dir(&self) -> PathBuf {
+    pub fn config_dir(&self) -> PathBuf {
         match &self.user {
             Some(home) => home.join(".config/systemd/user"),
             None => PathBuf::from("/etc/systemd/system"),
@@ -154,7 +165,7 @@ impl Scope {
     }
 
     /// Unit directories in systemd's order of priority (highest first).
-    fn search_paths(&self) -> Vec<PathBuf> {
+    pub fn search_paths(&self) -> Vec<PathBuf> {
         let fixed: &[&str] = match &self.user {
             Some(_) => &[
                 "/etc/systemd/user",
@@ -391,6 +402,7 @@ mod tests {
             dry_run: false,
             force: false,
             rules: Default::default(),
+            json: false,
         }
     }
 
