@@ -107,6 +107,22 @@ fn healthy_namespace() {
         finding_ids(&d, "ok").contains(&"self-test-passed"),
         "{json}"
     );
+
+    // This host's systemd: known when systemctl runs, and SocketProtocol=
+    // support only when systemd runs here too.
+    assert!(
+        out.stdout
+            .contains("SocketProtocol=mptcp in .socket units: "),
+        "{out}"
+    );
+    let running = std::path::Path::new("/run/systemd/system").is_dir();
+    assert_eq!(at(&d, "/systemd/running"), &json!(running), "{json}");
+    let installed = at(&d, "/systemd/installed") == &json!(true);
+    assert_eq!(at(&d, "/systemd/version").is_u64(), installed, "{json}");
+    assert_eq!(at(&d, "/systemd/error").is_string(), !installed, "{json}");
+    if !(installed && running) {
+        assert_eq!(at(&d, "/systemd/socket_protocol_mptcp"), &Value::Null);
+    }
 }
 
 /// root: with net.mptcp.enabled=0, exit 1 and a finding that names the

@@ -385,3 +385,250 @@ fn user_units_live_in_the_home_directory() {
     let both = Tree::new("user-root", WEB_UNIT);
     both.run("enable", &["--user", "web"]).expect_code(2);
 }
+
+/// `status --root TREE --json [UNIT]`, which must exit with `code`: the
+/// document parsed.
+fn status_json(tree: &Tree, args: &[&str], code: i32) -> json::Value {
+    let mut argv = vec!["--json"];
+    argv.extend_from_slice(args);
+    let out = tree.run("status", &argv);
+    out.expect_code(code);
+    json::parse(&out.stdout)
+}
+
+/// The `(unit, state)` pairs of a `status --json` document, in order.
+fn unit_states(document: &json::Value) -> Vec<(String, String)> {
+    json::array_at(document, "/units")
+        .iter()
+        .map(|u| {
+            let unit = json::str_at(u, "/unit").to_string();
+            (unit, json::str_at(u, "/state").to_string())
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(u, s)| (u.to_string(), s.to_string()))
+        .collect()
+}
+
+/// `status` without a unit: none enabled says so and exits 0; then it
+/// lists exactly the enabled units, each with its state (current, out of
+/// date, masked, unit file missing, a drop-in enable did not write there),
+/// exits 1 while one is not current, and writes nothing.
+#[test]
+fn status_lists_every_enabled_unit() {
+    let tree = Tree::new("status-all", WEB_UNIT);
+    tree.write("usr/lib/systemd/system/api.service", WEB_UNIT);
+    tree.write("usr/lib/systemd/system/db.service", WEB_UNIT);
+    tree.write("usr/lib/systemd/system/idle.service", WEB_UNIT);
+
+    let none = tree.run("status", &[]);
+    none.expect_code(0);
+    assert!(none.stdout.contains("No units are enabled"), "{none}");
+    let d = status_json(&tree, &[], 0);
+    assert!(json::array_at(&d, "/units").is_empty(), "{d:#}");
+    assert_eq!(json::at(&d, "/all_current"), &json::json!(true));
+    assert_eq!(json::str_at(&d, "/scope"), "system");
+
+    tree.run("enable", &["web"]).expect_code(0);
+    tree.run("enable", &["api", "--no-listen"]).expect_code(0);
+    let out = tree.run("status", &[]);
+    out.expect_code(0);
+    assert!(
+        out.stdout.contains("web.service: enabled, current"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("api.service: enabled, current"),
+        "{out}"
+    );
+    assert!(out.stdout.contains("rules: loopback=0;listen=0"), "{out}");
+    assert!(!out.stdout.contains("idle.service"), "{out}");
+    assert!(
+        out.stdout.contains("2 units have the mptcpize-rs drop-in"),
+        "{out}"
+    );
+    let d = status_json(&tree, &[], 0);
+    assert_eq!(
+        unit_states(&d),
+        pairs(&[("api.service", "current"), ("web.service", "current")])
+    );
+    assert_eq!(json::str_at(&d, "/units/0/rules"), "loopback=0;listen=0");
+    assert_eq!(json::at(&d, "/units/1/rules"), &json::Value::Null);
+    assert!(
+        json::str_at(&d, "/units/1/dropin")
+            .ends_with(&format!("/etc/systemd/system/web.service.d/{DROPIN}")),
+        "{d:#}"
+    );
+    assert!(
+        json::str_at(&d, "/units/0/unit_file").ends_with("/usr/lib/systemd/system/api.service"),
+        "{d:#}"
+    );
+    assert_eq!(json::at(&d, "/units/0/running"), &json::Value::Null);
+    assert_eq!(json::at(&d, "/manager_running"), &json::json!(false));
+
+    // Out of date, masked, unit file gone, and our file where enable does
+    // not write it: each listed with its state; the verdict is 1.
+    tree.run("enable", &["db"]).expect_code(0);
+    tree.run("enable", &["idle"]).expect_code(0);
+    tree.write(
+        "etc/systemd/system/api.service.d/10-x.conf",
+        "[Service]\nEnvironment=LD_PRELOAD=/x.so\n",
+    );
+    std::os::unix::fs::symlink(
+        "/dev/null",
+        tree.root().join("etc/systemd/system/db.service"),
+    )
+    .unwrap();
+    fs::remove_file(tree.root().join("usr/lib/systemd/system/idle.service")).unwrap();
+    let stray = tree.read(&format!("etc/systemd/system/web.service.d/{DROPIN}"));
+    tree.write(
+        &format!("usr/lib/systemd/system/service.d/{DROPIN}"),
+        &stray,
+    );
+    let before = tree.snapshot();
+    let out = tree.run("status", &[]);
+    out.expect_code(1);
+    for expected in [
+        "api.service: enabled, OUT OF DATE",
+        "run `mptcpize-rs enable api.service` again with the same rule options",
+        "db.service: masked",
+        "idle.service: drop-in left over: no unit file",
+        "service: drop-in not written by enable here",
+        "the top-level service.d/",
+        "web.service: enabled, current",
+        "5 units have the mptcpize-rs drop-in",
+        "1 current",
+    ] {
+        assert!(out.stdout.contains(expected), "{expected:?} in:\n{out}");
+    }
+    let d = status_json(&tree, &[], 1);
+    assert_eq!(
+        unit_states(&d),
+        pairs(&[
+            ("api.service", "out-of-date"),
+            ("db.service", "masked"),
+            ("idle.service", "unit-missing"),
+            ("service", "elsewhere"),
+            ("web.service", "current"),
+        ])
+    );
+    assert_eq!(json::at(&d, "/all_current"), &json::json!(false));
+    assert!(
+        json::str_at(&d, "/units/1/unit_file").ends_with("/etc/systemd/system/db.service"),
+        "{d:#}"
+    );
+    assert!(
+        json::str_at(&d, "/units/3/detail").contains("disable does not remove it"),
+        "{d:#}"
+    );
+    assert_eq!(tree.snapshot(), before, "status writes nothing");
+
+    // With UNIT, the same document holds that unit only; the exit status
+    // is the single unit's (0 enabled, 1 not).
+    let d = status_json(&tree, &["api"], 0);
+    assert_eq!(unit_states(&d), pairs(&[("api.service", "out-of-date")]));
+    let d = status_json(&tree, &["nosuch"], 1);
+    assert_eq!(unit_states(&d), pairs(&[("nosuch.service", "not-enabled")]));
+    let d = status_json(&tree, &["db"], 1);
+    assert_eq!(unit_states(&d), pairs(&[("db.service", "masked")]));
+}
+
+/// Listing reads inside the tree only: a drop-in directory linked to a
+/// host directory is resolved inside the tree (not listed from the host),
+/// a FIFO in a drop-in's place is reported, never opened, and a name with
+/// control characters is printed escaped.
+#[test]
+fn status_listing_stays_inside_the_tree() {
+    let host = TempDir::new("status-host");
+    write_file(
+        &host.join(format!("evil.service.d/{DROPIN}")),
+        "[Service]\n",
+    );
+    let tree = Tree::new("status-inside", WEB_UNIT);
+    fs::create_dir_all(tree.root().join("run/systemd/system")).unwrap();
+    std::os::unix::fs::symlink(
+        host.join("evil.service.d"),
+        tree.root().join("run/systemd/system/evil.service.d"),
+    )
+    .unwrap();
+    let fifo_dir = tree.root().join("etc/systemd/system/fifo.service.d");
+    fs::create_dir_all(&fifo_dir).unwrap();
+    let fifo = std::ffi::CString::new(fifo_dir.join(DROPIN).into_os_string().into_encoded_bytes())
+        .unwrap();
+    // SAFETY: a valid C string.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let evil = "e\u{1b}]0;x\u{7}.service.d";
+    write_file(
+        &tree
+            .root()
+            .join(format!("usr/lib/systemd/system/{evil}/{DROPIN}")),
+        "[Service]\n",
+    );
+    let out = tree.run("status", &[]);
+    out.expect_code(1);
+    assert!(!out.stdout.contains("evil.service"), "{out}");
+    assert!(out.stdout.contains("fifo.service: cannot be read"), "{out}");
+    assert!(out.stdout.contains("a FIFO"), "{out}");
+    assert!(!out.stdout.contains('\u{1b}'), "{out:?}");
+    assert!(out.stdout.contains("e\\u{1b}]0;x\\u{7}"), "{out}");
+    let d = status_json(&tree, &[], 1);
+    assert_eq!(
+        unit_states(&d),
+        pairs(&[
+            ("e\\u{1b}]0;x\\u{7}.service", "elsewhere"),
+            ("fifo.service", "unreadable"),
+        ])
+    );
+}
+
+/// `enable --dry-run --json`: one object per file, the path on the target
+/// system and the exact content `enable` then writes; nothing written.
+/// `--json` without `--dry-run` is refused.
+#[test]
+fn dry_run_json_gives_path_and_content() {
+    let tree = Tree::new("dry-run-json", WEB_UNIT);
+    let before = tree.snapshot();
+    let out = tree.run("enable", &["web", "--dry-run", "--json", "--no-listen"]);
+    out.expect_code(0);
+    assert_eq!(tree.snapshot(), before, "nothing written");
+    let d = json::parse(&out.stdout);
+    assert_eq!(json::array_at(&d, "").len(), 1, "{d:#}");
+    assert_eq!(
+        json::str_at(&d, "/0/path"),
+        format!("/etc/systemd/system/web.service.d/{DROPIN}")
+    );
+    assert_eq!(
+        json::str_at(&d, "/0/host_path"),
+        tree.root()
+            .canonicalize()
+            .unwrap()
+            .join(format!("etc/systemd/system/web.service.d/{DROPIN}"))
+            .display()
+            .to_string()
+    );
+    assert_eq!(json::str_at(&d, "/0/mode"), "0644");
+    assert_eq!(json::at(&d, "/0/unchanged"), &json::json!(false));
+    let content = json::str_at(&d, "/0/content").to_string();
+    tree.run("enable", &["web", "--no-listen"]).expect_code(0);
+    assert_eq!(
+        tree.read(&format!("etc/systemd/system/web.service.d/{DROPIN}")),
+        content,
+        "enable writes exactly what the dry run printed"
+    );
+    let again = tree.run("enable", &["web", "--dry-run", "--json", "--no-listen"]);
+    again.expect_code(0);
+    assert_eq!(
+        json::at(&json::parse(&again.stdout), "/0/unchanged"),
+        &json::json!(true)
+    );
+
+    let enabled = tree.snapshot();
+    let refused = tree.run("enable", &["web", "--json"]);
+    refused.expect_code(2);
+    assert!(refused.stderr.contains("--dry-run"), "{refused}");
+    assert_eq!(tree.snapshot(), enabled);
+}
