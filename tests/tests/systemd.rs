@@ -366,3 +366,100 @@ fn shim_path_with_a_percent_reaches_the_service_unchanged() {
         "{status}"
     );
 }
+
+/// Issue 17: `status` without a unit under a real systemd lists exactly
+/// the enabled units, with their main process; `--json` parses and says
+/// the same; `check` reports this systemd (252: no SocketProtocol=mptcp).
+#[test]
+fn status_lists_exactly_the_enabled_units_under_real_systemd() {
+    use mptcpize_rs_tests::json::{array_at, at, json, parse, str_at, u64_at};
+    let container = SystemdContainer::boot();
+    container.install_mptcpize_rs();
+    container.write("/etc/systemd/system/web.service", UNIT);
+    let sleeper = "[Service]\nExecStart=/bin/sleep infinity\n";
+    for unit in ["api", "other"] {
+        container.write(&format!("/etc/systemd/system/{unit}.service"), sleeper);
+    }
+    container.daemon_reload();
+
+    let none = container.exec(&[CONTAINER_LAUNCHER, "status"]);
+    none.expect_code(0);
+    assert!(none.stdout.contains("No units are enabled"), "{none}");
+
+    for unit in ["web", "api"] {
+        container
+            .exec(&[CONTAINER_LAUNCHER, "enable", unit])
+            .expect_code(0);
+    }
+    container.start("web.service");
+    container.start("api.service");
+    container.start("other.service");
+    container.wait_for_listen(PORT, WAIT);
+
+    let status = container.exec(&[CONTAINER_LAUNCHER, "status"]);
+    status.expect_code(0);
+    for expected in [
+        "api.service: enabled, current",
+        "web.service: enabled, current",
+        "shim loaded; 1 of 1 TCP-family sockets are MPTCP",
+        "2 units have the mptcpize-rs drop-in; 2 current.",
+    ] {
+        assert!(
+            status.stdout.contains(expected),
+            "{expected:?} in:\n{status}"
+        );
+    }
+    assert!(!status.stdout.contains("other.service"), "{status}");
+
+    let out = container.exec(&[CONTAINER_LAUNCHER, "status", "--json"]);
+    out.expect_code(0);
+    let d = parse(&out.stdout);
+    assert_eq!(at(&d, "/manager_running"), &json!(true));
+    assert_eq!(at(&d, "/all_current"), &json!(true));
+    let units: Vec<&str> = array_at(&d, "/units")
+        .iter()
+        .map(|u| str_at(u, "/unit"))
+        .collect();
+    assert_eq!(units, ["api.service", "web.service"], "{d:#}");
+    for i in 0..2 {
+        assert_eq!(str_at(&d, &format!("/units/{i}/state")), "current");
+        assert_eq!(
+            str_at(&d, &format!("/units/{i}/running/active_state")),
+            "active"
+        );
+        assert_eq!(
+            at(&d, &format!("/units/{i}/running/shim_loaded")),
+            &json!(true)
+        );
+        assert!(u64_at(&d, &format!("/units/{i}/running/main_pid")) > 1);
+    }
+    assert_eq!(u64_at(&d, "/units/1/running/tcp_family_sockets"), 1);
+    assert_eq!(u64_at(&d, "/units/1/running/mptcp_sockets"), 1);
+
+    // One stale drop-in makes the verdict 1.
+    container.write(
+        "/etc/systemd/system/api.service.d/10-x.conf",
+        "[Service]\nEnvironment=LD_PRELOAD=/x.so\n",
+    );
+    container.daemon_reload();
+    let stale = container.exec(&[CONTAINER_LAUNCHER, "status"]);
+    stale.expect_code(1);
+    assert!(
+        stale.stdout.contains("api.service: enabled, OUT OF DATE"),
+        "{stale}"
+    );
+
+    let check = container.exec(&[CONTAINER_LAUNCHER, "check", "--json"]);
+    assert!(matches!(check.code(), Some(0 | 1)), "{check}");
+    let d = parse(&check.stdout);
+    assert_eq!(at(&d, "/systemd/installed"), &json!(true));
+    assert_eq!(at(&d, "/systemd/running"), &json!(true));
+    assert_eq!(u64_at(&d, "/systemd/version"), 252, "{d:#}");
+    assert_eq!(at(&d, "/systemd/socket_protocol_mptcp"), &json!(false));
+    let text = container.exec(&[CONTAINER_LAUNCHER, "check"]);
+    assert!(
+        text.stdout
+            .contains("SocketProtocol=mptcp in .socket units: no (needs systemd 257)"),
+        "{text}"
+    );
+}
