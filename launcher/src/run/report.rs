@@ -268,14 +268,17 @@ impl Report {
     pub fn total(&self) -> Counts {
         let mut total = Counts::default();
         for process in &self.processes {
+            // Saturating: every process of the tree writes its own slot, so
+            // a count may be anything; a total never wraps or panics.
             let counts = &process.counts;
-            total.converted += counts.converted;
-            total.fallback += counts.fallback;
-            total.refused += counts.refused;
-            total.untouched += counts.untouched;
-            total.swapped += counts.swapped;
+            total.converted = total.converted.saturating_add(counts.converted);
+            total.fallback = total.fallback.saturating_add(counts.fallback);
+            total.refused = total.refused.saturating_add(counts.refused);
+            total.untouched = total.untouched.saturating_add(counts.untouched);
+            total.swapped = total.swapped.saturating_add(counts.swapped);
             for (errno, count) in &counts.errnos {
-                *total.errnos.entry(*errno).or_default() += count;
+                let sum = total.errnos.entry(*errno).or_default();
+                *sum = sum.saturating_add(*count);
             }
         }
         total
@@ -650,5 +653,25 @@ mod tests {
             out.stdout,
             table.env_value().into_string().unwrap().into_bytes()
         );
+    }
+
+    #[test]
+    fn totals_saturate_instead_of_wrapping() {
+        let huge = || Process {
+            pid: 1,
+            program: "x".into(),
+            counts: Counts {
+                converted: u64::MAX,
+                errnos: [(1, u64::MAX)].into_iter().collect(),
+                ..Counts::default()
+            },
+        };
+        let report = Report {
+            processes: vec![huge(), huge()],
+            ..Report::default()
+        };
+        let total = report.total();
+        assert_eq!(total.converted, u64::MAX);
+        assert_eq!(total.errnos[&1], u64::MAX);
     }
 }
