@@ -7,9 +7,11 @@
 //! `epoll_ctl` detour records ADD/MOD/DEL of tracked descriptors here; at
 //! swap time each recorded registration is checked with the kernel
 //! (`kcmp(KCMP_EPOLL_TFD)`: is this very socket still registered under this
-//! number in that epoll instance?), an `EPOLLONESHOT` one has its current
-//! (possibly disarmed) events read from `/proc/self/fdinfo`, and after the
-//! swap each is added again with the same events and data word.
+//! number in that epoll instance? Where a seccomp profile denies `kcmp`,
+//! the epoll descriptor's `/proc/self/fdinfo` answers, matched by the
+//! socket's inode), an `EPOLLONESHOT` one has its current (possibly
+//! disarmed) events read from that fdinfo, and after the swap each is added
+//! again with the same events and data word.
 //!
 //! A fixed table of [`CAPACITY`] entries, claimed with compare-and-swap:
 //! lock-free and async-signal-safe. When it is full, or the kernel cannot
@@ -153,15 +155,26 @@ pub fn collect(fd: c_int) -> Result<Carried, &'static str> {
             continue;
         }
         let epfd = key as u32 as c_int;
-        if !still_registered(pid, epfd, fd)? {
-            continue;
-        }
-        let mut events = entry.events.load(Ordering::Relaxed);
-        let mut data = entry.data.load(Ordering::Acquire);
-        if events & libc::EPOLLONESHOT as u32 != 0 {
+        let recorded = (
+            entry.events.load(Ordering::Relaxed),
+            entry.data.load(Ordering::Acquire),
+        );
+        let (events, data) = match still_registered(pid, epfd, fd) {
+            Ok(false) => continue,
             // It may have fired and be disarmed: the kernel knows.
-            (events, data) = armed_events(epfd, fd).ok_or("a one-shot epoll registration")?;
-        }
+            Ok(true) if recorded.0 & libc::EPOLLONESHOT as u32 != 0 => match in_fdinfo(epfd, fd) {
+                Some(Some(now)) => now,
+                _ => return Err("a one-shot epoll registration"),
+            },
+            Ok(true) => recorded,
+            // No kcmp here (a container's seccomp profile, a kernel without
+            // it): the epoll descriptor's fdinfo tells the same, by inode.
+            Err(why) => match in_fdinfo(epfd, fd) {
+                None => return Err(why),
+                Some(None) => continue,
+                Some(Some(now)) => now,
+            },
+        };
         let slot = carried
             .list
             .get_mut(carried.len)
@@ -232,9 +245,12 @@ fn still_registered(pid: libc::pid_t, epfd: c_int, fd: c_int) -> Result<bool, &'
     }
 }
 
-/// The events and data word `epfd` holds for `fd` now, from
-/// `/proc/self/fdinfo/EPFD`.
-fn armed_events(epfd: c_int, fd: c_int) -> Option<(u32, u64)> {
+/// The events and data word `epfd` holds now for the socket on `fd`, from
+/// `/proc/self/fdinfo/EPFD` (the entry with that number and the socket's
+/// inode); `Some(None)` when it holds none, `None` when that cannot be
+/// read.
+fn in_fdinfo(epfd: c_int, fd: c_int) -> Option<Option<(u32, u64)>> {
+    let ino = inode(fd)?;
     let mut path = crate::debug_log::Line::new();
     path.text("/proc/self/fdinfo/");
     path.int(epfd);
@@ -249,29 +265,46 @@ fn armed_events(epfd: c_int, fd: c_int) -> Option<(u32, u64)> {
     if file < 0 {
         return None;
     }
-    let found = scan_lines(file, |line| registration_in_line(line, fd));
+    let found = scan_lines(file, |line| {
+        registration_in_line(line, fd)
+            .filter(|&(_, _, of)| of == ino)
+            .map(|(events, data, _)| (events, data))
+    });
     real::close(file);
-    found
+    found.ok()
 }
 
-/// Calls `f` on each line read from `file` until it returns `Some`.
-fn scan_lines<T>(file: c_int, mut f: impl FnMut(&[u8]) -> Option<T>) -> Option<T> {
+/// The inode number of the file on `fd`.
+fn inode(fd: c_int) -> Option<u64> {
+    let mut stat = core::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes a `struct stat` into our buffer.
+    let rc = unsafe { libc::fstat(fd, stat.as_mut_ptr()) };
+    // SAFETY: fstat succeeded, so the buffer is initialised.
+    (rc == 0).then(|| unsafe { stat.assume_init() }.st_ino)
+}
+
+/// Calls `f` on each line read from `file` until it returns `Some`;
+/// `Ok(None)` when no line did, `Err(())` when reading failed.
+fn scan_lines<T>(file: c_int, mut f: impl FnMut(&[u8]) -> Option<T>) -> Result<Option<T>, ()> {
     let mut buf = [0u8; 4096];
     let mut filled = 0;
     loop {
         // SAFETY: reads into the unfilled tail of our buffer.
         let n = unsafe { libc::read(file, buf[filled..].as_mut_ptr().cast(), buf.len() - filled) };
-        let at_end = n <= 0;
+        if n < 0 {
+            return Err(());
+        }
+        let at_end = n == 0;
         filled += n.max(0) as usize;
         let mut start = 0;
         while let Some(end) = buf[start..filled].iter().position(|&b| b == b'\n') {
             if let Some(found) = f(&buf[start..start + end]) {
-                return Some(found);
+                return Ok(Some(found));
             }
             start += end + 1;
         }
         if at_end {
-            return f(&buf[start..filled]);
+            return Ok(f(&buf[start..filled]));
         }
         // Keep the partial line; a line longer than the buffer is dropped.
         buf.copy_within(start..filled, 0);
@@ -283,9 +316,9 @@ fn scan_lines<T>(file: c_int, mut f: impl FnMut(&[u8]) -> Option<T>) -> Option<T
 }
 
 /// Parses one fdinfo line of an epoll descriptor,
-/// `tfd:        5 events:       19 data:                5  pos:0 ino:...`,
-/// and returns its events and data when it is about `fd`.
-pub fn registration_in_line(line: &[u8], fd: c_int) -> Option<(u32, u64)> {
+/// `tfd:        5 events:       19 data:                5  pos:0 ino:1b3e sdev:9`,
+/// and returns its events, data and target inode when it is about `fd`.
+pub fn registration_in_line(line: &[u8], fd: c_int) -> Option<(u32, u64, u64)> {
     let mut words = line
         .split(|&b| b == b' ' || b == b'\t')
         .filter(|w| !w.is_empty());
@@ -299,7 +332,9 @@ pub fn registration_in_line(line: &[u8], fd: c_int) -> Option<(u32, u64)> {
     let tfd = field(b"tfd:", 10)?;
     let events = field(b"events:", 16)?;
     let data = field(b"data:", 16)?;
-    (tfd == u64::from(fd as u32)).then_some((events as u32, data))
+    let ino = words.find_map(|w| w.strip_prefix(b"ino:"))?;
+    let ino = u64::from_str_radix(core::str::from_utf8(ino).ok()?, 16).ok()?;
+    (tfd == u64::from(fd as u32)).then_some((events as u32, data, ino))
 }
 
 #[cfg(test)]
@@ -309,7 +344,10 @@ mod tests {
     #[test]
     fn fdinfo_lines() {
         let line = b"tfd:        5 events: 40000000 data:             1234  pos:0 ino:4964 sdev:9";
-        assert_eq!(registration_in_line(line, 5), Some((0x4000_0000, 0x1234)));
+        assert_eq!(
+            registration_in_line(line, 5),
+            Some((0x4000_0000, 0x1234, 0x4964))
+        );
         assert_eq!(registration_in_line(line, 6), None);
         assert_eq!(registration_in_line(b"pos:\t0", 5), None);
         assert_eq!(registration_in_line(b"tfd: 5 events: zz data: 1", 5), None);

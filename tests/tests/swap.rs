@@ -188,6 +188,21 @@ fn sockets_shared_before_connect_are_never_swapped() {
     }
 }
 
+/// Without `kcmp` and `process_vm_readv` (denied with EPERM, as in a
+/// container's default seccomp profile), epoll registrations are still
+/// carried: the shim confirms them from the epoll descriptor's fdinfo, by
+/// inode, and reads the connect() address directly.
+#[test]
+fn epoll_registrations_survive_without_kcmp() {
+    for case in [
+        "nokcmp:epoll-et",
+        "nokcmp:epoll-oneshot",
+        "nokcmp:epoll-two",
+    ] {
+        same_as_bare(SWAPPING, case, "127.0.0.1", swapped);
+    }
+}
+
 /// Compared where the socket is swapped: whether an MPTCP socket signals
 /// its owner when the connection is established varies from run to run
 /// (the kernel's MPTCP, seen with the reference too).

@@ -27,6 +27,11 @@
 //!   user-timeout      TCP_USER_TIMEOUT=0 before bind/listen (protocol of the
 //!                     listener, not of a connection)
 //!   bad-pointers      connect, bind and setsockopt with bad addresses
+//!
+//! `nokcmp:CASE` runs CASE under a seccomp filter that answers EPERM to
+//! `kcmp` and `process_vm_readv`, as container runtimes' default profiles
+//! do without CAP_SYS_PTRACE: the shim must then find what it needs
+//! another way.
 
 use std::io;
 use std::net::SocketAddr;
@@ -483,6 +488,35 @@ fn bad_pointers(addr: &SocketAddr) -> i32 {
     fd
 }
 
+/// Makes `kcmp` and `process_vm_readv` fail with EPERM in this process
+/// from now on (a seccomp filter; x86_64 and aarch64 system call numbers
+/// come from libc).
+fn deny_kcmp_and_process_vm_readv() {
+    const LD_NR: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS: seccomp_data.nr
+    const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET: u16 = 0x06; // BPF_RET | BPF_K
+    const ALLOW: u32 = 0x7fff_0000;
+    const EPERM: u32 = 0x0005_0000 | libc::EPERM as u32;
+    let step = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let mut program = [
+        step(LD_NR, 0, 0, 0),
+        step(JEQ, 2, 0, libc::SYS_kcmp as u32),
+        step(JEQ, 1, 0, libc::SYS_process_vm_readv as u32),
+        step(RET, 0, 0, ALLOW),
+        step(RET, 0, 0, EPERM),
+    ];
+    let fprog = libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_mut_ptr(),
+    };
+    // SAFETY: prctl with a valid filter program that outlives the call.
+    let rc = unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog)
+    };
+    assert_eq!(rc, 0, "installing the seccomp filter: errno {}", errno());
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [case, ip, port] = &args[..] else {
@@ -499,7 +533,14 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let fd = match case.as_str() {
+    let case = match case.strip_prefix("nokcmp:") {
+        Some(case) => {
+            deny_kcmp_and_process_vm_readv();
+            case
+        }
+        None => case.as_str(),
+    };
+    let fd = match case {
         "epoll-et" => epoll_et(&addr),
         "epoll-oneshot" => epoll_oneshot(&addr, false),
         "epoll-fired" => epoll_oneshot(&addr, true),
