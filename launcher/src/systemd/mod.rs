@@ -7,6 +7,7 @@ pub mod dropin;
 pub mod enable;
 pub mod in_root;
 pub mod listing;
+pub mod socket;
 pub mod status;
 pub mod status_json;
 pub mod unit_env;
@@ -259,7 +260,11 @@ impl Scope {
                     .iter()
                     .map(move |name| base.join(format!("{name}.d")))
             })
-            .chain(paths.iter().map(|base| base.join("service.d")));
+            .chain(
+                paths
+                    .iter()
+                    .map(|base| base.join(unit.kind().top_level_dropin_dir())),
+            );
         let mut dropins = std::collections::BTreeMap::new();
         for dir in dirs {
             for name in tree.list(&dir)? {
@@ -322,7 +327,16 @@ impl Scope {
                 .map_err(|e| Failure::new(e.to_string()))?;
             println!("Restarted {unit} if it was running.");
         } else {
-            println!("Restart {unit} to apply it: systemctl {user}restart {unit}");
+            match unit.kind() {
+                unit_name::UnitKind::Service => {
+                    println!("Restart {unit} to apply it: systemctl {user}restart {unit}");
+                }
+                // The running service keeps the listener it was given.
+                unit_name::UnitKind::Socket => println!(
+                    "Restart {unit} to apply it, after stopping the service it starts: \
+                     systemctl {user}restart {unit}"
+                ),
+            }
         }
         Ok(())
     }
