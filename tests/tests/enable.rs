@@ -646,10 +646,12 @@ const SOCKET_DROPIN: &str = "# Written by `mptcpize-rs enable web.socket`: syste
 fn socket_tree(tag: &str, version: u32) -> Tree {
     let tree = Tree::new(tag, WEB_UNIT);
     tree.write("etc/systemd/system/web.socket", WEB_SOCKET);
-    tree.write(
-        &format!("usr/lib/systemd/libsystemd-shared-{version}.so"),
-        "elf",
-    );
+    // Debian's multiarch place for 252, the plain one for 257: both read.
+    let dir = match version {
+        252 => "usr/lib/x86_64-linux-gnu/systemd",
+        _ => "usr/lib/systemd",
+    };
+    tree.write(&format!("{dir}/libsystemd-shared-{version}.so"), "elf");
     tree
 }
 
@@ -707,6 +709,16 @@ fn socket_units_get_socket_protocol_mptcp_on_systemd_257() {
     let rules = tree.run("enable", &["web.socket", "--no-listen"]);
     rules.expect_code(2);
     assert!(rules.stderr.contains("without them"), "{rules}");
+    // A socket with only a Unix listener has nothing to make MPTCP.
+    tree.write(
+        "etc/systemd/system/bus.socket",
+        "[Socket]\nListenStream=/run/bus.sock\n",
+    );
+    let before = tree.snapshot();
+    let unix = tree.run("enable", &["bus.socket"]);
+    unix.expect_code(1);
+    assert!(unix.stderr.contains("only on Unix"), "{unix}");
+    assert_eq!(tree.snapshot(), before, "nothing written");
 }
 
 /// systemd 252 (Debian 12): refused, exit 1, nothing written, the message

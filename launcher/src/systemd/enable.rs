@@ -78,6 +78,7 @@ pub(crate) fn enable_in(
                      listeners MPTCP: enable {unit} without them"
                 )));
             }
+            socket::check_has_tcp_listener(scope, tree, unit)?;
             let version = socket::target_version(scope, tree);
             socket::check_supported(unit, &version, request.force)?;
             (socket::render(unit, &undo), true)

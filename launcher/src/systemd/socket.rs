@@ -9,7 +9,7 @@
 //! the listener MPTCP.
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::check::SOCKET_PROTOCOL_MPTCP_SINCE as SINCE;
 use crate::failure::Failure;
@@ -42,8 +42,10 @@ pub fn target_version(scope: &Scope, tree: &Tree) -> Result<(u32, String), Strin
     image_version(tree)
 }
 
-/// Directories an image's `libsystemd-shared-NNN.so` is in (Debian,
-/// Ubuntu, Arch: /usr/lib/systemd; Fedora, RHEL, SUSE: /usr/lib64/systemd).
+/// Directories an image's `libsystemd-shared-NNN.so` is in (Arch, older
+/// Debian: /usr/lib/systemd; Fedora, RHEL, SUSE: /usr/lib64/systemd); the
+/// multiarch ones (Debian, Ubuntu: /usr/lib/x86_64-linux-gnu/systemd) are
+/// found by [`shared_library_dirs`].
 const SHARED_LIBRARY_DIRS: &[&str] = &[
     "/usr/lib/systemd",
     "/usr/lib64/systemd",
@@ -51,15 +53,36 @@ const SHARED_LIBRARY_DIRS: &[&str] = &[
     "/lib64/systemd",
 ];
 
+/// [`SHARED_LIBRARY_DIRS`] and `/usr/lib/TRIPLET/systemd` for each
+/// multiarch directory (`x86_64-linux-gnu`, `aarch64-linux-gnu`, ...).
+fn shared_library_dirs(tree: &Tree) -> io::Result<Vec<PathBuf>> {
+    let mut dirs: Vec<PathBuf> = SHARED_LIBRARY_DIRS.iter().map(PathBuf::from).collect();
+    let mut triplets: Vec<_> = tree
+        .list(Path::new("/usr/lib"))?
+        .into_iter()
+        .filter(|name| name.to_string_lossy().contains("-linux-"))
+        .collect();
+    triplets.sort();
+    dirs.extend(
+        triplets
+            .iter()
+            .map(|triplet| Path::new("/usr/lib").join(triplet).join("systemd")),
+    );
+    Ok(dirs)
+}
+
 fn image_version(tree: &Tree) -> Result<(u32, String), String> {
-    for dir in SHARED_LIBRARY_DIRS {
-        let names = tree.list(Path::new(dir)).map_err(|e| {
-            format!(
-                "cannot list {}: {}",
-                tree.show(Path::new(dir)),
-                printable(&e.to_string())
-            )
-        })?;
+    let top = tree.show(Path::new("/"));
+    let unreadable = |dir: &Path, e: io::Error| {
+        format!(
+            "cannot list {}: {}",
+            tree.show(dir),
+            printable(&e.to_string())
+        )
+    };
+    let dirs = shared_library_dirs(tree).map_err(|e| unreadable(Path::new("/usr/lib"), e))?;
+    for dir in &dirs {
+        let names = tree.list(dir).map_err(|e| unreadable(dir, e))?;
         let found = names
             .iter()
             .filter_map(|name| shared_library_version(&name.to_string_lossy()))
@@ -68,15 +91,14 @@ fn image_version(tree: &Tree) -> Result<(u32, String), String> {
             return Ok((
                 version,
                 format!(
-                    "{} (its libsystemd-shared-{version}*.so)",
-                    tree.show(Path::new("/"))
+                    "{top} (its {}/libsystemd-shared-{version}*.so)",
+                    printable(&dir.to_string_lossy())
                 ),
             ));
         }
     }
     Err(format!(
-        "no libsystemd-shared-NNN.so in {}'s {}",
-        tree.show(Path::new("/")),
+        "no libsystemd-shared-NNN.so in {top}'s {}, or /usr/lib/*-linux-*/systemd",
         SHARED_LIBRARY_DIRS.join(", ")
     ))
 }
@@ -126,6 +148,38 @@ pub fn check_supported(
     }
 }
 
+/// `enable NAME.socket`'s other check: a socket whose unit file listens
+/// only on Unix or vsock stream sockets (`ListenStream=/run/x.sock`) has no
+/// TCP listener to make MPTCP, so it is refused. (Listeners set only in
+/// drop-ins are not looked at: a unit file without `ListenStream=` passes.)
+pub fn check_has_tcp_listener(scope: &Scope, tree: &Tree, unit: &UnitName) -> Result<(), Failure> {
+    let text = unit_text(scope, tree, unit.as_str())
+        .map_err(|e| Failure::new(format!("cannot read {unit}'s files: {e}")))?;
+    if text.as_deref().and_then(tcp_listener) == Some(false) {
+        return Err(Failure::new(format!(
+            "{unit} listens only on Unix (or vsock) sockets (ListenStream= with a path), \
+             which are never TCP: SocketProtocol=mptcp has nothing to change there; \
+             nothing written."
+        )));
+    }
+    Ok(())
+}
+
+/// Whether a socket unit's `ListenStream=` lines include a TCP one (a port
+/// or an address, not a path, `@abstract` or `vsock:` name); `None`
+/// without any.
+fn tcp_listener(text: &str) -> Option<bool> {
+    let values = setting_values(text, "Socket", "ListenStream");
+    if values.is_empty() {
+        return None;
+    }
+    Some(
+        values
+            .iter()
+            .any(|v| !(v.starts_with('/') || v.starts_with('@') || v.starts_with("vsock:"))),
+    )
+}
+
 /// A socket unit that activates a service.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Activation {
@@ -166,8 +220,8 @@ pub fn activating_sockets(
                     continue;
                 };
                 let accept = match unit_text(scope, tree, socket_unit.as_str())? {
-                    Some(text) => accepts(&text),
-                    None => continue,
+                    Some(text) if tcp_listener(&text) != Some(false) => accepts(&text),
+                    _ => continue,
                 };
                 if !found.iter().any(|a| a.socket == socket_unit.as_str()) {
                     found.push(Activation {
@@ -186,6 +240,7 @@ pub fn activating_sockets(
     let own = format!("{prefix}.socket");
     if !found.iter().any(|a| a.socket == own)
         && let Some(text) = unit_text(scope, tree, &own)?
+        && tcp_listener(&text) != Some(false)
     {
         let accept = accepts(&text);
         if accept == templated {
@@ -349,6 +404,26 @@ mod tests {
     }
 
     #[test]
+    fn image_versions() {
+        let scratch = ScratchDir::new("socket-image-version");
+        let tree = Tree::open(scratch.path()).unwrap();
+        let error = image_version(&tree).unwrap_err();
+        assert!(error.contains("no libsystemd-shared-NNN.so"), "{error}");
+        // Debian and Ubuntu: the multiarch directory.
+        let debian = "usr/lib/x86_64-linux-gnu/systemd/libsystemd-shared-252.so";
+        scratch.file(debian, b"elf", 0o644);
+        let (version, place) = image_version(&tree).unwrap();
+        assert_eq!(version, 252);
+        assert!(place.contains("x86_64-linux-gnu"), "{place}");
+        scratch.file(
+            "usr/lib64/systemd/libsystemd-shared-257.1-1.fc42.so",
+            b"elf",
+            0o644,
+        );
+        assert_eq!(image_version(&tree).unwrap().0, 257);
+    }
+
+    #[test]
     fn version_rule() {
         let unit = UnitName::parse("web.socket").unwrap();
         let v = |n| Ok((n, "here".to_string()));
@@ -392,6 +467,9 @@ mod tests {
         file("a.socket", "[Socket]\nListenStream=1\n");
         file("b.socket", "[Socket]\nListenStream=2\n");
         file("plain.service", "[Service]\nExecStart=/bin/x\n");
+        // A Unix socket's listener is no TCP: not reported.
+        file("bus.service", "[Service]\nExecStart=/bin/x\n");
+        file("bus.socket", "[Socket]\nListenStream=/run/bus.sock\n");
         let tree = Tree::open(scratch.path()).unwrap();
         let scope = Scope {
             root: Some(scratch.path().to_path_buf()),
@@ -419,6 +497,20 @@ mod tests {
             ]
         );
         assert_eq!(find("plain"), []);
+        assert_eq!(find("bus"), []);
+        assert_eq!(
+            tcp_listener("[Socket]\nListenStream=/run/a\nListenStream=@b\n"),
+            Some(false)
+        );
+        assert_eq!(
+            tcp_listener("[Socket]\nListenStream=/run/a\nListenStream=[::]:80\n"),
+            Some(true)
+        );
+        assert_eq!(
+            tcp_listener("[Socket]\nListenStream=127.0.0.1:80\n"),
+            Some(true)
+        );
+        assert_eq!(tcp_listener("[Socket]\nListenDatagram=53\n"), None);
         let note = activation_note(
             &UnitName::parse("web").unwrap(),
             &find("web"),
