@@ -1,8 +1,9 @@
 //! `enable`, `status` and `disable` under a real systemd, booted as PID 1 in
 //! its own namespaces over a throwaway Debian root (never the host's): a
 //! python3 http.server service goes from TCP to MPTCP (and to a plain TCP
-//! listener again with `--no-listen`) and back, keeping its other settings.
-//! Needs root.
+//! listener again with `--no-listen`) and back, keeping its other settings;
+//! a socket unit's listener is refused under systemd 252 (Debian 12) and
+//! becomes MPTCP under systemd 257 (Debian 13). Needs root.
 
 use std::time::Duration;
 
@@ -461,5 +462,121 @@ fn status_lists_exactly_the_enabled_units_under_real_systemd() {
         text.stdout
             .contains("SocketProtocol=mptcp in .socket units: no (needs systemd 257)"),
         "{text}"
+    );
+}
+
+const SOCKET_UNIT: &str = "[Socket]\nListenStream=8080\n";
+/// Serves each connection a line from the listener systemd passes (fd 3).
+const ACTIVATED_UNIT: &str = "[Service]\nExecStart=/usr/bin/python3 -c \"import socket\\n\
+s = socket.socket(fileno=3)\\n\
+while True:\\n c, _ = s.accept(); c.sendall(b'hi\\\\n'); c.close()\"\n";
+const SOCKET_DROPIN: &str = "/etc/systemd/system/web.socket.d/zz-mptcpize-rs.conf";
+
+/// systemd 252 (Debian 12) has no SocketProtocol=mptcp: `enable web.socket`
+/// refuses (exit 1) with the version needed and the alternatives, and
+/// writes nothing; `enable web` on the socket-activated service says that
+/// the listener systemd passes stays TCP.
+#[test]
+fn socket_units_are_refused_under_systemd_252() {
+    let container = SystemdContainer::boot();
+    let version = container.exec_ok(&["systemctl", "--version"]).stdout;
+    assert!(version.starts_with("systemd 252"), "{version}");
+    container.install_mptcpize_rs();
+    container.write("/etc/systemd/system/web.socket", SOCKET_UNIT);
+    container.write("/etc/systemd/system/web.service", ACTIVATED_UNIT);
+    container.daemon_reload();
+    container.start("web.socket");
+    container.wait_for_listen(PORT, WAIT);
+
+    let enable = container.exec(&[CONTAINER_LAUNCHER, "enable", "web.socket", "--now"]);
+    enable.expect_code(1);
+    for expected in [
+        "needs systemd 257",
+        "systemd 252",
+        "own listener",
+        "upgrade systemd",
+    ] {
+        assert!(
+            enable.stderr.contains(expected),
+            "{expected:?} in:\n{enable}"
+        );
+    }
+    assert!(
+        !container.exists("/etc/systemd/system/web.socket.d"),
+        "nothing written"
+    );
+    assert!(container.mptcp_listeners(PORT).is_empty(), "still TCP");
+
+    let service = container.exec(&[CONTAINER_LAUNCHER, "enable", "web"]);
+    service.expect_code(0);
+    for expected in ["socket-activated by web.socket", "stays TCP"] {
+        assert!(
+            service.stdout.contains(expected),
+            "{expected:?} in:\n{service}"
+        );
+    }
+    container
+        .exec(&[CONTAINER_LAUNCHER, "status", "web.socket"])
+        .expect_code(1);
+}
+
+/// systemd 257 (Debian 13): `enable web.socket` writes SocketProtocol=mptcp
+/// and, once the socket restarts, the listener systemd creates is MPTCP and
+/// the socket-activated service still answers on it; `disable` makes it
+/// TCP again.
+#[test]
+fn socket_units_become_mptcp_under_systemd_257() {
+    let container = SystemdContainer::boot_suite(mptcpize_rs_tests::systemd::SUITE_SYSTEMD_257);
+    let version = container.exec_ok(&["systemctl", "--version"]).stdout;
+    assert!(version.starts_with("systemd 257"), "{version}");
+    container.install_mptcpize_rs();
+    container.write("/etc/systemd/system/web.socket", SOCKET_UNIT);
+    container.write("/etc/systemd/system/web.service", ACTIVATED_UNIT);
+    container.daemon_reload();
+    container.start("web.socket");
+    container.wait_for_listen(PORT, WAIT);
+    assert!(
+        container.mptcp_listeners(PORT).is_empty(),
+        "TCP before enable"
+    );
+
+    let service = container.exec(&[CONTAINER_LAUNCHER, "enable", "web"]);
+    service.expect_code(0);
+    assert!(
+        service
+            .stdout
+            .contains("`mptcpize-rs enable web.socket` too"),
+        "{service}"
+    );
+    let enable = container.exec(&[CONTAINER_LAUNCHER, "enable", "web.socket"]);
+    enable.expect_code(0);
+    assert!(
+        container
+            .read(SOCKET_DROPIN)
+            .contains("\n[Socket]\nSocketProtocol=mptcp\n"),
+        "{enable}"
+    );
+    container.restart("web.socket");
+    container.wait_for_mptcp_listen(PORT, WAIT);
+    let client = "import socket\nc = socket.create_connection(('::1', 8080), timeout=10)\n\
+                  print(c.recv(10).decode().strip())";
+    let answer = container.exec_ok(&["python3", "-c", client]);
+    assert_eq!(answer.stdout.trim(), "hi", "{answer}");
+    let status = container.exec(&[CONTAINER_LAUNCHER, "status", "web.socket"]);
+    status.expect_code(0);
+    assert!(status.stdout.contains("web.socket: enabled"), "{status}");
+    let all = container.exec(&[CONTAINER_LAUNCHER, "status"]);
+    assert!(all.stdout.contains("web.socket: enabled, current"), "{all}");
+
+    container
+        .exec(&[CONTAINER_LAUNCHER, "disable", "web.socket"])
+        .expect_code(0);
+    assert!(!container.exists("/etc/systemd/system/web.socket.d"));
+    container.stop("web.service");
+    container.restart("web.socket");
+    container.wait_for_listen(PORT, WAIT);
+    assert!(
+        container.mptcp_listeners(PORT).is_empty(),
+        "TCP after disable"
     );
 }

@@ -81,5 +81,6 @@ mod rootfs;
 pub use commands::{CONTAINER_LAUNCHER, CONTAINER_SHIM, EXEC_TIMEOUT};
 pub use container::{BOOT_TIMEOUT, STOP_TIMEOUT, SystemdContainer};
 pub use rootfs::{
-    DEBOOTSTRAP_TIMEOUT, DEFAULT_CACHE_DIR, DEFAULT_MIRROR, INCLUDE, SUITE, debian_mirror, rootfs,
+    DEBOOTSTRAP_TIMEOUT, DEFAULT_CACHE_DIR, DEFAULT_MIRROR, INCLUDE, SUITE, SUITE_SYSTEMD_257,
+    debian_mirror, rootfs, rootfs_of,
 };
