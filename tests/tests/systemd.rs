@@ -548,18 +548,27 @@ fn socket_units_become_mptcp_under_systemd_257() {
             .contains("`mptcpize-rs enable web.socket` too"),
         "{service}"
     );
-    let enable = container.exec(&[CONTAINER_LAUNCHER, "enable", "web.socket"]);
+    // A first connection starts the service: it holds the TCP listener.
+    let client = "import socket\nc = socket.create_connection(('::1', 8080), timeout=10)\n\
+                  print(c.recv(10).decode().strip())";
+    let answer = container.exec_ok(&["python3", "-c", client]);
+    assert_eq!(answer.stdout.trim(), "hi", "{answer}");
+    assert_eq!(
+        container.unit_property("web.service", "ActiveState"),
+        "active"
+    );
+    // --now stops the running service (systemd refuses to restart a socket
+    // whose service runs) and restarts the socket.
+    let enable = container.exec(&[CONTAINER_LAUNCHER, "enable", "web.socket", "--now"]);
     enable.expect_code(0);
+    assert!(enable.stdout.contains("Stopped web.service"), "{enable}");
     assert!(
         container
             .read(SOCKET_DROPIN)
             .contains("\n[Socket]\nSocketProtocol=mptcp\n"),
         "{enable}"
     );
-    container.restart("web.socket");
     container.wait_for_mptcp_listen(PORT, WAIT);
-    let client = "import socket\nc = socket.create_connection(('::1', 8080), timeout=10)\n\
-                  print(c.recv(10).decode().strip())";
     let answer = container.exec_ok(&["python3", "-c", client]);
     assert_eq!(answer.stdout.trim(), "hi", "{answer}");
     let status = container.exec(&[CONTAINER_LAUNCHER, "status", "web.socket"]);
@@ -569,11 +578,9 @@ fn socket_units_become_mptcp_under_systemd_257() {
     assert!(all.stdout.contains("web.socket: enabled, current"), "{all}");
 
     container
-        .exec(&[CONTAINER_LAUNCHER, "disable", "web.socket"])
+        .exec(&[CONTAINER_LAUNCHER, "disable", "web.socket", "--now"])
         .expect_code(0);
     assert!(!container.exists("/etc/systemd/system/web.socket.d"));
-    container.stop("web.service");
-    container.restart("web.socket");
     container.wait_for_listen(PORT, WAIT);
     assert!(
         container.mptcp_listeners(PORT).is_empty(),

@@ -35,8 +35,11 @@ SocketProtocol=mptcp, so that systemd creates the listener as MPTCP; it needs
 systemd 257 or later where the drop-in is read (systemctl --version; with
 --root, the image's libsystemd-shared-NNN.so) and is refused (exit 1, nothing
 written) on an older one; when the version cannot be told, --force writes it
-anyway. Stop the service and restart the socket to apply it. Connection
-rules do not apply to a socket.
+anyway. A socket with only Unix listeners (ListenStream=/path) is refused.
+To apply it, the socket must restart while its service is stopped (systemd
+refuses to restart a socket whose service runs): --now stops the services it
+triggers and restarts the socket; the service starts again on the next
+connection. Connection rules do not apply to a socket.
 
 After writing, systemd is reloaded when it runs; --now also restarts the unit
 if it is running. With --root, or without a running systemd, it says what is
