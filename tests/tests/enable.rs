@@ -700,6 +700,12 @@ fn socket_units_get_socket_protocol_mptcp_on_systemd_257() {
     tree.write(&dropin, "[Socket]\nSocketProtocol=mptcp\n");
     let d = status_json(&tree, &["web.socket"], 0);
     assert_eq!(unit_states(&d), pairs(&[("web.socket", "out-of-date")]));
+    let out = tree.run("status", &["web.socket"]);
+    assert!(
+        out.stdout
+            .contains("run `mptcpize-rs enable web.socket` again"),
+        "{out}"
+    );
 
     let off = tree.run("disable", &["web.socket"]);
     off.expect_code(0);

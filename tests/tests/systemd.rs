@@ -587,3 +587,42 @@ fn socket_units_become_mptcp_under_systemd_257() {
         "TCP after disable"
     );
 }
+
+/// An `Accept=yes` socket under systemd 257: systemd accepts each
+/// connection itself and starts one `echo@.service` per connection, so
+/// only the socket's drop-in can make those connections MPTCP; after
+/// `enable echo.socket --now` the listener is MPTCP and still serves.
+#[test]
+fn accept_yes_sockets_become_mptcp_under_systemd_257() {
+    let container = SystemdContainer::boot_suite(mptcpize_rs_tests::systemd::SUITE_SYSTEMD_257);
+    container.install_mptcpize_rs();
+    container.write(
+        "/etc/systemd/system/echo.socket",
+        "[Socket]\nListenStream=8081\nAccept=yes\n",
+    );
+    container.write(
+        "/etc/systemd/system/echo@.service",
+        "[Service]\nExecStart=/usr/bin/echo hi\nStandardOutput=socket\n",
+    );
+    container.daemon_reload();
+    container.start("echo.socket");
+    container.wait_for_listen(8081, WAIT);
+    assert!(
+        container.mptcp_listeners(8081).is_empty(),
+        "TCP before enable"
+    );
+    let service = container.exec(&[CONTAINER_LAUNCHER, "enable", "echo@.service"]);
+    service.expect_code(0);
+    assert!(
+        service.stdout.contains("echo.socket (Accept=yes"),
+        "{service}"
+    );
+    container
+        .exec(&[CONTAINER_LAUNCHER, "enable", "echo.socket", "--now"])
+        .expect_code(0);
+    container.wait_for_mptcp_listen(8081, WAIT);
+    let client = "import socket\nc = socket.create_connection(('::1', 8081), timeout=10)\n\
+                  print(c.recv(10).decode().strip())";
+    let answer = container.exec_ok(&["python3", "-c", client]);
+    assert_eq!(answer.stdout.trim(), "hi", "{answer}");
+}

@@ -348,8 +348,9 @@ pub fn activation_note(
     match version {
         Ok((version, _)) if *version >= SINCE => {
             note += &format!(
-                "systemd {version} can create the listener as MPTCP: run {} too, then stop \
-                 {unit} and restart the socket.",
+                "systemd {version} can create the listener as MPTCP: run {} too (with --now \
+                 to apply it at once: the socket restarts and {unit} starts again on the next \
+                 connection).",
                 commands.join(" and ")
             );
         }

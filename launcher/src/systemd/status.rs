@@ -345,6 +345,12 @@ fn details(report: &UnitReport) -> String {
         out += &format!("  rules: {rules}\n");
     }
     match report.state {
+        State::OutOfDate if report.unit.ends_with(".socket") => {
+            out += &format!(
+                "  out of date: it is not what enable writes now; run `mptcpize-rs enable \
+                 {unit}` again\n"
+            );
+        }
         State::OutOfDate => {
             let same_rules = match report.rules {
                 Some(_) => " with the same rule options",
