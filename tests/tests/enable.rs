@@ -193,7 +193,8 @@ fn bad_names_and_missing_units_write_nothing() {
         "",
         "../web",
         "a/b.service",
-        "web.socket",
+        "web.timer",
+        ".socket",
         "web service",
         "@x",
         "a@b@c",
@@ -631,4 +632,183 @@ fn dry_run_json_gives_path_and_content() {
     refused.expect_code(2);
     assert!(refused.stderr.contains("--dry-run"), "{refused}");
     assert_eq!(tree.snapshot(), enabled);
+}
+
+const WEB_SOCKET: &str = "[Socket]\nListenStream=8080\n\n[Install]\nWantedBy=sockets.target\n";
+
+const SOCKET_DROPIN: &str = "# Written by `mptcpize-rs enable web.socket`: systemd (257 or later) creates this\n\
+     # socket's listeners as Multipath TCP. Undo with `mptcpize-rs disable web.socket`.\n\
+     [Socket]\n\
+     SocketProtocol=mptcp\n";
+
+/// A tree whose systemd is `version`, as the image's own
+/// libsystemd-shared-NNN.so names it (what `enable NAME.socket` reads).
+fn socket_tree(tag: &str, version: u32) -> Tree {
+    let tree = Tree::new(tag, WEB_UNIT);
+    tree.write("etc/systemd/system/web.socket", WEB_SOCKET);
+    // Debian's multiarch place for 252, the plain one for 257: both read.
+    let dir = match version {
+        252 => "usr/lib/x86_64-linux-gnu/systemd",
+        _ => "usr/lib/systemd",
+    };
+    tree.write(&format!("{dir}/libsystemd-shared-{version}.so"), "elf");
+    tree
+}
+
+/// systemd 257: `enable web.socket` writes the [Socket] drop-in (exact
+/// content, same name and mode as a service's), idempotently; `status`
+/// reports it, alone and in the listing; `disable` removes it and its
+/// directory.
+#[test]
+fn socket_units_get_socket_protocol_mptcp_on_systemd_257() {
+    let tree = socket_tree("socket-257", 257);
+    let dropin = format!("etc/systemd/system/web.socket.d/{DROPIN}");
+    let out = tree.run("enable", &["web.socket"]);
+    out.expect_code(0);
+    assert_eq!(tree.read(&dropin), SOCKET_DROPIN);
+    assert_eq!(tree.read("etc/systemd/system/web.socket"), WEB_SOCKET);
+    let mode = fs::metadata(tree.root().join(&dropin))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o644
+    );
+    let before = tree.snapshot();
+    let again = tree.run("enable", &["web.socket"]);
+    again.expect_code(0);
+    assert!(again.stdout.contains("already enabled"), "{again}");
+    assert_eq!(tree.snapshot(), before);
+
+    let status = tree.run("status", &["web.socket"]);
+    status.expect_code(0);
+    assert!(status.stdout.contains("web.socket: enabled"), "{status}");
+    tree.run("enable", &["web"]).expect_code(0);
+    let all = tree.run("status", &[]);
+    all.expect_code(0);
+    assert!(all.stdout.contains("web.socket: enabled, current"), "{all}");
+    assert!(
+        all.stdout.contains("2 units have the mptcpize-rs drop-in"),
+        "{all}"
+    );
+    let d = status_json(&tree, &[], 0);
+    assert_eq!(
+        unit_states(&d),
+        pairs(&[("web.service", "current"), ("web.socket", "current")])
+    );
+    // Changed by hand: out of date.
+    tree.write(&dropin, "[Socket]\nSocketProtocol=mptcp\n");
+    let d = status_json(&tree, &["web.socket"], 0);
+    assert_eq!(unit_states(&d), pairs(&[("web.socket", "out-of-date")]));
+    let out = tree.run("status", &["web.socket"]);
+    assert!(
+        out.stdout
+            .contains("run `mptcpize-rs enable web.socket` again"),
+        "{out}"
+    );
+
+    let off = tree.run("disable", &["web.socket"]);
+    off.expect_code(0);
+    assert!(!tree.root().join("etc/systemd/system/web.socket.d").exists());
+    tree.run("status", &["web.socket"]).expect_code(1);
+    // Rules belong to a service's own sockets: refused for a socket.
+    let rules = tree.run("enable", &["web.socket", "--no-listen"]);
+    rules.expect_code(2);
+    assert!(rules.stderr.contains("without them"), "{rules}");
+    // A socket with only a Unix listener has nothing to make MPTCP.
+    tree.write(
+        "etc/systemd/system/bus.socket",
+        "[Socket]\nListenStream=/run/bus.sock\n",
+    );
+    let before = tree.snapshot();
+    let unix = tree.run("enable", &["bus.socket"]);
+    unix.expect_code(1);
+    assert!(unix.stderr.contains("only on Unix"), "{unix}");
+    assert_eq!(tree.snapshot(), before, "nothing written");
+}
+
+/// systemd 252 (Debian 12): refused, exit 1, nothing written, the message
+/// names 257 and the alternatives. An image whose version cannot be told
+/// is refused too, unless --force.
+#[test]
+fn socket_units_are_refused_before_systemd_257() {
+    let tree = socket_tree("socket-252", 252);
+    let before = tree.snapshot();
+    for args in [
+        &["web.socket"][..],
+        &["web.socket", "--dry-run"],
+        &["web.socket", "--force"],
+    ] {
+        let out = tree.run("enable", args);
+        out.expect_code(1);
+        for expected in [
+            "needs systemd 257",
+            "systemd 252",
+            "own listener",
+            "upgrade systemd",
+        ] {
+            assert!(
+                out.stderr.contains(expected),
+                "{expected:?} in {args:?}:\n{out}"
+            );
+        }
+    }
+    assert_eq!(tree.snapshot(), before, "nothing written");
+
+    let unknown = Tree::new("socket-unknown", WEB_UNIT);
+    unknown.write("etc/systemd/system/web.socket", WEB_SOCKET);
+    let before = unknown.snapshot();
+    let out = unknown.run("enable", &["web.socket"]);
+    out.expect_code(1);
+    assert!(
+        out.stderr.contains("unknown") && out.stderr.contains("--force"),
+        "{out}"
+    );
+    assert_eq!(unknown.snapshot(), before, "nothing written");
+    let forced = unknown.run("enable", &["web.socket", "--force"]);
+    forced.expect_code(0);
+    assert_eq!(
+        unknown.read(&format!("etc/systemd/system/web.socket.d/{DROPIN}")),
+        SOCKET_DROPIN
+    );
+}
+
+/// `enable SERVICE` on a socket-activated service says so: on 252 that the
+/// listener stays TCP, on 257 to enable the socket too; an Accept=yes
+/// socket's template is found; a plain service says nothing of sockets.
+#[test]
+fn enabling_a_socket_activated_service_says_so() {
+    let old = socket_tree("activated-252", 252);
+    let out = old.run("enable", &["web"]);
+    out.expect_code(0);
+    for expected in [
+        "web.service is socket-activated by web.socket",
+        "stays TCP",
+        "opens itself",
+    ] {
+        assert!(out.stdout.contains(expected), "{expected:?}:\n{out}");
+    }
+    assert!(!old.root().join("etc/systemd/system/web.socket.d").exists());
+
+    let new = socket_tree("activated-257", 257);
+    new.write(
+        "etc/systemd/system/echo@.service",
+        "[Service]\nExecStart=/bin/cat\nStandardInput=socket\n",
+    );
+    new.write(
+        "etc/systemd/system/echo.socket",
+        "[Socket]\nListenStream=7\nAccept=yes\n",
+    );
+    let out = new.run("enable", &["web"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("enable --root "), "{out}");
+    assert!(out.stdout.contains(" web.socket` too"), "{out}");
+    let out = new.run("enable", &["echo@.service"]);
+    out.expect_code(0);
+    assert!(out.stdout.contains("echo.socket (Accept=yes"), "{out}");
+
+    let plain = Tree::new("not-activated", WEB_UNIT);
+    let out = plain.run("enable", &["web"]);
+    out.expect_code(0);
+    assert!(!out.stdout.contains("socket"), "{out}");
 }

@@ -1,8 +1,9 @@
 //! `enable`, `status` and `disable` under a real systemd, booted as PID 1 in
 //! its own namespaces over a throwaway Debian root (never the host's): a
 //! python3 http.server service goes from TCP to MPTCP (and to a plain TCP
-//! listener again with `--no-listen`) and back, keeping its other settings.
-//! Needs root.
+//! listener again with `--no-listen`) and back, keeping its other settings;
+//! a socket unit's listener is refused under systemd 252 (Debian 12) and
+//! becomes MPTCP under systemd 257 (Debian 13). Needs root.
 
 use std::time::Duration;
 
@@ -462,4 +463,166 @@ fn status_lists_exactly_the_enabled_units_under_real_systemd() {
             .contains("SocketProtocol=mptcp in .socket units: no (needs systemd 257)"),
         "{text}"
     );
+}
+
+const SOCKET_UNIT: &str = "[Socket]\nListenStream=8080\n";
+/// Serves each connection a line from the listener systemd passes (fd 3).
+const ACTIVATED_UNIT: &str = "[Service]\nExecStart=/usr/bin/python3 -c \"import socket\\n\
+s = socket.socket(fileno=3)\\n\
+while True:\\n c, _ = s.accept(); c.sendall(b'hi\\\\n'); c.close()\"\n";
+const SOCKET_DROPIN: &str = "/etc/systemd/system/web.socket.d/zz-mptcpize-rs.conf";
+
+/// systemd 252 (Debian 12) has no SocketProtocol=mptcp: `enable web.socket`
+/// refuses (exit 1) with the version needed and the alternatives, and
+/// writes nothing; `enable web` on the socket-activated service says that
+/// the listener systemd passes stays TCP.
+#[test]
+fn socket_units_are_refused_under_systemd_252() {
+    let container = SystemdContainer::boot();
+    let version = container.exec_ok(&["systemctl", "--version"]).stdout;
+    assert!(version.starts_with("systemd 252"), "{version}");
+    container.install_mptcpize_rs();
+    container.write("/etc/systemd/system/web.socket", SOCKET_UNIT);
+    container.write("/etc/systemd/system/web.service", ACTIVATED_UNIT);
+    container.daemon_reload();
+    container.start("web.socket");
+    container.wait_for_listen(PORT, WAIT);
+
+    let enable = container.exec(&[CONTAINER_LAUNCHER, "enable", "web.socket", "--now"]);
+    enable.expect_code(1);
+    for expected in [
+        "needs systemd 257",
+        "systemd 252",
+        "own listener",
+        "upgrade systemd",
+    ] {
+        assert!(
+            enable.stderr.contains(expected),
+            "{expected:?} in:\n{enable}"
+        );
+    }
+    assert!(
+        !container.exists("/etc/systemd/system/web.socket.d"),
+        "nothing written"
+    );
+    assert!(container.mptcp_listeners(PORT).is_empty(), "still TCP");
+
+    let service = container.exec(&[CONTAINER_LAUNCHER, "enable", "web"]);
+    service.expect_code(0);
+    for expected in ["socket-activated by web.socket", "stays TCP"] {
+        assert!(
+            service.stdout.contains(expected),
+            "{expected:?} in:\n{service}"
+        );
+    }
+    container
+        .exec(&[CONTAINER_LAUNCHER, "status", "web.socket"])
+        .expect_code(1);
+}
+
+/// systemd 257 (Debian 13): `enable web.socket` writes SocketProtocol=mptcp
+/// and, once the socket restarts, the listener systemd creates is MPTCP and
+/// the socket-activated service still answers on it; `disable` makes it
+/// TCP again.
+#[test]
+fn socket_units_become_mptcp_under_systemd_257() {
+    let container = SystemdContainer::boot_suite(mptcpize_rs_tests::systemd::SUITE_SYSTEMD_257);
+    let version = container.exec_ok(&["systemctl", "--version"]).stdout;
+    assert!(version.starts_with("systemd 257"), "{version}");
+    container.install_mptcpize_rs();
+    container.write("/etc/systemd/system/web.socket", SOCKET_UNIT);
+    container.write("/etc/systemd/system/web.service", ACTIVATED_UNIT);
+    container.daemon_reload();
+    container.start("web.socket");
+    container.wait_for_listen(PORT, WAIT);
+    assert!(
+        container.mptcp_listeners(PORT).is_empty(),
+        "TCP before enable"
+    );
+
+    let service = container.exec(&[CONTAINER_LAUNCHER, "enable", "web"]);
+    service.expect_code(0);
+    assert!(
+        service
+            .stdout
+            .contains("`mptcpize-rs enable web.socket` too"),
+        "{service}"
+    );
+    // A first connection starts the service: it holds the TCP listener.
+    let client = "import socket\nc = socket.create_connection(('::1', 8080), timeout=10)\n\
+                  print(c.recv(10).decode().strip())";
+    let answer = container.exec_ok(&["python3", "-c", client]);
+    assert_eq!(answer.stdout.trim(), "hi", "{answer}");
+    assert_eq!(
+        container.unit_property("web.service", "ActiveState"),
+        "active"
+    );
+    // --now stops the running service (systemd refuses to restart a socket
+    // whose service runs) and restarts the socket.
+    let enable = container.exec(&[CONTAINER_LAUNCHER, "enable", "web.socket", "--now"]);
+    enable.expect_code(0);
+    assert!(enable.stdout.contains("Stopped web.service"), "{enable}");
+    assert!(
+        container
+            .read(SOCKET_DROPIN)
+            .contains("\n[Socket]\nSocketProtocol=mptcp\n"),
+        "{enable}"
+    );
+    container.wait_for_mptcp_listen(PORT, WAIT);
+    let answer = container.exec_ok(&["python3", "-c", client]);
+    assert_eq!(answer.stdout.trim(), "hi", "{answer}");
+    let status = container.exec(&[CONTAINER_LAUNCHER, "status", "web.socket"]);
+    status.expect_code(0);
+    assert!(status.stdout.contains("web.socket: enabled"), "{status}");
+    let all = container.exec(&[CONTAINER_LAUNCHER, "status"]);
+    assert!(all.stdout.contains("web.socket: enabled, current"), "{all}");
+
+    container
+        .exec(&[CONTAINER_LAUNCHER, "disable", "web.socket", "--now"])
+        .expect_code(0);
+    assert!(!container.exists("/etc/systemd/system/web.socket.d"));
+    container.wait_for_listen(PORT, WAIT);
+    assert!(
+        container.mptcp_listeners(PORT).is_empty(),
+        "TCP after disable"
+    );
+}
+
+/// An `Accept=yes` socket under systemd 257: systemd accepts each
+/// connection itself and starts one `echo@.service` per connection, so
+/// only the socket's drop-in can make those connections MPTCP; after
+/// `enable echo.socket --now` the listener is MPTCP and still serves.
+#[test]
+fn accept_yes_sockets_become_mptcp_under_systemd_257() {
+    let container = SystemdContainer::boot_suite(mptcpize_rs_tests::systemd::SUITE_SYSTEMD_257);
+    container.install_mptcpize_rs();
+    container.write(
+        "/etc/systemd/system/echo.socket",
+        "[Socket]\nListenStream=8081\nAccept=yes\n",
+    );
+    container.write(
+        "/etc/systemd/system/echo@.service",
+        "[Service]\nExecStart=/usr/bin/echo hi\nStandardOutput=socket\n",
+    );
+    container.daemon_reload();
+    container.start("echo.socket");
+    container.wait_for_listen(8081, WAIT);
+    assert!(
+        container.mptcp_listeners(8081).is_empty(),
+        "TCP before enable"
+    );
+    let service = container.exec(&[CONTAINER_LAUNCHER, "enable", "echo@.service"]);
+    service.expect_code(0);
+    assert!(
+        service.stdout.contains("echo.socket (Accept=yes"),
+        "{service}"
+    );
+    container
+        .exec(&[CONTAINER_LAUNCHER, "enable", "echo.socket", "--now"])
+        .expect_code(0);
+    container.wait_for_mptcp_listen(8081, WAIT);
+    let client = "import socket\nc = socket.create_connection(('::1', 8081), timeout=10)\n\
+                  print(c.recv(10).decode().strip())";
+    let answer = container.exec_ok(&["python3", "-c", client]);
+    assert_eq!(answer.stdout.trim(), "hi", "{answer}");
 }

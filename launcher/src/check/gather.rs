@@ -66,14 +66,22 @@ const SYSTEMCTL_TIMEOUT: Duration = Duration::from_secs(5);
 /// whether it runs as the init system.
 fn systemd() -> Systemd {
     let running = fs::metadata("/run/systemd/system").is_ok_and(|m| m.is_dir());
-    let version = systemctl_version().and_then(|text| {
+    Systemd {
+        version: host_systemd_version(),
+        running,
+    }
+}
+
+/// This host's systemd version and `systemctl --version`'s first line, or
+/// why there is none.
+pub fn host_systemd_version() -> Result<(u32, String), String> {
+    systemctl_version().and_then(|text| {
         let first = text.lines().next().unwrap_or_default().trim().to_string();
         match parse_systemctl_version(&first) {
             Some(version) => Ok((version, first)),
             None => Err(format!("systemctl --version said {first:?}")),
         }
-    });
-    Systemd { version, running }
+    })
 }
 
 /// `systemctl --version`'s output, waited for at most [`SYSTEMCTL_TIMEOUT`].

@@ -23,7 +23,7 @@ use crate::kernel::mptcp_info::MptcpInfo;
 use crate::kernel::mptcp_pm::{Endpoint, Limits};
 
 pub use findings::{Finding, Severity, can_work, findings};
-pub use gather::{gather, judge_self_test, parse_systemctl_version};
+pub use gather::{gather, host_systemd_version, judge_self_test, parse_systemctl_version};
 pub use json::{CheckJson, render_json};
 pub use render::render_text;
 

@@ -23,7 +23,23 @@ their -port forms and --no-listen go into the drop-in as MPTCPIZE_RS_RULES.
 Enabling again with other rules (or none) replaces them.
 
 UNIT is a name as systemctl takes it: web, web.service, app@.service (all
-instances), app@8081.service (one instance).
+instances), app@8081.service (one instance), or a socket, web.socket.
+
+Socket activation: for a service started by a .socket unit, systemd creates
+the listener and passes it to the service, so the shim never sees it: the
+listener stays TCP (the sockets the service opens itself become MPTCP).
+`enable NAME.service` says so when a NAME.socket (or, for app@.service, an
+Accept=yes app.socket) or the service's Sockets= activates it. `enable
+NAME.socket` writes UNIT.d/zz-mptcpize-rs.conf with [Socket]
+SocketProtocol=mptcp, so that systemd creates the listener as MPTCP; it needs
+systemd 257 or later where the drop-in is read (systemctl --version; with
+--root, the image's libsystemd-shared-NNN.so) and is refused (exit 1, nothing
+written) on an older one; when the version cannot be told, --force writes it
+anyway. A socket with only Unix listeners (ListenStream=/path) is refused.
+To apply it, the socket must restart while its service is stopped (systemd
+refuses to restart a socket whose service runs): --now stops the services it
+triggers and restarts the socket; the service starts again on the next
+connection. Connection rules do not apply to a socket.
 
 After writing, systemd is reloaded when it runs; --now also restarts the unit
 if it is running. With --root, or without a running systemd, it says what is
@@ -55,7 +71,8 @@ EXAMPLES:
   mptcpize-rs enable --root /mnt/image nginx --dry-run --json
   sudo mptcpize-rs enable postgresql --exclude 10.0.0.0/8 --now
   mptcpize-rs enable --user syncthing
-  mptcpize-rs enable --root /mnt/image web.service";
+  mptcpize-rs enable --root /mnt/image web.service
+  sudo mptcpize-rs enable ssh.socket      systemd 257 or later";
 
 pub(super) const STATUS_AFTER_HELP: &str = "\
 Says whether UNIT is enabled and where its drop-in is, and whether the
@@ -70,7 +87,9 @@ Without UNIT, lists every unit that has the mptcpize-rs drop-in
 state: current, out of date (enable would now write something else: run
 enable again), masked, its unit file missing, or a drop-in that enable did
 not write there (a shared directory such as service.d/, or another unit
-directory); its rules; and, when systemd runs it, its main process.
+directory); its rules; and, when systemd runs it, its main process. A
+socket unit's drop-in (UNIT.socket.d/, from `enable NAME.socket`) is listed
+the same way.
 
 Exit status with UNIT: 0 enabled, 1 not enabled, 2 bad input.
 Exit status without UNIT: 0 when every listed unit is current (also when no
@@ -100,7 +119,7 @@ EXAMPLES:
 // subcommand that flattens this, replacing theirs when they are built.
 #[derive(Debug, Args)]
 pub struct UnitScopeArgs {
-    /// The unit: NAME or NAME.service, templates and instances too
+    /// The unit: NAME or NAME.service, templates and instances too, or NAME.socket
     #[arg(value_name = "UNIT")]
     pub unit: String,
 
@@ -129,7 +148,7 @@ pub struct UnitArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
-    /// The unit (NAME or NAME.service); without it, every unit with the drop-in
+    /// The unit (NAME, NAME.service or NAME.socket); without it, every unit with the drop-in
     #[arg(value_name = "UNIT")]
     pub unit: Option<String>,
 
@@ -165,7 +184,8 @@ pub struct EnableArgs {
     #[command(flatten)]
     pub rules: RuleArgs,
 
-    /// Use a shim that someone other than root could replace (with a warning)
+    /// Use a shim that someone other than root could replace (with a warning);
+    /// for a .socket, write it although systemd's version is unknown
     #[arg(long)]
     pub force: bool,
 

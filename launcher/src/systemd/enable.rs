@@ -9,13 +9,14 @@
 //! replace (unless `--force`).
 
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::engine::preload::shim;
 use crate::failure::Failure;
 use crate::systemd::dropin;
 use crate::systemd::in_root::{Tree, check_owned_by_root};
-use crate::systemd::unit_name::UnitName;
+use crate::systemd::socket;
+use crate::systemd::unit_name::{UnitKind, UnitName};
 use crate::systemd::{Scope, UnitFile, UnitRequest};
 use crate::terminal::printable;
 
@@ -23,7 +24,11 @@ pub fn enable(request: &UnitRequest) -> Result<(), Failure> {
     // The tree is opened here, once; everything below goes through it.
     let (unit, scope, tree) = request.resolve()?;
     let rules = request.rules.canonical().map_err(Failure::usage)?;
-    let shim = shim::locate().map_err(|e| Failure::new(e.to_string()))?;
+    // A socket's drop-in names no shim.
+    let shim = match unit.kind() {
+        UnitKind::Service => shim::locate().map_err(|e| Failure::new(e.to_string()))?,
+        UnitKind::Socket => PathBuf::new(),
+    };
     if enable_in(request, &unit, &scope, &tree, &shim, rules.as_deref())? {
         scope.apply_change(&tree, &unit, request.now)?;
     }
@@ -63,14 +68,31 @@ pub(crate) fn enable_in(
             )));
         }
     }
-    let shim_inside = scope.root.is_none() || tree.is_file(shim);
-    if scope.user.is_none() && shim_inside {
-        check_shim(tree, shim, unit, request.force)?;
-    }
+    let undo = request.undo_command(unit);
+    let (content, shim_inside) = match unit.kind() {
+        UnitKind::Socket => {
+            if rules.is_some() {
+                return Err(Failure::usage(format!(
+                    "connection rules (--exclude, --include, --no-listen, --loopback, ...) \
+                     apply to a service's own sockets; {unit}'s drop-in only makes its \
+                     listeners MPTCP: enable {unit} without them"
+                )));
+            }
+            socket::check_has_tcp_listener(scope, tree, unit)?;
+            let version = socket::target_version(scope, tree);
+            socket::check_supported(unit, &version, request.force)?;
+            (socket::render(unit, &undo), true)
+        }
+        UnitKind::Service => {
+            let shim_inside = scope.root.is_none() || tree.is_file(shim);
+            if scope.user.is_none() && shim_inside {
+                check_shim(tree, shim, unit, request.force)?;
+            }
+            (dropin::render(unit, &env, shim, rules, &undo)?, shim_inside)
+        }
+    };
     let at = scope.dropin(tree, unit);
     let path = at.shown();
-    let undo = request.undo_command(unit);
-    let content = dropin::render(unit, &env, shim, rules, &undo)?;
     // Also finds a linked drop-in directory, which the write would refuse,
     // and anything but a regular file in the drop-in's place.
     let current = at.read().map_err(|e| dropin::write_failure(&path, e))?;
@@ -112,7 +134,30 @@ pub(crate) fn enable_in(
             tree.show(Path::new("/"))
         );
     }
+    if unit.kind() == UnitKind::Service {
+        let sockets = socket::activating_sockets(scope, tree, unit).map_err(read_error)?;
+        if !sockets.is_empty() {
+            let version = socket::target_version(scope, tree);
+            println!(
+                "{}",
+                socket::activation_note(unit, &sockets, &version, &enable_prefix(request))
+            );
+        }
+    }
     Ok(true)
+}
+
+/// `mptcpize-rs enable ` with the request's scope, for another unit's name
+/// to follow.
+fn enable_prefix(request: &UnitRequest) -> String {
+    let mut text = "mptcpize-rs enable ".to_string();
+    if request.user {
+        text += "--user ";
+    }
+    if let Some(root) = &request.root {
+        text += &format!("--root {} ", printable(&root.to_string_lossy()));
+    }
+    text
 }
 
 /// One file `enable --dry-run --json` would write: where on the target

@@ -90,7 +90,10 @@ fn found(tree: &Tree, path: &Path) -> Option<Meta> {
 /// `service.d` (stem `service`, not a unit name) is never one here; a
 /// dash prefix, `web-.service` or `web-@.service`, is.
 fn is_shared(stem: &str) -> bool {
-    let base = stem.strip_suffix(".service").unwrap_or(stem);
+    let base = stem
+        .strip_suffix(".service")
+        .or_else(|| stem.strip_suffix(".socket"))
+        .unwrap_or(stem);
     let prefix = base.split_once('@').map_or(base, |(prefix, _)| prefix);
     prefix.ends_with('-')
 }
@@ -108,13 +111,15 @@ fn elsewhere(tree: &Tree, path: &Path, stem: &str, is_unit: bool, config: &Path)
     };
     let why = if stem == "service" {
         "the top-level service.d/, which systemd applies to every service".to_string()
+    } else if stem == "socket" {
+        "the top-level socket.d/, which systemd applies to every socket".to_string()
     } else if is_shared(stem) {
         format!(
             "a dash-prefix directory, which systemd applies to every unit named {}…",
             printable(stem.split(['@', '.']).next().unwrap_or(stem))
         )
     } else if !is_unit {
-        "not a service's drop-in directory".to_string()
+        "not a service's or a socket's drop-in directory".to_string()
     } else {
         format!(
             "not in {}, where enable writes",
@@ -160,5 +165,7 @@ mod tests {
         assert!(!is_shared("web.service"));
         assert!(!is_shared("web-app.service"));
         assert!(!is_shared("app@x-.service"));
+        assert!(is_shared("web-.socket"));
+        assert!(!is_shared("web.socket"));
     }
 }

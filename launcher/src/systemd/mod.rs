@@ -7,6 +7,7 @@ pub mod dropin;
 pub mod enable;
 pub mod in_root;
 pub mod listing;
+pub mod socket;
 pub mod status;
 pub mod status_json;
 pub mod unit_env;
@@ -259,7 +260,11 @@ impl Scope {
                     .iter()
                     .map(move |name| base.join(format!("{name}.d")))
             })
-            .chain(paths.iter().map(|base| base.join("service.d")));
+            .chain(
+                paths
+                    .iter()
+                    .map(|base| base.join(unit.kind().top_level_dropin_dir())),
+            );
         let mut dropins = std::collections::BTreeMap::new();
         for dir in dirs {
             for name in tree.list(&dir)? {
@@ -315,6 +320,9 @@ impl Scope {
         self.systemctl(&["daemon-reload"])
             .map_err(|e| Failure::new(e.to_string()))?;
         println!("Reloaded systemd.");
+        if now && unit.kind() == unit_name::UnitKind::Socket {
+            return self.restart_socket(unit);
+        }
         if now {
             // try-restart: restarts the unit only if it is running.
             let name = unit.as_str();
@@ -322,7 +330,48 @@ impl Scope {
                 .map_err(|e| Failure::new(e.to_string()))?;
             println!("Restarted {unit} if it was running.");
         } else {
-            println!("Restart {unit} to apply it: systemctl {user}restart {unit}");
+            match unit.kind() {
+                unit_name::UnitKind::Service => {
+                    println!("Restart {unit} to apply it: systemctl {user}restart {unit}");
+                }
+                // The running service keeps the listener it was given.
+                unit_name::UnitKind::Socket => println!(
+                    "Restart {unit} to apply it, after stopping the service it starts: \
+                     systemctl {user}restart {unit}"
+                ),
+            }
+        }
+        Ok(())
+    }
+
+    /// `--now` for a socket: systemd refuses to start a socket whose
+    /// service is still running ("Socket service ... already active,
+    /// refusing"), and that service keeps the old listener; so the socket
+    /// and the services it triggers are stopped, then the socket started:
+    /// the service starts again on the next connection, with the new
+    /// listener. A socket that is not active is left alone.
+    fn restart_socket(&self, unit: &UnitName) -> Result<(), Failure> {
+        let name = unit.as_str();
+        let failure = |e: io::Error| Failure::new(e.to_string());
+        // is-active exits non-zero for anything but active.
+        if self.systemctl(&["is-active", name]).is_err() {
+            println!("{unit} is not active; the change applies when it starts.");
+            return Ok(());
+        }
+        let triggers = self
+            .systemctl(&["show", "--value", "-p", "Triggers", name])
+            .map_err(failure)?;
+        let mut stop = vec!["stop", name];
+        stop.extend(triggers.split_whitespace());
+        self.systemctl(&stop).map_err(failure)?;
+        self.systemctl(&["start", name]).map_err(failure)?;
+        match triggers.split_whitespace().next() {
+            Some(_) => println!(
+                "Stopped {} and restarted {unit}: the service starts again on the next \
+                 connection, with the new listener.",
+                printable(&triggers)
+            ),
+            None => println!("Restarted {unit}."),
         }
         Ok(())
     }

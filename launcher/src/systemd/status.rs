@@ -11,8 +11,10 @@ use crate::engine::preload::shim;
 use crate::failure::Failure;
 use crate::kernel::process_sockets::{has_shim_loaded, tcp_family_sockets};
 use crate::systemd::in_root::Tree;
-use crate::systemd::unit_name::UnitName;
-use crate::systemd::{Scope, UnitFile, UnitRequest, dropin, listing, resolve_scope, status_json};
+use crate::systemd::unit_name::{UnitKind, UnitName};
+use crate::systemd::{
+    Scope, UnitFile, UnitRequest, dropin, listing, resolve_scope, socket, status_json,
+};
 use crate::terminal::printable;
 
 /// Exit status when the unit is not enabled (like `systemctl is-enabled`),
@@ -140,7 +142,7 @@ fn status_one(request: &StatusRequest, name: &str) -> Result<u8, Failure> {
     // The tree is opened here, once; everything below goes through it.
     let (unit, scope, tree) = unit_request.resolve()?;
     let mut report = examine(&unit_request, &unit, &scope, &tree)?;
-    if report.state.enabled() && scope.manager_running() && !is_template(&unit) {
+    if report.state.enabled() && scope.manager_running() && has_main_process(&unit) {
         report.running = Some(main_process(&scope, &unit));
     }
     let code = if report.state.enabled() || report.state == State::UnitMissing {
@@ -167,7 +169,7 @@ fn status_all(request: &StatusRequest) -> Result<u8, Failure> {
                 continue;
             }
             if let Ok(unit) = UnitName::parse(&report.unit)
-                && !is_template(&unit)
+                && has_main_process(&unit)
             {
                 report.running = Some(main_process(&scope, &unit));
             }
@@ -195,9 +197,10 @@ fn write_out(text: &str) -> Result<(), Failure> {
         .map_err(|error| Failure::new(format!("cannot write the status: {error}")))
 }
 
-/// `app@.service`: a template has no process of its own.
-fn is_template(unit: &UnitName) -> bool {
-    unit.as_str().contains("@.")
+/// A service that is not a template (`app@.service` has no process of
+/// its own; a socket's listener is systemd's).
+fn has_main_process(unit: &UnitName) -> bool {
+    unit.kind() == UnitKind::Service && !unit.as_str().contains("@.")
 }
 
 /// What `status` says of the files in `tree` (the command's one tree),
@@ -263,11 +266,32 @@ pub(crate) fn examine(
     // them back, so that only what enable derives can be out of date.
     let rules = dropin::rules_of(&current);
     report.rules = rules.as_deref().map(printable);
-    report.state = match shim::locate() {
+    let undo = request.undo_command(unit);
+    report.state = match unit.kind() {
+        UnitKind::Socket if socket::render(unit, &undo) == current => State::Current,
+        UnitKind::Socket => State::OutOfDate,
+        UnitKind::Service => service_state(&mut report, unit, &env, &current, rules, &undo),
+    };
+    if found.is_none() {
+        // What the drop-in says matters less than that nothing uses it.
+        report.state = State::UnitMissing;
+    }
+    Ok(report)
+}
+
+/// A service's drop-in compared with what `enable` would write now.
+fn service_state(
+    report: &mut UnitReport,
+    unit: &UnitName,
+    env: &crate::systemd::unit_env::ServiceEnvironment,
+    current: &str,
+    rules: Option<String>,
+    undo: &str,
+) -> State {
+    match shim::locate() {
         Ok(shim) => {
-            let undo = request.undo_command(unit);
-            let expected = dropin::render(unit, &env, &shim, rules.as_deref(), &undo);
-            if expected.as_deref().ok() == Some(current.as_str()) {
+            let expected = dropin::render(unit, env, &shim, rules.as_deref(), undo);
+            if expected.as_deref().ok() == Some(current) {
                 State::Current
             } else {
                 State::OutOfDate
@@ -280,12 +304,7 @@ pub(crate) fn examine(
             ));
             State::Unchecked
         }
-    };
-    if found.is_none() {
-        // What the drop-in says matters less than that nothing uses it.
-        report.state = State::UnitMissing;
     }
-    Ok(report)
 }
 
 /// `status UNIT` as text: the lines it has always printed, then the main
@@ -326,6 +345,12 @@ fn details(report: &UnitReport) -> String {
         out += &format!("  rules: {rules}\n");
     }
     match report.state {
+        State::OutOfDate if report.unit.ends_with(".socket") => {
+            out += &format!(
+                "  out of date: it is not what enable writes now; run `mptcpize-rs enable \
+                 {unit}` again\n"
+            );
+        }
         State::OutOfDate => {
             let same_rules = match report.rules {
                 Some(_) => " with the same rule options",

@@ -4,17 +4,47 @@
 //! an instance from `app@8081.service.d/` and for all instances from
 //! `app@.service.d/`.
 //!
-//! Only service units can be enabled: `Environment=` belongs to `[Service]`.
+//! Services and sockets can be enabled: a service gets the shim through
+//! `Environment=` in `[Service]`, a socket `SocketProtocol=mptcp` in
+//! `[Socket]` (systemd 257 and later).
 
 use std::fmt;
 
 /// systemd's limit (UNIT_NAME_MAX is 256 with the terminating NUL).
 const MAX_LEN: usize = 255;
 
-/// A validated service unit name, such as `web.service` or `app@8081.service`.
+/// A validated service or socket unit name, such as `web.service`,
+/// `app@8081.service` or `web.socket`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnitName {
     name: String,
+    kind: UnitKind,
+}
+
+/// The unit types `enable` can act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnitKind {
+    Service,
+    Socket,
+}
+
+impl UnitKind {
+    /// The type suffix, `.service` or `.socket`.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            UnitKind::Service => ".service",
+            UnitKind::Socket => ".socket",
+        }
+    }
+
+    /// The top-level drop-in directory systemd applies to every unit of
+    /// this type (`service.d`, `socket.d`).
+    pub fn top_level_dropin_dir(self) -> &'static str {
+        match self {
+            UnitKind::Service => "service.d",
+            UnitKind::Socket => "socket.d",
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,8 +73,9 @@ impl fmt::Display for UnitNameError {
             ),
             UnitNameError::NotAService(name) => write!(
                 f,
-                "{name} is not a service unit; only services run programs, so only \
-                 NAME.service (or a bare NAME) can be enabled"
+                "{name} is neither a service nor a socket unit; only services run \
+                 programs and only sockets create listeners, so only NAME.service (or a \
+                 bare NAME) and NAME.socket can be enabled"
             ),
             UnitNameError::Malformed(name, why) => {
                 write!(f, "{name:?} is not a valid unit name: {why}")
@@ -60,7 +91,6 @@ impl std::error::Error for UnitNameError {}
 
 /// Unit types other than services, recognised to give a precise error.
 const OTHER_TYPES: &[&str] = &[
-    "socket",
     "device",
     "mount",
     "automount",
@@ -84,12 +114,13 @@ impl UnitName {
         if let Some(c) = input.chars().find(|&c| !is_valid_char(c)) {
             return Err(UnitNameError::BadCharacter(input.to_string(), c));
         }
-        let name = match input.rsplit_once('.') {
-            Some((_, "service")) => input.to_string(),
+        let (name, kind) = match input.rsplit_once('.') {
+            Some((_, "service")) => (input.to_string(), UnitKind::Service),
+            Some((_, "socket")) => (input.to_string(), UnitKind::Socket),
             Some((_, kind)) if OTHER_TYPES.contains(&kind) => {
                 return Err(UnitNameError::NotAService(input.to_string()));
             }
-            _ => format!("{input}.service"),
+            _ => (format!("{input}.service"), UnitKind::Service),
         };
         // `web.` would become `web..service`: refused like `..` in the input.
         if name.contains("..") {
@@ -98,7 +129,7 @@ impl UnitName {
         if name.len() > MAX_LEN {
             return Err(UnitNameError::TooLong(input.to_string()));
         }
-        let stem = &name[..name.len() - ".service".len()];
+        let stem = &name[..name.len() - kind.suffix().len()];
         let malformed = |why| Err(UnitNameError::Malformed(input.to_string(), why));
         if stem.is_empty() || stem.starts_with('@') {
             return malformed("the name before the type or @ is empty");
@@ -106,7 +137,7 @@ impl UnitName {
         if stem.matches('@').count() > 1 {
             return malformed("it has more than one @");
         }
-        Ok(UnitName { name })
+        Ok(UnitName { name, kind })
     }
 
     /// The full name, `web.service`.
@@ -114,12 +145,23 @@ impl UnitName {
         &self.name
     }
 
+    /// A service or a socket.
+    pub fn kind(&self) -> UnitKind {
+        self.kind
+    }
+
+    /// The name without its type: `web` for `web.service`, `app@8081`
+    /// for `app@8081.service`.
+    pub fn stem(&self) -> &str {
+        &self.name[..self.name.len() - self.kind.suffix().len()]
+    }
+
     /// The template an instance is made from (`app@.service` for
     /// `app@8081.service`); `None` for plain units and templates.
     pub fn template(&self) -> Option<String> {
-        let (prefix, rest) = self.name.split_once('@')?;
-        let instance = rest.strip_suffix(".service")?;
-        (!instance.is_empty()).then(|| format!("{prefix}@.service"))
+        let (prefix, instance) = self.stem().split_once('@')?;
+        let suffix = self.kind.suffix();
+        (!instance.is_empty()).then(|| format!("{prefix}@{suffix}"))
     }
 
     /// The drop-in directory systemd reads for exactly this unit.
@@ -135,22 +177,23 @@ impl UnitName {
     /// `service.d/` comes after all of these, in every unit directory.
     pub fn dropin_names(&self) -> Vec<String> {
         let mut names = Vec::new();
-        add_dropin_names(&self.name, &mut names);
+        add_dropin_names(&self.name, self.kind.suffix(), &mut names);
         let mut seen = std::collections::HashSet::new();
         names.retain(|name| seen.insert(name.clone()));
         names
     }
 }
 
-/// systemd's `unit_file_find_dirs` order for `name` (a service name): the
-/// name, its template's names, then its dash prefix's names.
-fn add_dropin_names(name: &str, out: &mut Vec<String>) {
+/// systemd's `unit_file_find_dirs` order for `name` (a name ending in
+/// `suffix`, `.service` or `.socket`): the name, its template's names,
+/// then its dash prefix's names.
+fn add_dropin_names(name: &str, suffix: &str, out: &mut Vec<String>) {
     out.push(name.to_string());
-    let stem = name.strip_suffix(".service").unwrap_or(name);
+    let stem = name.strip_suffix(suffix).unwrap_or(name);
     let (prefix, instance) = match stem.split_once('@') {
         Some((prefix, "")) => (prefix, None),
         Some((prefix, instance)) => {
-            add_dropin_names(&format!("{prefix}@.service"), out);
+            add_dropin_names(&format!("{prefix}@{suffix}"), suffix, out);
             (prefix, Some(instance))
         }
         None => (stem, None),
@@ -159,8 +202,8 @@ fn add_dropin_names(name: &str, out: &mut Vec<String>) {
         return;
     };
     match instance {
-        Some(instance) => add_dropin_names(&format!("{parent}@{instance}.service"), out),
-        None => add_dropin_names(&format!("{parent}.service"), out),
+        Some(instance) => add_dropin_names(&format!("{parent}@{instance}{suffix}"), suffix, out),
+        None => add_dropin_names(&format!("{parent}{suffix}"), suffix, out),
     }
 }
 
@@ -212,6 +255,22 @@ mod tests {
         assert_eq!(name("dev-sda1\\x2dx"), "dev-sda1\\x2dx.service");
         // A dot inside a bare name is not a unit type.
         assert_eq!(name("org.example.app"), "org.example.app.service");
+    }
+
+    #[test]
+    fn sockets() {
+        let socket = UnitName::parse("web.socket").unwrap();
+        assert_eq!(socket.kind(), UnitKind::Socket);
+        assert_eq!(socket.stem(), "web");
+        assert_eq!(socket.dropin_dir_name(), "web.socket.d");
+        assert_eq!(socket.template(), None);
+        let instance = UnitName::parse("app@1.socket").unwrap();
+        assert_eq!(instance.template().as_deref(), Some("app@.socket"));
+        assert_eq!(
+            UnitName::parse("foo-bar.socket").unwrap().dropin_names(),
+            ["foo-bar.socket", "foo-.socket"]
+        );
+        assert_eq!(UnitName::parse("web").unwrap().kind(), UnitKind::Service);
     }
 
     #[test]
@@ -274,7 +333,9 @@ mod tests {
         assert!(matches!(err("web service"), BadCharacter(_, ' ')));
         assert!(matches!(err("web;rm"), BadCharacter(_, ';')));
         assert!(matches!(err("wéb"), BadCharacter(_, 'é')));
-        assert!(matches!(err("web.socket"), NotAService(_)));
+        assert!(matches!(err("web.timer"), NotAService(_)));
+        assert!(matches!(err(".socket"), Malformed(..)));
+        assert!(matches!(err("web..socket"), Path(_)));
         assert!(matches!(err("multi-user.target"), NotAService(_)));
         assert!(matches!(err(".service"), Malformed(..)));
         assert!(matches!(err("@x.service"), Malformed(..)));
@@ -305,7 +366,7 @@ mod tests {
             let context = format!("seed {seed} case {case}: {input:?} -> {name}");
             let text = name.as_str();
             assert!(
-                text.ends_with(".service") && text.len() <= MAX_LEN,
+                (text.ends_with(".service") || text.ends_with(".socket")) && text.len() <= MAX_LEN,
                 "{context}"
             );
             assert!(text.chars().all(is_valid_char), "{context}");

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use super::cgroups::{CGROUP_PARENT, destroy_cgroups, hierarchies, kill_cgroup};
 use super::commands::EXEC_TIMEOUT;
 use super::leftovers::{spawn_watcher, sweep_stale};
-use super::rootfs::rootfs;
 use crate::fs::TempDir;
 use crate::prereq::{require_program, require_root};
 use crate::process::tail;
@@ -73,12 +72,18 @@ impl SystemdContainer {
     /// needed) and wait until systemd is up. Panics with the console log if
     /// it does not come up within [`BOOT_TIMEOUT`].
     pub fn boot() -> SystemdContainer {
+        Self::boot_suite(super::rootfs::SUITE)
+    }
+
+    /// [`SystemdContainer::boot`] over the Debian release `suite`
+    /// ([`super::rootfs::SUITE`] or [`super::rootfs::SUITE_SYSTEMD_257`]).
+    pub fn boot_suite(suite: &'static str) -> SystemdContainer {
         require_root("systemd-nspawn, overlayfs and cgroups need root");
         let nspawn = require_program("systemd-nspawn");
         for program in ["unshare", "nsenter", "mount"] {
             require_program(program);
         }
-        let lower = rootfs();
+        let lower = super::rootfs::rootfs_of(suite);
         let hierarchies = hierarchies();
         assert!(
             !hierarchies.is_empty(),

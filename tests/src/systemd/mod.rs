@@ -1,7 +1,9 @@
 //! A real systemd, booted as PID 1 in a throwaway container.
 //!
 //! [`SystemdContainer::boot`] starts `systemd-nspawn --boot` over an overlay
-//! of a cached Debian root filesystem ([`rootfs()`]), in its own PID, mount,
+//! of a cached Debian root filesystem ([`rootfs()`]: Debian 12, systemd 252;
+//! [`SystemdContainer::boot_suite`] with [`SUITE_SYSTEMD_257`] boots Debian
+//! 13, systemd 257, cached beside it by [`rootfs_of`]), in its own PID, mount,
 //! UTS, IPC, cgroup and network namespaces, and waits until
 //! `systemctl is-system-running` says `running` (or `degraded`). Commands run
 //! inside with `nsenter` ([`SystemdContainer::exec`]); files go in with
@@ -81,5 +83,6 @@ mod rootfs;
 pub use commands::{CONTAINER_LAUNCHER, CONTAINER_SHIM, EXEC_TIMEOUT};
 pub use container::{BOOT_TIMEOUT, STOP_TIMEOUT, SystemdContainer};
 pub use rootfs::{
-    DEBOOTSTRAP_TIMEOUT, DEFAULT_CACHE_DIR, DEFAULT_MIRROR, INCLUDE, SUITE, debian_mirror, rootfs,
+    DEBOOTSTRAP_TIMEOUT, DEFAULT_CACHE_DIR, DEFAULT_MIRROR, INCLUDE, SUITE, SUITE_SYSTEMD_257,
+    debian_mirror, rootfs, rootfs_of,
 };

@@ -3,12 +3,13 @@
 //! in a `build-*` directory renamed into place when complete (see the
 //! module documentation of [`super`]).
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -21,8 +22,11 @@ use crate::process::tail;
 /// Where cached root filesystems live (override: `MPTCPIZE_RS_TESTS_CACHE`).
 pub const DEFAULT_CACHE_DIR: &str = "/var/cache/mptcpize-rs-tests";
 /// The Debian release of the container (matches the host's glibc 2.36, so
-/// host-built binaries run inside).
+/// host-built binaries run inside; systemd 252).
 pub const SUITE: &str = "bookworm";
+/// Debian 13, with systemd 257 (the first with `SocketProtocol=mptcp`);
+/// its glibc is newer than the host's, so host-built binaries run there too.
+pub const SUITE_SYSTEMD_257: &str = "trixie";
 /// Packages added to the minimal base system.
 pub const INCLUDE: &str = "systemd,systemd-sysv,dbus,iproute2,python3";
 /// Used when the host's apt sources name no usable Debian mirror
@@ -38,8 +42,22 @@ pub const DEBOOTSTRAP_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// The cached Debian root filesystem, built on first use (see the module
 /// documentation). Panics (with debootstrap's output) if it cannot be built.
 pub fn rootfs() -> PathBuf {
-    static ROOTFS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match ROOTFS.get_or_init(build_or_reuse_rootfs) {
+    rootfs_of(SUITE)
+}
+
+/// The cached root filesystem of the Debian release `suite` ([`SUITE`] or
+/// [`SUITE_SYSTEMD_257`]), built on first use like [`rootfs()`]'s.
+pub fn rootfs_of(suite: &'static str) -> PathBuf {
+    static ROOTFS: OnceLock<Mutex<BTreeMap<&'static str, Result<PathBuf, String>>>> =
+        OnceLock::new();
+    let mut built = ROOTFS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match built
+        .entry(suite)
+        .or_insert_with(|| build_or_reuse_rootfs(suite))
+    {
         Ok(path) => path.clone(),
         Err(e) => panic!("{e}"),
     }
@@ -117,11 +135,11 @@ fn mirror_from_sources(text: &str) -> Option<String> {
     })
 }
 
-fn build_or_reuse_rootfs() -> Result<PathBuf, String> {
+fn build_or_reuse_rootfs(suite: &str) -> Result<PathBuf, String> {
     require_root("debootstrap and systemd-nspawn need root");
     let cache = cache_dir();
-    let recipe = format!("{SUITE} minbase {INCLUDE} v{RECIPE_VERSION}");
-    let name = format!("rootfs-{SUITE}-{:016x}", fnv64(recipe.as_bytes()));
+    let recipe = format!("{suite} minbase {INCLUDE} v{RECIPE_VERSION}");
+    let name = format!("rootfs-{suite}-{:016x}", fnv64(recipe.as_bytes()));
     let final_dir = cache.join(&name);
     let complete = |dir: &Path| dir.join("usr/lib/systemd/systemd").is_file();
     // Renamed into place only when complete: no lock needed to reuse it.
@@ -159,7 +177,7 @@ fn build_or_reuse_rootfs() -> Result<PathBuf, String> {
     let log_path = cache.join(format!("build-{name}-{}.log", std::process::id()));
     let mirror = debian_mirror();
     eprintln!(
-        "building the Debian {SUITE} root filesystem for systemd containers in {} \
+        "building the Debian {suite} root filesystem for systemd containers in {} \
          (from {mirror}; once, bounded by {DEBOOTSTRAP_TIMEOUT:?}) ...",
         final_dir.display()
     );
@@ -182,7 +200,7 @@ fn build_or_reuse_rootfs() -> Result<PathBuf, String> {
     .arg(&debootstrap)
     .arg("--variant=minbase")
     .arg(format!("--include={INCLUDE}"))
-    .arg(SUITE)
+    .arg(suite)
     .arg(&build)
     .arg(&mirror)
     .env("DEBIAN_FRONTEND", "noninteractive")
@@ -236,7 +254,7 @@ fn build_or_reuse_rootfs() -> Result<PathBuf, String> {
             log_path.display()
         ));
     }
-    prepare_rootfs(&build).map_err(|e| format!("preparing {}: {e}", build.display()))?;
+    prepare_rootfs(&build, suite).map_err(|e| format!("preparing {}: {e}", build.display()))?;
     if !complete(&build) {
         return Err(format!(
             "debootstrap succeeded but {}/usr/lib/systemd/systemd is missing",
@@ -260,7 +278,7 @@ fn build_or_reuse_rootfs() -> Result<PathBuf, String> {
 }
 
 /// Make the fresh debootstrap tree a good container image.
-fn prepare_rootfs(root: &Path) -> io::Result<()> {
+fn prepare_rootfs(root: &Path, suite: &str) -> io::Result<()> {
     // Empty machine-id: every boot gets its own transient ID, and it is not
     // a "first boot" (no systemd-firstboot prompts). debootstrap left a
     // fixed ID that all containers would share.
@@ -288,7 +306,7 @@ fn prepare_rootfs(root: &Path) -> io::Result<()> {
     }
     fs::write(
         root.join("etc/mptcpize-rs-tests-rootfs"),
-        format!("{SUITE} minbase include={INCLUDE} recipe=v{RECIPE_VERSION}\n"),
+        format!("{suite} minbase include={INCLUDE} recipe=v{RECIPE_VERSION}\n"),
     )
 }
 
