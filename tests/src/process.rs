@@ -202,6 +202,24 @@ impl CmdOutput {
         self
     }
 
+    /// Panic (showing everything) unless stdout contains every one of
+    /// `expected`.
+    pub fn stdout_has(&self, expected: &[&str]) -> &CmdOutput {
+        for text in expected {
+            assert!(self.stdout.contains(text), "{text:?} in:\n{self}");
+        }
+        self
+    }
+
+    /// Panic (showing everything) unless stderr contains every one of
+    /// `expected`.
+    pub fn stderr_has(&self, expected: &[&str]) -> &CmdOutput {
+        for text in expected {
+            assert!(self.stderr.contains(text), "{text:?} in:\n{self}");
+        }
+        self
+    }
+
     /// The lines of stderr that contain `warning`.
     pub fn warnings(&self) -> Vec<&str> {
         self.stderr

@@ -71,16 +71,11 @@ fn enable_status_disable_under_real_systemd() {
 
     let status = container.exec(&[CONTAINER_LAUNCHER, "status", "web"]);
     status.expect_code(0);
-    for expected in [
+    status.stdout_has(&[
         "web.service: enabled",
         "shim loaded",
         "1 of 1 TCP-family sockets are MPTCP",
-    ] {
-        assert!(
-            status.stdout.contains(expected),
-            "{expected:?} in:\n{status}"
-        );
-    }
+    ]);
 
     // Connection rules: with --no-listen the listener stays plain TCP while
     // the shim is loaded; status shows the rules and is not out of date.
@@ -93,16 +88,11 @@ fn enable_status_disable_under_real_systemd() {
     );
     let status = container.exec(&[CONTAINER_LAUNCHER, "status", "web"]);
     status.expect_code(0);
-    for expected in [
+    status.stdout_has(&[
         "rules: loopback=0;listen=0",
         "shim loaded",
         "0 of 1 TCP-family sockets are MPTCP",
-    ] {
-        assert!(
-            status.stdout.contains(expected),
-            "{expected:?} in:\n{status}"
-        );
-    }
+    ]);
     assert!(!status.stdout.contains("out of date"), "{status}");
 
     container
@@ -284,16 +274,11 @@ fn replaceable_shim_and_masked_unit_under_real_systemd() {
     };
     let refused = with_planted(&["enable", "web"]);
     refused.expect_code(1);
-    for expected in [
+    refused.stderr_has(&[
         "refusing to preload /srv/open/libmptcpize_preload.so",
         "/srv/open is writable by its group and others",
         "make install",
-    ] {
-        assert!(
-            refused.stderr.contains(expected),
-            "{expected:?} in:\n{refused}"
-        );
-    }
+    ]);
     assert!(!container.exists("/etc/systemd/system/web.service.d"));
     let forced = with_planted(&["enable", "web", "--force"]);
     forced.expect_code(0);
@@ -399,17 +384,12 @@ fn status_lists_exactly_the_enabled_units_under_real_systemd() {
 
     let status = container.exec(&[CONTAINER_LAUNCHER, "status"]);
     status.expect_code(0);
-    for expected in [
+    status.stdout_has(&[
         "api.service: enabled, current",
         "web.service: enabled, current",
         "shim loaded; 1 of 1 TCP-family sockets are MPTCP",
         "2 units have the mptcpize-rs drop-in; 2 current.",
-    ] {
-        assert!(
-            status.stdout.contains(expected),
-            "{expected:?} in:\n{status}"
-        );
-    }
+    ]);
     assert!(!status.stdout.contains("other.service"), "{status}");
 
     let out = container.exec(&[CONTAINER_LAUNCHER, "status", "--json"]);
@@ -490,17 +470,12 @@ fn socket_units_are_refused_under_systemd_252() {
 
     let enable = container.exec(&[CONTAINER_LAUNCHER, "enable", "web.socket", "--now"]);
     enable.expect_code(1);
-    for expected in [
+    enable.stderr_has(&[
         "needs systemd 257",
         "systemd 252",
         "own listener",
         "upgrade systemd",
-    ] {
-        assert!(
-            enable.stderr.contains(expected),
-            "{expected:?} in:\n{enable}"
-        );
-    }
+    ]);
     assert!(
         !container.exists("/etc/systemd/system/web.socket.d"),
         "nothing written"
@@ -509,12 +484,7 @@ fn socket_units_are_refused_under_systemd_252() {
 
     let service = container.exec(&[CONTAINER_LAUNCHER, "enable", "web"]);
     service.expect_code(0);
-    for expected in ["socket-activated by web.socket", "stays TCP"] {
-        assert!(
-            service.stdout.contains(expected),
-            "{expected:?} in:\n{service}"
-        );
-    }
+    service.stdout_has(&["socket-activated by web.socket", "stays TCP"]);
     container
         .exec(&[CONTAINER_LAUNCHER, "status", "web.socket"])
         .expect_code(1);
