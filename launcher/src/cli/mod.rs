@@ -53,7 +53,7 @@ ENVIRONMENT:
   MPTCPIZE_RS_LOG      file the shim logs to instead of stderr";
 
 const USAGE: &str = "\
-mptcpize-rs run [-d] [--engine auto|preload|seccomp] [--require-mptcp] [--report FILE] [RULES] [--] PROG [ARGS]...
+mptcpize-rs run [-d] [--engine auto|preload|seccomp] [--require-mptcp] [--report FILE] [--keep-pid] [RULES] [--] PROG [ARGS]...
        mptcpize-rs enable [--user] [--root DIR] [--now] [--dry-run [--json]] [--force] [RULES] UNIT
        mptcpize-rs disable [--user] [--root DIR] [--now] [--dry-run] UNIT
        mptcpize-rs status [--user] [--root DIR] [--json] [UNIT]
@@ -94,7 +94,7 @@ pub enum Command {
     /// Run PROG with its TCP sockets turned into Multipath TCP
     #[command(
         after_help = RUN_AFTER_HELP,
-        override_usage = "mptcpize-rs run [-d|--debug] [--engine ENGINE] [--require-mptcp] [--report FILE] [RULES] [--] PROG [ARGS]..."
+        override_usage = "mptcpize-rs run [-d|--debug] [--engine ENGINE] [--require-mptcp] [--report FILE] [--keep-pid] [--argv0 NAME] [RULES] [--] PROG [ARGS]..."
     )]
     Run(RunArgs),
 

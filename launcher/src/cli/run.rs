@@ -70,6 +70,16 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
+    /// PROG keeps this process's PID with either engine (the seccomp
+    /// supervisor then runs in a process of its own): for service managers
+    /// and anything that signals or waits for the PID it started
+    #[arg(long, conflicts_with = "report")]
+    pub keep_pid: bool,
+
+    /// Give PROG NAME as argv[0] instead of PROG as typed (like exec -a)
+    #[arg(long, value_name = "NAME")]
+    pub argv0: Option<OsString>,
+
     #[command(flatten)]
     pub rules: RuleArgs,
 
@@ -173,6 +183,8 @@ pub fn plain_run(args: &[OsString]) -> Option<RunRequest> {
         require_mptcp: false,
         report: None,
         rules: RuleOptions::default(),
+        keep_pid: false,
+        argv0: None,
     })
 }
 
@@ -189,6 +201,8 @@ impl RunArgs {
             require_mptcp: self.require_mptcp,
             report: self.report,
             rules: self.rules.options(),
+            keep_pid: self.keep_pid,
+            argv0: self.argv0,
         }
     }
 }

@@ -89,13 +89,18 @@ pub fn inspect(bytes: &[u8]) -> ElfInfo {
 /// and for Go detection the section names (or the start of the data
 /// segment), and inspects them.
 pub fn inspect_file(path: &Path) -> io::Result<ElfInfo> {
-    let file = File::open(path)?;
+    inspect_open(&File::open(path)?)
+}
+
+/// [`inspect_file`] for a file already open (`enable` opens the ExecStart=
+/// binary inside its tree).
+pub fn inspect_open(file: &File) -> io::Result<ElfInfo> {
     // One read for the whole prefix (read_to_end would grow its buffer in
     // doubling reads): `run` is in the start-up path of every program.
     let mut prefix = vec![0; INSPECTED_PREFIX_LEN as usize];
     let len = file.read_at(&mut prefix, 0)?;
     prefix.truncate(len);
-    Ok(inspect_image(&prefix, &file))
+    Ok(inspect_image(&prefix, file))
 }
 
 /// Random access to the bytes of a file: exactly `len` bytes at `offset`,

@@ -44,6 +44,18 @@ pub struct RunRequest {
     /// `--loopback`, `--exclude`, ...: which connections the shim swaps
     /// back to plain TCP (the preload engine only).
     pub rules: crate::rules::RuleOptions,
+    /// `--keep-pid`: PROG takes this process's PID with either engine (the
+    /// seccomp supervisor then runs beside it); for service managers.
+    pub keep_pid: bool,
+    /// `--argv0 NAME`: PROG's `argv[0]` (by default PROG as typed).
+    pub argv0: Option<OsString>,
+}
+
+impl RunRequest {
+    /// What PROG gets as `argv[0]`.
+    pub fn arg0(&self) -> &OsStr {
+        self.argv0.as_deref().unwrap_or(&self.program)
+    }
 }
 
 /// Why `run` did not turn into the program; carries the exit status.
@@ -191,7 +203,7 @@ pub fn prepare_preload(
     Ok(Launch {
         env,
         obstacles,
-        arg0: request.program.clone(),
+        arg0: request.arg0().to_owned(),
         args: request.args.clone(),
         path,
     })
@@ -372,13 +384,16 @@ fn run_seccomp(
     let env = seccomp_environment(|name: &str| std::env::var_os(name));
     let target = seccomp::Target {
         path,
-        arg0: &request.program,
+        arg0: request.arg0(),
         args: &request.args,
         env: &env,
         log,
         require_mptcp: request.require_mptcp,
         report: request.report.is_some(),
     };
+    if request.keep_pid {
+        return Err(seccomp::exec_in_place(&target));
+    }
     let supervised = seccomp::supervise(&target)?;
     if let Some(file) = report.take()
         && let Err(error) = file.write(&supervised.report)
@@ -470,6 +485,8 @@ mod tests {
             require_mptcp: false,
             report: None,
             rules: Default::default(),
+            keep_pid: false,
+            argv0: None,
         }
     }
 

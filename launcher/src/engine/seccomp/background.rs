@@ -47,7 +47,7 @@ pub fn detach(keep: &[RawFd], serve: impl FnOnce()) -> io::Result<libc::pid_t> {
     if pid > 0 {
         return Ok(pid);
     }
-    detach_self(keep);
+    detach_self(keep, false);
     serve();
     // Nothing to flush or drop: the caller's stack (descriptors already
     // closed above among them) belongs to the foreground.
@@ -57,7 +57,8 @@ pub fn detach(keep: &[RawFd], serve: impl FnOnce()) -> io::Result<libc::pid_t> {
 
 /// In the child: the steps listed in the module's documentation. Each is
 /// best effort; a failure leaves that one aspect as inherited.
-fn detach_self(keep: &[RawFd]) {
+/// `keep_stderr`: standard error stays as it is (the log goes there).
+pub(super) fn detach_self(keep: &[RawFd], keep_stderr: bool) {
     // SAFETY: setsid takes no arguments; the child of a fork is never a
     // process group leader, so it succeeds.
     unsafe { libc::setsid() };
@@ -65,7 +66,8 @@ fn detach_self(keep: &[RawFd]) {
     signals::ignore_forwarded();
     // SAFETY: open of a NUL-terminated literal path.
     let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
-    for fd in 0..=2 {
+    let last_standard = if keep_stderr { 1 } else { 2 };
+    for fd in 0..=last_standard {
         // SAFETY: dup2 onto the standard descriptors (dup2 clears
         // close-on-exec on the copy); or, without /dev/null, close them.
         unsafe {

@@ -95,12 +95,14 @@ pub mod credentials;
 mod decision;
 pub mod ffi;
 pub mod filter;
+mod in_place;
 mod log;
 mod respond;
 mod scm_rights;
 mod spawn;
 pub mod supervisor;
 
+pub use in_place::exec_in_place;
 pub use log::LogSink;
 pub use supervisor::{SuperviseError, Supervised, Target, supervise};
 

@@ -91,6 +91,15 @@ impl ExecArgs {
             envp,
         })
     }
+
+    /// `execve` of the program; returns only on failure, with its errno.
+    /// Async-signal-safe: no allocation, only the system call.
+    pub fn execve(&self) -> i32 {
+        // SAFETY: NUL-terminated strings and NULL-terminated arrays built
+        // in `new`, alive as long as `self`.
+        unsafe { libc::execve(self.path.as_ptr(), self.argv.as_ptr(), self.envp.as_ptr()) };
+        ffi::errno()
+    }
 }
 
 /// Forks the child that installs `filter` and execs the program, and waits
@@ -155,14 +164,10 @@ fn child_after_fork(
         // SAFETY: _exit ends the child at once, as intended.
         unsafe { libc::_exit(i32::from(exit_code::LAUNCHER_FAILED)) };
     }
-    // SAFETY: close of the listener (the parent has its copy), then execve
-    // with NUL-terminated strings and NULL-terminated arrays built before
-    // the fork and alive in the child's copy of the memory.
-    unsafe {
-        libc::close(listener);
-        libc::execve(exec.path.as_ptr(), exec.argv.as_ptr(), exec.envp.as_ptr());
-    }
-    let errno = ffi::errno();
+    // SAFETY: close of the listener; the parent has its copy.
+    unsafe { libc::close(listener) };
+    // The arrays were built before the fork and live in the child's copy.
+    let errno = exec.execve();
     child_fail(report, MSG_EXEC, errno)
 }
 

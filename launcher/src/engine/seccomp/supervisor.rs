@@ -99,42 +99,19 @@ impl fmt::Display for SuperviseError {
 /// that still use the filter are served from then on by a background
 /// supervisor ([`background`]), until the last of them exits.
 pub fn supervise(target: &Target<'_>) -> Result<Supervised, SuperviseError> {
-    let arch = filter::native().ok_or_else(|| {
-        SuperviseError::Unsupported("the seccomp engine supports x86_64 and aarch64 only".into())
-    })?;
-    let sizes = ffi::notif_sizes().map_err(|e| {
-        SuperviseError::Unsupported(format!("seccomp user notification is not available ({e})"))
-    })?;
-    let own_netns = respond::netns_id("self").map_err(|e| {
-        SuperviseError::Failed(format!("cannot identify our network namespace: {e}"))
-    })?;
-    // The PIDs in notifications are in our PID namespace; /proc may belong
-    // to another (`unshare -p` without a new /proc). Then every lookup by
-    // PID could name a stranger: the namespace check fails closed instead.
-    let own_netns = super::credentials::proc_is_ours().then_some(own_netns);
-    let exec = ExecArgs::new(target)?;
-    let program = filter::socket_filter(arch);
-    let fprog = ffi::sock_fprog {
-        len: program.len() as u16,
-        filter: program.as_ptr().cast_mut(),
-    };
+    let prepared = Prepared::new(target)?;
+    let fprog = prepared.fprog();
     let (ours, theirs) = fd::unix_socket_pair(libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC)
         .map_err(|e| SuperviseError::Failed(format!("cannot create a socket pair: {e}")))?;
     let signals = SupervisorSignals::set_up()
         .map_err(|e| SuperviseError::Failed(format!("cannot set up signal handling: {e}")))?;
-    let (child, listener) = spawn::start(&exec, &fprog, &signals, &ours, theirs)?;
+    let (child, listener) = spawn::start(&prepared.exec, &fprog, &signals, &ours, theirs)?;
 
     // Best effort: only faster where the kernel supports it.
     let _ = ffi::set_sync_wake_up(listener.as_fd());
     let mut supervisor = Supervisor {
         listener,
-        responder: Responder::new(
-            sizes.seccomp_notif,
-            own_netns,
-            target.log.as_ref(),
-            target.require_mptcp,
-            target.report,
-        ),
+        responder: prepared.responder(target),
     };
     let outcome = supervisor.run(child, &ours, &signals);
     // Counted up to the program's end: the report is written now, also
@@ -152,6 +129,61 @@ pub fn supervise(target: &Target<'_>) -> Result<Supervised, SuperviseError> {
     drop(supervisor);
     drop(signals);
     outcome.map(|status| Supervised { status, report })
+}
+
+/// What both ways of starting the program (as our child here, or in our
+/// place: [`super::in_place`]) prepare before any fork: the filter, the
+/// exec's C arrays, and what answering needs to know.
+pub(super) struct Prepared {
+    notif_size: u16,
+    own_netns: Option<respond::NetnsId>,
+    pub exec: ExecArgs,
+    program: Vec<ffi::sock_filter>,
+}
+
+impl Prepared {
+    pub fn new(target: &Target<'_>) -> Result<Prepared, SuperviseError> {
+        let arch = filter::native().ok_or_else(|| {
+            SuperviseError::Unsupported(
+                "the seccomp engine supports x86_64 and aarch64 only".into(),
+            )
+        })?;
+        let sizes = ffi::notif_sizes().map_err(|e| {
+            SuperviseError::Unsupported(format!("seccomp user notification is not available ({e})"))
+        })?;
+        let own_netns = respond::netns_id("self").map_err(|e| {
+            SuperviseError::Failed(format!("cannot identify our network namespace: {e}"))
+        })?;
+        // The PIDs in notifications are in our PID namespace; /proc may
+        // belong to another (`unshare -p` without a new /proc). Then every
+        // lookup by PID could name a stranger: the namespace check fails
+        // closed instead.
+        let own_netns = super::credentials::proc_is_ours().then_some(own_netns);
+        Ok(Prepared {
+            notif_size: sizes.seccomp_notif,
+            own_netns,
+            exec: ExecArgs::new(target)?,
+            program: filter::socket_filter(arch),
+        })
+    }
+
+    /// The filter as `seccomp(2)` takes it; borrows the program.
+    pub fn fprog(&self) -> ffi::sock_fprog {
+        ffi::sock_fprog {
+            len: self.program.len() as u16,
+            filter: self.program.as_ptr().cast_mut(),
+        }
+    }
+
+    pub fn responder<'a>(&self, target: &'a Target<'_>) -> Responder<'a> {
+        Responder::new(
+            self.notif_size,
+            self.own_netns,
+            target.log.as_ref(),
+            target.require_mptcp,
+            target.report,
+        )
+    }
 }
 
 /// How the loop of [`Supervisor::run`] ended.
@@ -308,24 +340,28 @@ impl Supervisor<'_> {
         }
     }
 
-    /// Answers notifications until no task uses the filter.
     fn serve_until_hangup(&mut self) {
-        loop {
-            let mut fds = [poll_entry(self.listener.as_fd())];
-            // SAFETY: poll over our one-element array of pollfd.
-            let rc = unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
-            if rc < 0 {
-                if ffi::errno() == libc::EINTR {
-                    continue;
-                }
-                // Should not happen; nothing else to wait with.
-                return;
+        serve_until_hangup(self.listener.as_fd(), &mut self.responder);
+    }
+}
+
+/// Answers notifications until no task uses the filter.
+pub(super) fn serve_until_hangup(listener: BorrowedFd<'_>, responder: &mut Responder<'_>) {
+    loop {
+        let mut fds = [poll_entry(listener)];
+        // SAFETY: poll over our one-element array of pollfd.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 1, -1) };
+        if rc < 0 {
+            if ffi::errno() == libc::EINTR {
+                continue;
             }
-            if fds[0].revents & libc::POLLIN != 0 {
-                self.responder.answer_one(self.listener.as_fd());
-            } else if fds[0].revents != 0 {
-                return;
-            }
+            // Should not happen; nothing else to wait with.
+            return;
+        }
+        if fds[0].revents & libc::POLLIN != 0 {
+            responder.answer_one(listener);
+        } else if fds[0].revents != 0 {
+            return;
         }
     }
 }
