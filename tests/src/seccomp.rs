@@ -26,12 +26,18 @@ pub fn static_busybox() -> PathBuf {
 /// Builds `fixtures/gofetch.go` into `DIR/gofetch`: a static Go HTTP client
 /// (`CGO_ENABLED=0`), with caches in DIR and nothing downloaded.
 pub fn build_gofetch(dir: &Path) -> PathBuf {
+    build_go_fixture(dir, "gofetch")
+}
+
+/// Builds `fixtures/NAME.go` into `DIR/NAME`, statically (`CGO_ENABLED=0`),
+/// with caches in DIR and nothing downloaded.
+pub fn build_go_fixture(dir: &Path, name: &str) -> PathBuf {
     let go = require_program("go");
-    let out_path = dir.join("gofetch");
+    let out_path = dir.join(name);
     let mut cmd = Command::new(go);
     cmd.args(["build", "-o"])
         .arg(&out_path)
-        .arg(fixture("gofetch.go"))
+        .arg(fixture(&format!("{name}.go")))
         .current_dir(dir)
         .env("CGO_ENABLED", "0")
         .env("GOCACHE", dir.join("go-cache"))

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::RuleArgs;
+use super::run::EngineArg;
 use crate::rules::RuleOptions;
 use crate::systemd::UnitRequest;
 use crate::systemd::status::StatusRequest;
@@ -192,6 +193,11 @@ pub struct EnableArgs {
     /// With --dry-run: print [{"path", "content", ...}] as JSON, for tools
     #[arg(long, requires = "dry_run")]
     pub json: bool,
+
+    /// How the service's sockets are reached: LD_PRELOAD, the seccomp engine
+    /// (wraps ExecStart=), or chosen from the ExecStart= binary
+    #[arg(long, value_enum, value_name = "ENGINE", default_value_t = EngineArg::Auto)]
+    pub engine: EngineArg,
 }
 
 impl EnableArgs {
@@ -200,6 +206,7 @@ impl EnableArgs {
             force: self.force,
             rules: self.rules.options(),
             json: self.json,
+            engine: self.engine.into(),
             ..self.unit.request()
         }
     }
@@ -226,6 +233,7 @@ impl UnitScopeArgs {
             force: false,
             rules: RuleOptions::default(),
             json: false,
+            engine: Default::default(),
         }
     }
 }

@@ -100,6 +100,15 @@ pub fn has_shim_loaded(pid: i32) -> io::Result<bool> {
         .any(|line| line.ends_with(crate::engine::preload::shim::SHIM_FILE_NAME)))
 }
 
+/// Whether process `pid` runs under a seccomp filter (`Seccomp: 2` in its
+/// status), as the seccomp engine puts every process it starts.
+pub fn has_seccomp_filter(pid: i32) -> io::Result<bool> {
+    let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
+    Ok(status
+        .lines()
+        .any(|line| line.strip_prefix("Seccomp:").map(str::trim) == Some("2")))
+}
+
 /// Whether `/proc/self/cgroup` (its text) names a cgroup v1 hierarchy with
 /// the `net_cls` or `net_prio` controller.
 fn uses_v1_net_classes(cgroups: &str) -> bool {

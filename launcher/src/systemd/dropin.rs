@@ -14,9 +14,11 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::engine::EngineOption;
 use crate::engine::preload::environment::{GODEBUG, LD_PRELOAD, merge_godebug, merge_ld_preload};
 use crate::failure::Failure;
 use crate::rules::RULES_VAR;
+use crate::systemd::exec_start;
 use crate::systemd::in_root::{self, Tree};
 use crate::systemd::unit_env::{ServiceEnvironment, quoted_assignment};
 use crate::systemd::unit_name::UnitName;
@@ -36,12 +38,14 @@ pub fn render(
     shim: &Path,
     rules: Option<&str>,
     undo: &str,
+    asked: EngineOption,
 ) -> Result<String, Failure> {
     let shim = shim_entry(shim)?;
     let ld_preload = merge_ld_preload(env.get(LD_PRELOAD).map(AsRef::as_ref), Path::new(&shim));
     let godebug = merge_godebug(env.get(GODEBUG).map(AsRef::as_ref));
+    let engine = engine_words(asked);
     let mut text = format!(
-        "# Written by `mptcpize-rs enable {unit}`: the service's TCP sockets become\n\
+        "# Written by `mptcpize-rs enable {engine}{unit}`: the service's TCP sockets become\n\
          # Multipath TCP. Undo with `{undo}`.\n\
          [Service]\n\
          Environment={}\n\
@@ -56,6 +60,71 @@ pub fn render(
         ));
     }
     Ok(text)
+}
+
+/// The drop-in for the seccomp engine: every `ExecStart=` line of the unit
+/// (`env.exec_start`, from the unit file and the other drop-ins) wrapped
+/// by [`exec_start::wrap`] in `launcher run --keep-pid`, after an empty
+/// `ExecStart=` that drops the unit's own. Nothing else changes: the
+/// program keeps systemd's main PID. Fails for a line that cannot be
+/// wrapped, or no line at all.
+pub fn render_seccomp(
+    unit: &UnitName,
+    env: &ServiceEnvironment,
+    launcher: &str,
+    undo: &str,
+    asked: EngineOption,
+) -> Result<String, Failure> {
+    if env.exec_start.is_empty() {
+        return Err(Failure::new(format!(
+            "{unit} has no ExecStart= for the seccomp engine to wrap; nothing written"
+        )));
+    }
+    let engine = engine_words(asked);
+    let mut text = format!(
+        "# Written by `mptcpize-rs enable {engine}{unit}`: the service's TCP sockets become\n\
+         # Multipath TCP through the seccomp engine, its ExecStart= lines run by\n\
+         # `mptcpize-rs run --keep-pid` (the program keeps its PID). Undo with `{undo}`.\n\
+         [Service]\n\
+         ExecStart=\n"
+    );
+    for value in &env.exec_start {
+        let command = exec_start::parse(value)
+            .map_err(|why| Failure::new(format!("cannot wrap {unit}'s {why}; nothing written")))?;
+        text += &format!(
+            "ExecStart={}\n",
+            exec_start::wrap(&command, launcher, asked)
+        );
+    }
+    Ok(text)
+}
+
+/// `--engine E ` as `enable` was asked, for the first line of the drop-in
+/// (empty for the default, `auto`); read back by [`asked_engine_of`].
+fn engine_words(asked: EngineOption) -> &'static str {
+    match asked {
+        EngineOption::Auto => "",
+        EngineOption::Preload => "--engine preload ",
+        EngineOption::Seccomp => "--engine seccomp ",
+    }
+}
+
+/// The `--engine` a drop-in written by [`render`] or [`render_seccomp`]
+/// was asked for (from its first line): `status` renders it again with it.
+pub fn asked_engine_of(dropin: &str) -> EngineOption {
+    let first = dropin.lines().next().unwrap_or_default();
+    [EngineOption::Preload, EngineOption::Seccomp]
+        .into_iter()
+        .find(|&engine| first.contains(&format!("enable {}", engine_words(engine))))
+        .unwrap_or(EngineOption::Auto)
+}
+
+/// Whether a drop-in runs the service through the seccomp engine (it
+/// replaces `ExecStart=`).
+pub fn is_seccomp(dropin: &str) -> bool {
+    let mut env = ServiceEnvironment::default();
+    env.apply(dropin);
+    !env.exec_start.is_empty()
 }
 
 /// The shim's path as written in `LD_PRELOAD=`: systemd expands specifiers
@@ -309,7 +378,15 @@ mod tests {
         env.apply(unit_text);
         let unit = UnitName::parse("web").unwrap();
         let undo = "mptcpize-rs disable web.service";
-        render(&unit, &env, Path::new(SHIM), rules, undo).unwrap()
+        render(
+            &unit,
+            &env,
+            Path::new(SHIM),
+            rules,
+            undo,
+            EngineOption::Auto,
+        )
+        .unwrap()
     }
 
     fn render_for(unit_text: &str) -> String {
@@ -354,7 +431,7 @@ mod tests {
         let unit = UnitName::parse("web").unwrap();
         let undo = "mptcpize-rs disable web.service";
         let shim = Path::new("/opt/50%off/%h/libmptcpize_preload.so");
-        let text = render(&unit, &env, shim, None, undo).unwrap();
+        let text = render(&unit, &env, shim, None, undo, EngineOption::Auto).unwrap();
         assert!(
             text.contains(
                 "Environment=\"LD_PRELOAD=%h/own.so:/opt/50%%off/%%h/libmptcpize_preload.so\"\n"
@@ -363,13 +440,13 @@ mod tests {
         );
         // Already there (as systemd would read it): not added twice.
         env.apply("[Service]\nEnvironment=LD_PRELOAD=/opt/50%%off/%%h/libmptcpize_preload.so\n");
-        let again = render(&unit, &env, shim, None, undo).unwrap();
+        let again = render(&unit, &env, shim, None, undo, EngineOption::Auto).unwrap();
         assert!(
             again.contains("\"LD_PRELOAD=/opt/50%%off/%%h/libmptcpize_preload.so\"\n"),
             "{again}"
         );
         let bad = Path::new(std::ffi::OsStr::from_bytes(b"/opt/\xff/x.so"));
-        let error = render(&unit, &env, bad, None, undo)
+        let error = render(&unit, &env, bad, None, undo, EngineOption::Auto)
             .unwrap_err()
             .to_string();
         assert!(error.contains("not valid UTF-8"), "{error}");

@@ -9,13 +9,16 @@
 //! replace (unless `--force`).
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::engine::preload::shim;
+use crate::engine::{Engine, EngineOption};
 use crate::failure::Failure;
 use crate::systemd::dropin;
 use crate::systemd::in_root::{Tree, check_owned_by_root};
+use crate::systemd::service_engine::{self, Installed};
 use crate::systemd::socket;
+use crate::systemd::unit_env::ServiceEnvironment;
 use crate::systemd::unit_name::{UnitKind, UnitName};
 use crate::systemd::{Scope, UnitFile, UnitRequest};
 use crate::terminal::printable;
@@ -24,12 +27,8 @@ pub fn enable(request: &UnitRequest) -> Result<(), Failure> {
     // The tree is opened here, once; everything below goes through it.
     let (unit, scope, tree) = request.resolve()?;
     let rules = request.rules.canonical().map_err(Failure::usage)?;
-    // A socket's drop-in names no shim.
-    let shim = match unit.kind() {
-        UnitKind::Service => shim::locate().map_err(|e| Failure::new(e.to_string()))?,
-        UnitKind::Socket => PathBuf::new(),
-    };
-    if enable_in(request, &unit, &scope, &tree, &shim, rules.as_deref())? {
+    let installed = Installed::here();
+    if enable_in(request, &unit, &scope, &tree, &installed, rules.as_deref())? {
         scope.apply_change(&tree, &unit, request.now)?;
     }
     Ok(())
@@ -43,7 +42,7 @@ pub(crate) fn enable_in(
     unit: &UnitName,
     scope: &Scope,
     tree: &Tree,
-    shim: &Path,
+    installed: &Installed,
     rules: Option<&str>,
 ) -> Result<bool, Failure> {
     let read_error = |e: io::Error| Failure::new(format!("cannot read {unit}'s files: {e}"));
@@ -69,8 +68,15 @@ pub(crate) fn enable_in(
         }
     }
     let undo = request.undo_command(unit);
-    let (content, shim_inside) = match unit.kind() {
+    let mut chosen = None;
+    let (content, named) = match unit.kind() {
         UnitKind::Socket => {
+            if request.engine != EngineOption::Auto {
+                return Err(Failure::usage(format!(
+                    "--engine applies to a service; {unit}'s drop-in makes systemd create \
+                     its listeners as MPTCP, with no engine: enable {unit} without it"
+                )));
+            }
             if rules.is_some() {
                 return Err(Failure::usage(format!(
                     "connection rules (--exclude, --include, --no-listen, --loopback, ...) \
@@ -81,14 +87,36 @@ pub(crate) fn enable_in(
             socket::check_has_tcp_listener(scope, tree, unit)?;
             let version = socket::target_version(scope, tree);
             socket::check_supported(unit, &version, request.force)?;
-            (socket::render(unit, &undo), true)
+            (socket::render(unit, &undo), None)
         }
         UnitKind::Service => {
-            let shim_inside = scope.root.is_none() || tree.is_file(shim);
-            if scope.user.is_none() && shim_inside {
-                check_shim(tree, shim, unit, request.force)?;
+            let choice = service_engine::choose(request.engine, tree, &env);
+            if choice.engine == Engine::Seccomp && rules.is_some() {
+                return Err(Failure::usage(format!(
+                    "connection rules (--exclude, --include, --no-listen, ...) cannot be \
+                     applied by the seccomp engine ({}): it makes every TCP socket MPTCP at \
+                     socket(); enable {unit} without them, or with --engine preload",
+                    choice.why
+                )));
             }
-            (dropin::render(unit, &env, shim, rules, &undo)?, shim_inside)
+            let file = installed
+                .for_engine(choice.engine, false)
+                .map_err(Failure::new)?;
+            let inside = scope.root.is_none() || tree.is_file(file);
+            if scope.user.is_none() && inside {
+                check_owned(tree, file, choice.engine, unit, request.force)?;
+            }
+            let content = service_engine::render(
+                unit,
+                &env,
+                choice.engine,
+                request.engine,
+                rules,
+                &undo,
+                file,
+            )?;
+            chosen = Some(choice);
+            (content, (!inside).then_some(file))
         }
     };
     let at = scope.dropin(tree, unit);
@@ -96,6 +124,11 @@ pub(crate) fn enable_in(
     // Also finds a linked drop-in directory, which the write would refuse,
     // and anything but a regular file in the drop-in's place.
     let current = at.read().map_err(|e| dropin::write_failure(&path, e))?;
+    if let Some(choice) = &chosen
+        && !request.json
+    {
+        print_engine(unit, &env, choice);
+    }
     if request.dry_run {
         if request.json {
             let files = [DryRunFile {
@@ -127,10 +160,10 @@ pub(crate) fn enable_in(
             printable(&env.environment_files.join(" "))
         );
     }
-    if !shim_inside {
+    if let Some(file) = named {
         println!(
             "Note: {} does not exist inside {}; install mptcpize-rs there before the unit starts.",
-            printable(&shim.to_string_lossy()),
+            printable(&file.to_string_lossy()),
             tree.show(Path::new("/"))
         );
     }
@@ -173,14 +206,57 @@ struct DryRunFile<'a> {
     unchanged: bool,
 }
 
-/// A system service runs the shim as root at every start: refuse one that
-/// anyone but root could replace (see [`check_owned_by_root`]), unless
-/// `force`, which only warns.
-fn check_shim(tree: &Tree, shim: &Path, unit: &UnitName, force: bool) -> Result<(), Failure> {
-    let Err(why) = check_owned_by_root(tree, shim) else {
+/// Which engine the service gets and why; for the seccomp engine, what it
+/// means for the unit; binaries `auto` could not read.
+fn print_engine(unit: &UnitName, env: &ServiceEnvironment, choice: &service_engine::Chosen) {
+    println!(
+        "Engine for {unit}: {} ({}).",
+        choice.engine.name(),
+        choice.why
+    );
+    if !choice.unread.is_empty() {
+        println!(
+            "Note: could not read {} to choose the engine; if it is statically linked or \
+             a Go program, enable with --engine seccomp.",
+            choice.unread.join(", ")
+        );
+    }
+    if choice.engine == Engine::Seccomp
+        && env.service_type.as_deref() == Some("forking")
+        && env.pid_file.is_none()
+    {
+        println!(
+            "Note: {unit} is Type=forking without PIDFile=: systemd guesses its main \
+             process among those it adopts, and the seccomp supervisor is one more; set \
+             PIDFile= so that systemd knows it."
+        );
+    }
+}
+
+/// A system service runs the shim (or, with the seccomp engine, the
+/// launcher) as root at every start: refuse one that anyone but root could
+/// replace (see [`check_owned_by_root`]), unless `force`, which only warns.
+fn check_owned(
+    tree: &Tree,
+    file: &Path,
+    engine: Engine,
+    unit: &UnitName,
+    force: bool,
+) -> Result<(), Failure> {
+    let Err(why) = check_owned_by_root(tree, file) else {
         return Ok(());
     };
-    let shown = tree.show(shim);
+    let shown = tree.show(file);
+    let (refusing, override_hint) = match engine {
+        Engine::Preload => (
+            format!("refusing to preload {shown} into {unit}"),
+            format!(" (or point {} at such a copy)", shim::OVERRIDE_VAR),
+        ),
+        Engine::Seccomp => (
+            format!("refusing to start {unit} through {shown}"),
+            String::new(),
+        ),
+    };
     if force {
         eprintln!(
             "mptcpize-rs: warning: {why}; whoever can change {shown} can run code as root \
@@ -189,12 +265,10 @@ fn check_shim(tree: &Tree, shim: &Path, unit: &UnitName, force: bool) -> Result<
         return Ok(());
     }
     Err(Failure::new(format!(
-        "refusing to preload {shown} into {unit}, a system service: {why}, so someone other than \
-         root could replace it and run code as root when {unit} starts. Install mptcpize-rs \
-         for the system (`sudo make install`, or the .deb or .rpm package), which puts a \
-         root-owned shim under /usr/local/lib/mptcpize-rs or /usr/lib/mptcpize-rs, and \
-         enable with that mptcpize-rs (or point {} at such a copy); --force uses this one \
-         anyway.",
-        shim::OVERRIDE_VAR,
+        "{refusing}, a system service: {why}, so someone other \
+         than root could replace it and run code as root when {unit} starts. Install \
+         mptcpize-rs for the system (`sudo make install`, or the .deb or .rpm package), which \
+         puts it root-owned under /usr/local or /usr, and enable with that \
+         mptcpize-rs{override_hint}; --force uses this one anyway."
     )))
 }

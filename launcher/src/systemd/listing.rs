@@ -136,6 +136,7 @@ fn elsewhere(tree: &Tree, path: &Path, stem: &str, is_unit: bool, config: &Path)
         detail: Some(format!(
             "{why}: systemd applies it, but mptcpize-rs disable does not remove it"
         )),
+        engine: None,
         running: None,
     }
 }
@@ -149,6 +150,7 @@ fn unreadable(tree: &Tree, path: &Path, stem: &str, error: String) -> UnitReport
         unit_file: None,
         rules: None,
         detail: Some(printable(&error)),
+        engine: None,
         running: None,
     }
 }

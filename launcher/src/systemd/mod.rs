@@ -5,8 +5,10 @@
 pub mod disable;
 pub mod dropin;
 pub mod enable;
+pub mod exec_start;
 pub mod in_root;
 pub mod listing;
+pub mod service_engine;
 pub mod socket;
 pub mod status;
 pub mod status_json;
@@ -50,6 +52,8 @@ pub struct UnitRequest {
     pub rules: crate::rules::RuleOptions,
     /// `enable --dry-run --json`: print what would be written as JSON.
     pub json: bool,
+    /// `enable --engine`: how the service's sockets are reached.
+    pub engine: crate::engine::EngineOption,
 }
 
 impl UnitRequest {
@@ -452,6 +456,7 @@ mod tests {
             force: false,
             rules: Default::default(),
             json: false,
+            engine: Default::default(),
         }
     }
 
@@ -473,7 +478,10 @@ mod tests {
         scratch.file("host/etc/systemd/system/web.service", host_unit, 0o644);
         let moved = scratch.path().join("img.moved");
         let dropin = "etc/systemd/system/web.service.d/zz-mptcpize-rs.conf";
-        let shim = Path::new("/usr/lib/mptcpize-rs/libmptcpize_preload.so");
+        let installed = crate::systemd::service_engine::Installed {
+            shim: Ok("/usr/lib/mptcpize-rs/libmptcpize_preload.so".into()),
+            launcher: Err("unused".into()),
+        };
         let swap = || {
             std::fs::rename(&image, &moved).unwrap();
             std::os::unix::fs::symlink(&host, &image).unwrap();
@@ -489,7 +497,8 @@ mod tests {
         assert_eq!(tree.top(), image.canonicalize().unwrap());
         swap();
         assert!(
-            crate::systemd::enable::enable_in(&enable, &unit, &scope, &tree, shim, None).unwrap()
+            crate::systemd::enable::enable_in(&enable, &unit, &scope, &tree, &installed, None)
+                .unwrap()
         );
         let written = std::fs::read_to_string(moved.join(dropin)).unwrap();
         assert!(written.contains("LD_PRELOAD=/image/evil.so:"), "{written}");

@@ -7,10 +7,11 @@
 
 use std::path::PathBuf;
 
-use crate::engine::preload::shim;
+use crate::engine::{Engine, EngineOption};
 use crate::failure::Failure;
-use crate::kernel::process_sockets::{has_shim_loaded, tcp_family_sockets};
+use crate::kernel::process_sockets::{has_seccomp_filter, has_shim_loaded, tcp_family_sockets};
 use crate::systemd::in_root::Tree;
+use crate::systemd::service_engine::{self, Installed};
 use crate::systemd::unit_name::{UnitKind, UnitName};
 use crate::systemd::{
     Scope, UnitFile, UnitRequest, dropin, listing, resolve_scope, socket, status_json,
@@ -43,6 +44,7 @@ impl StatusRequest {
             force: false,
             rules: Default::default(),
             json: false,
+            engine: Default::default(),
         }
     }
 }
@@ -101,6 +103,8 @@ pub struct Running {
     /// The main process, when the unit is active and has one.
     pub main_pid: Option<i32>,
     pub shim_loaded: Option<bool>,
+    /// With the seccomp engine: whether it runs under a seccomp filter.
+    pub seccomp_filter: Option<bool>,
     /// TCP-family sockets of the main process, and how many are MPTCP.
     pub sockets: Option<(usize, usize)>,
     /// Why the process (`inspect`) or its sockets (`sockets`) could not be read.
@@ -124,6 +128,8 @@ pub struct UnitReport {
     pub rules: Option<String>,
     /// Why: the read error, or where an `Elsewhere` drop-in is.
     pub detail: Option<String>,
+    /// A service's engine, as its drop-in runs it.
+    pub engine: Option<Engine>,
     pub running: Option<Running>,
 }
 
@@ -143,7 +149,7 @@ fn status_one(request: &StatusRequest, name: &str) -> Result<u8, Failure> {
     let (unit, scope, tree) = unit_request.resolve()?;
     let mut report = examine(&unit_request, &unit, &scope, &tree)?;
     if report.state.enabled() && scope.manager_running() && has_main_process(&unit) {
-        report.running = Some(main_process(&scope, &unit));
+        report.running = Some(main_process(&scope, &unit, report.engine));
     }
     let code = if report.state.enabled() || report.state == State::UnitMissing {
         0
@@ -171,7 +177,7 @@ fn status_all(request: &StatusRequest) -> Result<u8, Failure> {
             if let Ok(unit) = UnitName::parse(&report.unit)
                 && has_main_process(&unit)
             {
-                report.running = Some(main_process(&scope, &unit));
+                report.running = Some(main_process(&scope, &unit, report.engine));
             }
         }
     }
@@ -247,6 +253,7 @@ pub(crate) fn examine(
         unit_file: None,
         rules: None,
         detail: None,
+        engine: None,
         running: None,
     };
     let found = match unit_file {
@@ -270,7 +277,20 @@ pub(crate) fn examine(
     report.state = match unit.kind() {
         UnitKind::Socket if socket::render(unit, &undo) == current => State::Current,
         UnitKind::Socket => State::OutOfDate,
-        UnitKind::Service => service_state(&mut report, unit, &env, &current, rules, &undo),
+        UnitKind::Service => {
+            let asked = dropin::asked_engine_of(&current);
+            report.engine = Some(match dropin::is_seccomp(&current) {
+                true => Engine::Seccomp,
+                false => Engine::Preload,
+            });
+            let choice = service_engine::choose(asked, tree, &env);
+            let expected = Expected {
+                engine: choice.engine,
+                asked,
+                rules,
+            };
+            service_state(&mut report, unit, &env, &current, expected, &undo)
+        }
     };
     if found.is_none() {
         // What the drop-in says matters less than that nothing uses it.
@@ -279,29 +299,43 @@ pub(crate) fn examine(
     Ok(report)
 }
 
+/// What `enable` would write now: the engine it would choose, asked as
+/// the drop-in was, with the drop-in's rules (the user's choice, read back).
+struct Expected {
+    engine: Engine,
+    asked: EngineOption,
+    rules: Option<String>,
+}
+
 /// A service's drop-in compared with what `enable` would write now.
 fn service_state(
     report: &mut UnitReport,
     unit: &UnitName,
     env: &crate::systemd::unit_env::ServiceEnvironment,
     current: &str,
-    rules: Option<String>,
+    expected: Expected,
     undo: &str,
 ) -> State {
-    match shim::locate() {
-        Ok(shim) => {
-            let expected = dropin::render(unit, env, &shim, rules.as_deref(), undo);
-            if expected.as_deref().ok() == Some(current) {
+    let installed = Installed::here();
+    match installed.for_engine(expected.engine, true) {
+        Ok(file) => {
+            let rendered = service_engine::render(
+                unit,
+                env,
+                expected.engine,
+                expected.asked,
+                expected.rules.as_deref(),
+                undo,
+                file,
+            );
+            if rendered.as_deref().ok() == Some(current) {
                 State::Current
             } else {
                 State::OutOfDate
             }
         }
-        Err(error) => {
-            report.detail = Some(format!(
-                "not compared with what enable would write: the shim {}",
-                error.summary()
-            ));
+        Err(why) => {
+            report.detail = Some(format!("not compared with what enable would write: {why}"));
             State::Unchecked
         }
     }
@@ -343,6 +377,9 @@ fn details(report: &UnitReport) -> String {
     let mut out = String::new();
     if let Some(rules) = &report.rules {
         out += &format!("  rules: {rules}\n");
+    }
+    if report.engine == Some(Engine::Seccomp) {
+        out += "  engine: seccomp (its ExecStart= lines run under mptcpize-rs run --keep-pid)\n";
     }
     match report.state {
         State::OutOfDate if report.unit.ends_with(".socket") => {
@@ -391,8 +428,12 @@ fn running_line(running: &Running, unit: &str) -> String {
     if let Some(error) = &running.inspect_error {
         return format!("  main process {pid}: cannot inspect it: {error}\n");
     }
-    let loaded = match running.shim_loaded {
-        Some(true) => "shim loaded".to_string(),
+    let loaded = match (running.seccomp_filter, running.shim_loaded) {
+        (Some(true), _) => "under the seccomp engine's filter".to_string(),
+        (Some(false), _) => {
+            format!("NOT under the seccomp engine (restart the unit: systemctl restart {unit})")
+        }
+        (None, Some(true)) => "shim loaded".to_string(),
         _ => format!("shim NOT loaded (restart the unit: systemctl restart {unit})"),
     };
     match (&running.sockets, &running.sockets_error) {
@@ -455,8 +496,10 @@ fn render_all(reports: &[UnitReport], scope: &Scope, tree: &Tree) -> String {
     out
 }
 
-/// The unit's main process, seen from the kernel's side.
-fn main_process(scope: &Scope, unit: &UnitName) -> Running {
+/// The unit's main process, seen from the kernel's side: with the preload
+/// engine whether the shim is mapped, with the seccomp engine whether a
+/// seccomp filter is on it.
+fn main_process(scope: &Scope, unit: &UnitName, engine: Option<Engine>) -> Running {
     let show = |property| scope.systemctl(&["show", "--value", "-p", property, unit.as_str()]);
     let state = show("ActiveState").unwrap_or_default();
     let pid: i32 = show("MainPID")
@@ -471,6 +514,7 @@ fn main_process(scope: &Scope, unit: &UnitName) -> Running {
         },
         main_pid: None,
         shim_loaded: None,
+        seccomp_filter: None,
         sockets: None,
         inspect_error: None,
         sockets_error: None,
@@ -479,8 +523,14 @@ fn main_process(scope: &Scope, unit: &UnitName) -> Running {
         return running;
     }
     running.main_pid = Some(pid);
-    match has_shim_loaded(pid) {
-        Ok(loaded) => running.shim_loaded = Some(loaded),
+    let inspected = match engine {
+        Some(Engine::Seccomp) => {
+            has_seccomp_filter(pid).map(|on| running.seccomp_filter = Some(on))
+        }
+        _ => has_shim_loaded(pid).map(|loaded| running.shim_loaded = Some(loaded)),
+    };
+    match inspected {
+        Ok(()) => {}
         Err(error) => {
             running.inspect_error = Some(error.to_string());
             return running;

@@ -44,6 +44,9 @@ pub struct UnitJson<'a> {
     pub rules: Option<&'a str>,
     /// Why, for `unchecked`, `elsewhere`, `unreadable`.
     pub detail: Option<&'a str>,
+    /// A service's engine as its drop-in runs it: `preload` or `seccomp`;
+    /// `null` for a socket or a drop-in not examined.
+    pub engine: Option<&'static str>,
     /// The unit's main process; `null` when systemd does not run here or
     /// the unit is not enabled (or is a template).
     pub running: Option<RunningJson<'a>>,
@@ -55,7 +58,10 @@ pub struct RunningJson<'a> {
     pub active_state: &'a str,
     /// `null` unless active with a main process.
     pub main_pid: Option<i32>,
+    /// Preload engine: the shim is mapped in the main process.
     pub shim_loaded: Option<bool>,
+    /// Seccomp engine: the main process runs under a seccomp filter.
+    pub seccomp_filter: Option<bool>,
     pub tcp_family_sockets: Option<usize>,
     pub mptcp_sockets: Option<usize>,
     /// Why the process or its sockets could not be read.
@@ -88,6 +94,7 @@ fn unit(report: &UnitReport) -> UnitJson<'_> {
         unit_file: report.unit_file.as_deref(),
         rules: report.rules.as_deref(),
         detail: report.detail.as_deref(),
+        engine: report.engine.map(|engine| engine.name()),
         running: report.running.as_ref().map(running),
     }
 }
@@ -97,6 +104,7 @@ fn running(running: &Running) -> RunningJson<'_> {
         active_state: &running.active_state,
         main_pid: running.main_pid,
         shim_loaded: running.shim_loaded,
+        seccomp_filter: running.seccomp_filter,
         tcp_family_sockets: running.sockets.map(|(total, _)| total),
         mptcp_sockets: running.sockets.map(|(_, mptcp)| mptcp),
         error: (running.inspect_error.as_deref()).or(running.sockets_error.as_deref()),
@@ -123,10 +131,12 @@ mod tests {
             unit_file: Some("/etc/systemd/system/web.service".into()),
             rules: Some("loopback=0".into()),
             detail: None,
+            engine: Some(crate::engine::Engine::Preload),
             running: Some(Running {
                 active_state: "active".into(),
                 main_pid: Some(42),
                 shim_loaded: Some(true),
+                seccomp_filter: None,
                 sockets: Some((2, 1)),
                 inspect_error: None,
                 sockets_error: None,
@@ -139,7 +149,12 @@ mod tests {
         assert_eq!(json["units"][0]["state"], "out-of-date");
         assert_eq!(json["units"][0]["rules"], "loopback=0");
         assert_eq!(json["units"][0]["detail"], serde_json::Value::Null);
+        assert_eq!(json["units"][0]["engine"], "preload");
         assert_eq!(json["units"][0]["running"]["main_pid"], 42);
+        assert_eq!(
+            json["units"][0]["running"]["seccomp_filter"],
+            serde_json::Value::Null
+        );
         assert_eq!(json["units"][0]["running"]["tcp_family_sockets"], 2);
         assert_eq!(json["units"][0]["running"]["mptcp_sockets"], 1);
         let empty = to_pretty_string(&document(&scope, &tree, &[]));

@@ -26,7 +26,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-/// What a unit's files say about its environment.
+/// What a unit's files say about its environment, and how it starts.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServiceEnvironment {
     /// Variable → value (before specifier expansion), after every
@@ -35,6 +35,13 @@ pub struct ServiceEnvironment {
     /// `EnvironmentFile=` entries: systemd applies them after `Environment=`,
     /// so one that sets `LD_PRELOAD` would override the drop-in.
     pub environment_files: Vec<String>,
+    /// `ExecStart=` values as written (stripped, continuations joined); an
+    /// empty assignment resets the list, as in systemd. The seccomp engine
+    /// wraps them ([`crate::systemd::exec_start`]).
+    pub exec_start: Vec<Vec<u8>>,
+    /// The last `Type=` and `PIDFile=` (an empty one resets).
+    pub service_type: Option<String>,
+    pub pid_file: Option<String>,
 }
 
 /// systemd's WHITESPACE.
@@ -85,6 +92,10 @@ impl ServiceEnvironment {
                 b"EnvironmentFile" => self
                     .environment_files
                     .push(String::from_utf8_lossy(value).into_owned()),
+                b"ExecStart" if value.is_empty() => self.exec_start.clear(),
+                b"ExecStart" => self.exec_start.push(value.to_vec()),
+                b"Type" => self.service_type = last_value(value),
+                b"PIDFile" => self.pid_file = last_value(value),
                 _ => {}
             }
         }
@@ -108,6 +119,11 @@ impl ServiceEnvironment {
     pub fn get(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
     }
+}
+
+/// A single-valued setting: the value, `None` for an empty assignment.
+fn last_value(value: &[u8]) -> Option<String> {
+    (!value.is_empty()).then(|| String::from_utf8_lossy(value).into_owned())
 }
 
 /// Physical lines as systemd's `read_line` splits them, one at a time and
@@ -209,11 +225,11 @@ impl<'a> Iterator for LogicalLines<'a> {
 
 /// Why a word could not be extracted; the rest of the line is dropped.
 #[derive(Debug, PartialEq, Eq)]
-struct SyntaxError;
+pub(crate) struct SyntaxError;
 
 /// `extract_first_word(p, ret, WHITESPACE, EXTRACT_UNQUOTE|EXTRACT_CUNESCAPE)`:
 /// the next word of `rest` (advanced past it), `None` at the end.
-fn extract_first_word(rest: &mut &[u8]) -> Result<Option<Vec<u8>>, SyntaxError> {
+pub(crate) fn extract_first_word(rest: &mut &[u8]) -> Result<Option<Vec<u8>>, SyntaxError> {
     let mut p = *rest;
     while let [first, tail @ ..] = p
         && WHITESPACE.contains(first)
@@ -670,6 +686,7 @@ mod tests {
                 shim,
                 rules,
                 "mptcpize-rs disable web.service",
+                crate::engine::EngineOption::Auto,
             )
             .unwrap();
             let context = || format!("seed {seed} case {case}: {text:?}\n{dropin}");

@@ -1,0 +1,174 @@
+//! Which engine `enable` gives a service, and the drop-in it writes for it
+//! (also what `status` compares the drop-in on disk with):
+//!
+//! - preload: `LD_PRELOAD` and `GODEBUG` in the service's environment
+//!   ([`dropin::render`]);
+//! - seccomp: the `ExecStart=` lines wrapped in `mptcpize-rs run
+//!   --keep-pid` ([`dropin::render_seccomp`]).
+//!
+//! `--engine auto` (the default) chooses as `run` does, from the
+//! `ExecStart=` binaries read inside the tree: seccomp when one is
+//! statically linked or a Go program (and not set-ID), preload otherwise.
+//! The target's kernel is not asked here (with `--root` it is not this
+//! one): the wrapped lines say `--engine auto`, so a kernel without the
+//! seccomp engine falls back to preload when the service starts.
+
+use std::fs::File;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use crate::engine::preload::shim;
+use crate::engine::{self, Engine, EngineOption, ProgramFacts};
+use crate::failure::Failure;
+use crate::run::elf;
+use crate::systemd::in_root::{self, Tree};
+use crate::systemd::unit_env::ServiceEnvironment;
+use crate::systemd::unit_name::UnitName;
+use crate::systemd::{dropin, exec_start};
+use crate::terminal::printable;
+
+/// The directories systemd (239+) searches for an `ExecStart=` executable
+/// given without a path.
+const EXEC_SEARCH_PATH: &[&str] = &[
+    "/usr/local/sbin",
+    "/usr/local/bin",
+    "/usr/sbin",
+    "/usr/bin",
+    "/sbin",
+    "/bin",
+];
+
+/// The engine chosen for a service, and why, for the user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chosen {
+    pub engine: Engine,
+    /// "--engine seccomp", "/usr/bin/busybox is statically linked", ...
+    pub why: String,
+    /// `auto` only: binaries that could not be read, and why.
+    pub unread: Vec<String>,
+}
+
+/// The engine for `asked` (see the module's documentation).
+pub fn choose(asked: EngineOption, tree: &Tree, env: &ServiceEnvironment) -> Chosen {
+    let asked_for = |engine: Engine| Chosen {
+        engine,
+        why: format!("--engine {}", engine.name()),
+        unread: Vec::new(),
+    };
+    match asked {
+        EngineOption::Preload => return asked_for(Engine::Preload),
+        EngineOption::Seccomp => return asked_for(Engine::Seccomp),
+        EngineOption::Auto => {}
+    }
+    let mut chosen = Chosen {
+        engine: Engine::Preload,
+        why: "its ExecStart= binaries are dynamically linked".into(),
+        unread: Vec::new(),
+    };
+    for value in &env.exec_start {
+        let facts = exec_start::parse(value).and_then(|command| {
+            let path = command.executable_path;
+            program_facts(tree, &path).map(|facts| (path, facts))
+        });
+        match facts {
+            Ok((path, facts)) => {
+                let choice = engine::choose(EngineOption::Auto, &facts, || Ok(()));
+                if let Ok(choice) = choice
+                    && choice.engine == Engine::Seccomp
+                {
+                    chosen.engine = Engine::Seccomp;
+                    chosen.why = choice.reason.describe(choice.engine, path.as_ref());
+                }
+            }
+            Err(why) => chosen.unread.push(why),
+        }
+    }
+    if env.exec_start.is_empty() {
+        chosen.why = "it has no ExecStart=".into();
+    }
+    chosen
+}
+
+/// What `run` would learn of the executable `path` (as systemd reads it
+/// from `ExecStart=`), read inside the tree.
+fn program_facts(tree: &Tree, path: &str) -> Result<ProgramFacts, String> {
+    let shown = printable(path);
+    if path.contains(['%', '$']) {
+        return Err(format!(
+            "{shown} (specifiers and variables are expanded only by systemd)"
+        ));
+    }
+    let candidates: Vec<PathBuf> = match path.starts_with('/') {
+        true => vec![PathBuf::from(path)],
+        false if path.contains('/') => return Err(format!("{shown} (a relative path)")),
+        false => EXEC_SEARCH_PATH
+            .iter()
+            .map(|dir| Path::new(dir).join(path))
+            .collect(),
+    };
+    let Some(found) = candidates.iter().find(|c| tree.is_file(c)) else {
+        return Err(format!("{shown} (not found)"));
+    };
+    let fd = tree
+        .open_at(found, libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .map_err(|e| format!("{shown} ({e})"))?;
+    let meta = in_root::fstat(fd.as_fd()).map_err(|e| format!("{shown} ({e})"))?;
+    let elf = elf::inspect_open(&File::from(fd)).map_err(|e| format!("{shown} ({e})"))?;
+    Ok(ProgramFacts {
+        elf,
+        set_id: meta.mode & (libc::S_ISUID | libc::S_ISGID) != 0,
+    })
+}
+
+/// Where this mptcpize-rs and its shim are, found once per command; each
+/// is needed only by its engine's drop-in, so a missing one is an error
+/// only then.
+pub struct Installed {
+    pub shim: Result<PathBuf, shim::ShimError>,
+    pub launcher: Result<PathBuf, String>,
+}
+
+impl Installed {
+    pub fn here() -> Installed {
+        Installed {
+            shim: shim::locate(),
+            launcher: std::env::current_exe()
+                .map_err(|e| format!("cannot find this mptcpize-rs's own path: {e}")),
+        }
+    }
+
+    /// The file the chosen engine's drop-in names (the shim, or the
+    /// launcher that wraps `ExecStart=`), or why it cannot be found: in
+    /// full, or (`short`) in a few words for `status`.
+    pub fn for_engine(&self, engine: Engine, short: bool) -> Result<&Path, String> {
+        match (engine, &self.shim, &self.launcher) {
+            (Engine::Preload, Ok(shim), _) => Ok(shim),
+            (Engine::Preload, Err(error), _) if short => {
+                Err(format!("the shim {}", error.summary()))
+            }
+            (Engine::Preload, Err(error), _) => Err(error.to_string()),
+            (Engine::Seccomp, _, Ok(launcher)) => Ok(launcher),
+            (Engine::Seccomp, _, Err(error)) => Err(error.clone()),
+        }
+    }
+}
+
+/// The drop-in `enable` writes for `chosen` (the file it names is
+/// `installed` for that engine: the shim or the launcher).
+pub fn render(
+    unit: &UnitName,
+    env: &ServiceEnvironment,
+    engine: Engine,
+    asked: EngineOption,
+    rules: Option<&str>,
+    undo: &str,
+    installed: &Path,
+) -> Result<String, Failure> {
+    match engine {
+        Engine::Preload => dropin::render(unit, env, installed, rules, undo, asked),
+        Engine::Seccomp => {
+            let launcher = exec_start::launcher_word(installed).map_err(Failure::new)?;
+            dropin::render_seccomp(unit, env, &launcher, undo, asked)
+        }
+    }
+}
