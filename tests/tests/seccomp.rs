@@ -660,3 +660,117 @@ fn static_program_works_with_mptcp_disabled() {
         "no fallback line\n{out}"
     );
 }
+
+/// `mptcpize-rs run --keep-pid --engine seccomp python3 -c SCRIPT` (python3
+/// is dynamically linked: the filter reaches it all the same).
+fn keep_pid_python(script: &str) -> CmdOutput {
+    require_mptcp();
+    mptcpize([
+        "run",
+        "--keep-pid",
+        "--engine",
+        "seccomp",
+        "python3",
+        "-c",
+        script,
+    ])
+}
+
+/// `--keep-pid`: the program is the process `run` was (same PID), its TCP
+/// sockets are MPTCP, it has no child it did not make (a program that
+/// waits for all its children must not wait for the supervisor), and its
+/// exit status and death by a signal are its own, with no forwarding.
+#[test]
+fn keep_pid_execs_the_program_in_place() {
+    let script = "import os, socket, sys\n\
+                  s = socket.socket()\n\
+                  print('protocol', s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL))\n\
+                  try:\n    os.waitpid(-1, 0)\n    print('children: some')\n\
+                  except ChildProcessError:\n    print('children: none')\n\
+                  print('ppid', os.getppid())\n\
+                  sys.exit(5)";
+    let out = keep_pid_python(script);
+    out.expect_code(5)
+        .stdout_has(&["protocol 262\n", "children: none\n"]);
+    // The launcher's parent (the test) is the program's parent.
+    assert!(
+        out.stdout
+            .contains(&format!("ppid {}\n", std::process::id())),
+        "{out}"
+    );
+    let out = keep_pid_python("import os, signal\nos.kill(os.getpid(), signal.SIGTERM)");
+    assert_eq!(out.signal(), Some(libc::SIGTERM), "\n{out}");
+    // With the PID of the shell that exec'd run.
+    let out = mptcpize([
+        "run",
+        "--keep-pid",
+        "--engine",
+        "seccomp",
+        "--argv0",
+        "renamed",
+        "sh",
+        "-c",
+        "echo \"$0\"",
+    ]);
+    out.success();
+    assert_eq!(out.stdout, "renamed\n", "{out}");
+}
+
+/// `--keep-pid`: a process the program leaves behind is still served by
+/// the supervisor after the program has exited, and the supervisor leaves
+/// once it has exited too.
+#[test]
+fn keep_pid_serves_what_the_program_leaves_then_leaves() {
+    require_mptcp();
+    let tmp = TempDir::new("keep-pid-left");
+    let result = tmp.join("left.txt");
+    let marker = format!("keep-pid-marker-{}", std::process::id());
+    let script = format!(
+        "import os, socket, sys, time\n\
+         if os.fork() == 0:\n\
+         \x20   os.setsid()\n\
+         \x20   time.sleep(0.5)\n\
+         \x20   s = socket.socket()\n\
+         \x20   open({result:?}, 'w').write(str(s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL)))\n\
+         \x20   os._exit(0)\n\
+         sys.exit(0)\n\
+         # {marker}",
+        result = result.display().to_string()
+    );
+    let out = keep_pid_python(&script);
+    out.success();
+    let deadline = Instant::now() + SHORT;
+    while fs::read_to_string(&result).unwrap_or_default().is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(fs::read_to_string(&result).unwrap_or_default(), "262");
+    // The supervisor's command line is run's, marker included.
+    let supervisor_left = || {
+        fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+            let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let stat = fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let zombie = stat.rsplit(')').next().is_some_and(|s| s.starts_with(" Z"));
+            !zombie && String::from_utf8_lossy(&cmdline).contains(&marker)
+        })
+    };
+    let deadline = Instant::now() + SHORT;
+    while supervisor_left() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!supervisor_left(), "the supervisor is still there");
+}
+
+#[test]
+fn keep_pid_and_report_are_refused_together() {
+    let tmp = TempDir::new("keep-pid-report");
+    let report = tmp.join("r.json");
+    let out = mptcpize([
+        "run".as_ref(),
+        "--keep-pid".as_ref(),
+        "--report".as_ref(),
+        report.as_os_str(),
+        "true".as_ref(),
+    ]);
+    out.expect_code(2).stderr_has(&["--keep-pid", "--report"]);
+    assert!(!report.exists());
+}
