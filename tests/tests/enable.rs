@@ -810,3 +810,88 @@ fn enabling_a_socket_activated_service_says_so() {
     out.expect_code(0);
     assert!(!out.stdout.contains("socket"), "{out}");
 }
+
+/// A static daemon in the image: `auto` reads it there and wraps
+/// `ExecStart=` for the seccomp engine; rules and `--engine` on a socket
+/// are refused with nothing written; `status` names the engine and
+/// `disable` restores the unit's own `ExecStart=`.
+#[test]
+fn static_services_get_the_seccomp_engine() {
+    let busybox = mptcpize_rs_tests::seccomp::static_busybox();
+    let unit = "[Service]\nType=notify\nExecStart=-@/usr/bin/busybox httpd -f -p \"80\" $OPTS %i\n\
+                ExecReload=/bin/kill -HUP $MAINPID\n";
+    let tree = Tree::new("enable-seccomp", unit);
+    let image_busybox = tree.root().join("usr/bin/busybox");
+    fs::create_dir_all(image_busybox.parent().unwrap()).unwrap();
+    fs::copy(&busybox, &image_busybox).unwrap();
+    let before = tree.snapshot();
+
+    let launcher_path = launcher().canonicalize().unwrap().display().to_string();
+    let expected_line = format!(
+        "ExecStart=-{launcher_path} run --keep-pid --engine auto --argv0=httpd -- \
+         /usr/bin/busybox -f -p \"80\" $OPTS %i\n"
+    );
+    // `@`: the word after the path ("httpd") is argv[0].
+    let dry = tree.run("enable", &["web", "--dry-run"]);
+    dry.expect_code(0).stdout_has(&[
+        "Engine for web.service: seccomp (/usr/bin/busybox is statically linked).",
+        "\n[Service]\nExecStart=\n",
+        &expected_line,
+    ]);
+    for (args, why) in [
+        (
+            &["web", "--exclude", "10.0.0.0/8"][..],
+            "cannot be applied by the seccomp engine",
+        ),
+        (
+            &["web", "--engine", "seccomp", "--no-listen"],
+            "cannot be applied by the seccomp engine",
+        ),
+        (
+            &["web.socket", "--engine", "seccomp"],
+            "--engine applies to a service",
+        ),
+        (&["web", "--engine", "ptrace"], "invalid value"),
+    ] {
+        tree.run("enable", args).expect_code(2).stderr_has(&[why]);
+    }
+    assert_eq!(tree.snapshot(), before, "refusals write nothing");
+
+    tree.run("enable", &["web"]).expect_code(0);
+    let dropin = tree.read(&format!("etc/systemd/system/web.service.d/{DROPIN}"));
+    assert!(
+        dropin.starts_with("# Written by `mptcpize-rs enable web.service`"),
+        "{dropin}"
+    );
+    assert_eq!(tree.read("etc/systemd/system/web.service"), unit);
+    let status = tree.run("status", &["web"]);
+    status
+        .expect_code(0)
+        .stdout_has(&["web.service: enabled", "engine: seccomp"]);
+    let document = status_json(&tree, &[], 0);
+    assert_eq!(document["units"][0]["engine"], "seccomp", "{document}");
+    assert_eq!(document["units"][0]["state"], "current", "{document}");
+    // --engine preload is recorded: status compares with it, not with auto.
+    tree.run("enable", &["web", "--engine", "preload"])
+        .expect_code(0);
+    let dropin = tree.read(&format!("etc/systemd/system/web.service.d/{DROPIN}"));
+    assert!(dropin.contains("LD_PRELOAD="), "{dropin}");
+    let document = status_json(&tree, &[], 0);
+    assert_eq!(document["units"][0]["engine"], "preload", "{document}");
+    assert_eq!(document["units"][0]["state"], "current", "{document}");
+    // The binary replaced by a dynamically linked one: auto's drop-in is
+    // out of date.
+    tree.run("enable", &["web"]).expect_code(0);
+    fs::copy(launcher(), &image_busybox).unwrap();
+    let document = status_json(&tree, &[], 1);
+    assert_eq!(document["units"][0]["state"], "out-of-date", "{document}");
+
+    tree.run("disable", &["web"]).expect_code(0);
+    assert!(
+        !tree
+            .root()
+            .join("etc/systemd/system/web.service.d")
+            .exists()
+    );
+    assert_eq!(tree.read("etc/systemd/system/web.service"), unit);
+}

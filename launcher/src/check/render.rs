@@ -72,7 +72,10 @@ pub fn render_text(facts: &Facts, findings: &[Finding]) -> String {
             },
         ],
     ));
-    rows.push(("systemd", systemd_lines(&facts.systemd)));
+    rows.push((
+        "systemd",
+        systemd_lines(&facts.systemd, facts.engines.seccomp.is_ok()),
+    ));
 
     let mut out = String::from("MPTCP in this network namespace\n");
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
@@ -103,7 +106,9 @@ pub fn render_text(facts: &Facts, findings: &[Finding]) -> String {
     out
 }
 
-fn systemd_lines(systemd: &Systemd) -> Vec<String> {
+/// systemd's version and what `enable` can do with it: socket units'
+/// listeners (systemd 257), static and Go services (the seccomp engine).
+fn systemd_lines(systemd: &Systemd, seccomp: bool) -> Vec<String> {
     let first = match (&systemd.version, systemd.running) {
         (Ok((_, text)), true) => format!("{}, running", printable(text)),
         (Ok((_, text)), false) => format!(
@@ -118,9 +123,14 @@ fn systemd_lines(systemd: &Systemd) -> Vec<String> {
         Some(false) => format!("no (needs systemd {SOCKET_PROTOCOL_MPTCP_SINCE})"),
         None => "unknown".to_string(),
     };
+    let static_services = match seccomp {
+        true => "yes (enable wraps ExecStart= in the seccomp engine)",
+        false => "no (the seccomp engine is not usable: see engines)",
+    };
     vec![
         first,
         format!("SocketProtocol=mptcp in .socket units: {socket}"),
+        format!("static and Go services: {static_services}"),
     ]
 }
 
@@ -186,6 +196,7 @@ mod tests {
             "MPTCP can work here (1 warning).",
             "systemd            systemd 252 (252.39-1~deb12u2), running",
             "SocketProtocol=mptcp in .socket units: no (needs systemd 257)",
+            "static and Go services: yes (enable wraps ExecStart= in the seccomp engine)",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }

@@ -54,7 +54,7 @@ ENVIRONMENT:
 
 const USAGE: &str = "\
 mptcpize-rs run [-d] [--engine auto|preload|seccomp] [--require-mptcp] [--report FILE] [--keep-pid] [RULES] [--] PROG [ARGS]...
-       mptcpize-rs enable [--user] [--root DIR] [--now] [--dry-run [--json]] [--force] [RULES] UNIT
+       mptcpize-rs enable [--user] [--root DIR] [--now] [--dry-run [--json]] [--force] [--engine ENGINE] [RULES] UNIT
        mptcpize-rs disable [--user] [--root DIR] [--now] [--dry-run] UNIT
        mptcpize-rs status [--user] [--root DIR] [--json] [UNIT]
        mptcpize-rs demo [--rate MBIT] [--seconds N]

@@ -38,6 +38,11 @@ ENGINES:
            daemon) are served by a background supervisor until they exit.
            It converts at socket(), so it cannot apply --exclude,
            --include, their -port forms or --no-listen: run refuses them.
+           With --keep-pid, PROG takes run's PID instead (as with preload)
+           and the supervisor runs beside it, never PROG's child; it
+           ignores PROG's signals and leaves after the last process under
+           the filter. For service managers: enable writes this for static
+           and Go services.
   auto     seccomp for statically linked and Go programs, preload for the
            rest (and for setuid programs); preload with a warning if the
            kernel cannot do seccomp. The default.
@@ -47,7 +52,8 @@ EXAMPLES:
   mptcpize-rs run -d curl http://example.com/
   mptcpize-rs run busybox wget http://example.com/   (static: seccomp)
   mptcpize-rs run --require-mptcp --report mptcp.json -- ./integration-tests
-  mptcpize-rs run --engine seccomp -- python3 -m http.server";
+  mptcpize-rs run --engine seccomp -- python3 -m http.server
+  exec mptcpize-rs run --keep-pid -- ./static-daemon --foreground";
 
 #[derive(Debug, Args)]
 pub struct RunArgs {

@@ -26,6 +26,18 @@ Enabling again with other rules (or none) replaces them.
 UNIT is a name as systemctl takes it: web, web.service, app@.service (all
 instances), app@8081.service (one instance), or a socket, web.socket.
 
+Engines: a static or Go daemon never reads LD_PRELOAD. --engine auto (the
+default) reads the unit's ExecStart= binaries (inside --root too) as run
+does: when one is statically linked or a Go program, the drop-in instead
+replaces ExecStart= with the same lines run by `mptcpize-rs run --keep-pid
+--engine auto --`: the program keeps systemd's main PID, so Type= (notify
+with NotifyAccess=main too), PIDFile=, ExecReload=, ExecStop=, KillMode= and
+the exit status keep their meaning. Prefixes (-, :, +, !, !!) are kept, @
+becomes --argv0=, and the program's words are copied as written. --engine
+seccomp forces this, --engine preload the environment drop-in. Connection
+rules need the shim and are refused with the seccomp engine. For a system
+service the launcher must be root's, like the shim (below).
+
 Socket activation: for a service started by a .socket unit, systemd creates
 the listener and passes it to the service, so the shim never sees it: the
 listener stays TCP (the sockets the service opens itself become MPTCP).
@@ -73,13 +85,15 @@ EXAMPLES:
   sudo mptcpize-rs enable postgresql --exclude 10.0.0.0/8 --now
   mptcpize-rs enable --user syncthing
   mptcpize-rs enable --root /mnt/image web.service
-  sudo mptcpize-rs enable ssh.socket      systemd 257 or later";
+  sudo mptcpize-rs enable ssh.socket      systemd 257 or later
+  sudo mptcpize-rs enable --engine seccomp my-go-daemon --now";
 
 pub(super) const STATUS_AFTER_HELP: &str = "\
 Says whether UNIT is enabled and where its drop-in is, and whether the
 drop-in still matches the unit's environment. When systemd runs the unit, it
-also checks the main process: whether the shim is really loaded, and how many
-of its TCP-family sockets are MPTCP (reading them needs root).
+also checks the main process: whether the shim is really loaded (with the
+seccomp engine: whether it runs under the filter), and how many of its
+TCP-family sockets are MPTCP (reading them needs root).
 
 Without UNIT, lists every unit that has the mptcpize-rs drop-in
 (zz-mptcpize-rs.conf in any unit drop-in directory systemd reads: under
@@ -103,9 +117,10 @@ unit is enabled: it says so), 1 when one is not, 2 bad input.
               \"state\": \"current\"|\"out-of-date\"|\"unchecked\"|\"masked\"|
                        \"unit-missing\"|\"not-enabled\"|\"elsewhere\"|\"unreadable\",
               \"dropin\": PATH, \"unit_file\": PATH|null, \"rules\": TEXT|null,
-              \"detail\": TEXT|null,
+              \"detail\": TEXT|null, \"engine\": \"preload\"|\"seccomp\"|null,
               \"running\": null|{\"active_state\": \"active\", \"main_pid\": N|null,
-                              \"shim_loaded\": bool|null,
+                              \"shim_loaded\": bool|null (preload),
+                              \"seccomp_filter\": bool|null (seccomp),
                               \"tcp_family_sockets\": N|null,
                               \"mptcp_sockets\": N|null, \"error\": TEXT|null}}]}
 Every field is always present; unknown is null. The exit status is the same.

@@ -381,6 +381,14 @@ impl Reader<'_> {
     }
 }
 
+/// A synthetic little-endian ELF64 executable with program headers of the
+/// given types, for other rooms' tests (`[1]`: static, `[3, 1]`: with an
+/// interpreter).
+#[cfg(test)]
+pub(crate) fn synthetic_elf64(p_types: &[u32]) -> Vec<u8> {
+    tests::synthetic(Class::Elf64, false, 2, p_types)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -389,7 +397,12 @@ mod tests {
 
     /// Builds a synthetic ELF image: header immediately followed by program
     /// headers of the given types (the usual linker layout).
-    fn synthetic(class: Class, big_endian: bool, e_type: u16, p_types: &[u32]) -> Vec<u8> {
+    pub(super) fn synthetic(
+        class: Class,
+        big_endian: bool,
+        e_type: u16,
+        p_types: &[u32],
+    ) -> Vec<u8> {
         let (header_len, phentsize) = match class {
             Class::Elf32 => (52usize, 32usize),
             Class::Elf64 => (64, 56),

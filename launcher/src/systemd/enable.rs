@@ -45,6 +45,12 @@ pub(crate) fn enable_in(
     installed: &Installed,
     rules: Option<&str>,
 ) -> Result<bool, Failure> {
+    if unit.kind() == UnitKind::Socket && request.engine != EngineOption::Auto {
+        return Err(Failure::usage(format!(
+            "--engine applies to a service; {unit}'s drop-in makes systemd create \
+             its listeners as MPTCP, with no engine: enable {unit} without it"
+        )));
+    }
     let read_error = |e: io::Error| Failure::new(format!("cannot read {unit}'s files: {e}"));
     let (env, unit_file) = scope
         .environment_without_ours(tree, unit)
@@ -71,12 +77,6 @@ pub(crate) fn enable_in(
     let mut chosen = None;
     let (content, named) = match unit.kind() {
         UnitKind::Socket => {
-            if request.engine != EngineOption::Auto {
-                return Err(Failure::usage(format!(
-                    "--engine applies to a service; {unit}'s drop-in makes systemd create \
-                     its listeners as MPTCP, with no engine: enable {unit} without it"
-                )));
-            }
             if rules.is_some() {
                 return Err(Failure::usage(format!(
                     "connection rules (--exclude, --include, --no-listen, --loopback, ...) \

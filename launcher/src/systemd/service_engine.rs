@@ -172,3 +172,124 @@ pub fn render(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::elf::synthetic_elf64;
+    use crate::test_support::ScratchDir;
+
+    fn env_of(unit_text: &str) -> ServiceEnvironment {
+        let mut env = ServiceEnvironment::default();
+        env.apply(unit_text);
+        env
+    }
+
+    /// `auto` reads the binaries inside the tree: a static one (no
+    /// `PT_INTERP`) anywhere among the lines means seccomp; a dynamic one,
+    /// a bare name found in systemd's search path, preload; a binary that
+    /// cannot be read is named, and preload stays.
+    #[test]
+    fn auto_reads_the_execstart_binaries_inside_the_tree() {
+        let scratch = ScratchDir::new("service-engine");
+        scratch.file("img/usr/bin/static-d", &synthetic_elf64(&[1]), 0o755);
+        scratch.file("img/usr/sbin/dynamic-d", &synthetic_elf64(&[3, 1]), 0o755);
+        scratch.file("img/usr/bin/setid-d", &synthetic_elf64(&[1]), 0o4755);
+        let tree = Tree::open(&scratch.dir("img")).unwrap();
+        let auto = |text: &str| choose(EngineOption::Auto, &tree, &env_of(text));
+
+        let chosen = auto("[Service]\nExecStart=-/usr/bin/static-d --serve\n");
+        assert_eq!(chosen.engine, Engine::Seccomp);
+        assert_eq!(chosen.why, "/usr/bin/static-d is statically linked");
+        let chosen = auto("[Service]\nExecStart=dynamic-d\n");
+        assert_eq!((chosen.engine, chosen.unread.len()), (Engine::Preload, 0));
+        // Oneshot: several lines; one static is enough.
+        let chosen = auto("[Service]\nExecStart=dynamic-d\nExecStart=@static-d x\n");
+        assert_eq!(chosen.engine, Engine::Seccomp);
+        // An empty ExecStart= resets the list, as in systemd.
+        let chosen = auto("[Service]\nExecStart=static-d\nExecStart=\nExecStart=dynamic-d\n");
+        assert_eq!(chosen.engine, Engine::Preload);
+        // Set-ID: no_new_privs would drop its privileges.
+        assert_eq!(
+            auto("[Service]\nExecStart=/usr/bin/setid-d\n").engine,
+            Engine::Preload
+        );
+        let chosen = auto("[Service]\nExecStart=/opt/none\nExecStart=%h/bin/x\n");
+        assert_eq!(chosen.engine, Engine::Preload);
+        assert_eq!(chosen.unread.len(), 2, "{:?}", chosen.unread);
+        assert!(chosen.unread[0].contains("/opt/none (not found)"));
+        // A link out of the tree is resolved inside it: not the host's.
+        std::os::unix::fs::symlink("/usr/bin/busybox", scratch.path().join("img/usr/bin/bb"))
+            .unwrap();
+        let chosen = auto("[Service]\nExecStart=/usr/bin/bb\n");
+        assert_eq!(chosen.engine, Engine::Preload, "{chosen:?}");
+        assert_eq!(auto("[Service]\n").why, "it has no ExecStart=");
+        // Asked: not read.
+        let chosen = choose(EngineOption::Seccomp, &tree, &env_of("[Service]\n"));
+        assert_eq!(
+            (chosen.engine, chosen.why.as_str()),
+            (Engine::Seccomp, "--engine seccomp")
+        );
+    }
+
+    #[test]
+    fn the_seccomp_dropin_wraps_every_line_after_a_reset() {
+        let unit = UnitName::parse("web").unwrap();
+        let env = env_of(
+            "[Service]\nType=oneshot\nExecStart=-/bin/a x\nExecStart=@/bin/b b-name \"y z\"\n",
+        );
+        let undo = "mptcpize-rs disable web.service";
+        let launcher = Path::new("/usr/bin/mptcpize-rs");
+        let text = render(
+            &unit,
+            &env,
+            Engine::Seccomp,
+            EngineOption::Seccomp,
+            None,
+            undo,
+            launcher,
+        )
+        .unwrap();
+        assert!(text.starts_with("# Written by `mptcpize-rs enable --engine seccomp web.service`"));
+        assert!(
+            text.ends_with(
+                "[Service]\nExecStart=\n\
+                 ExecStart=-/usr/bin/mptcpize-rs run --keep-pid --engine seccomp -- /bin/a x\n\
+                 ExecStart=/usr/bin/mptcpize-rs run --keep-pid --engine seccomp --argv0=b-name \
+                 -- /bin/b \"y z\"\n"
+            ),
+            "{text}"
+        );
+        assert_eq!(dropin::asked_engine_of(&text), EngineOption::Seccomp);
+        assert!(dropin::is_seccomp(&text));
+        // Read back, the wrapped lines are the unit's ExecStart= now.
+        let mut after = env.clone();
+        after.apply(&text);
+        assert_eq!(after.exec_start.len(), 2);
+        // No ExecStart= at all, or one that cannot be wrapped: refused.
+        for bad in ["[Service]\n", "[Service]\nExecStart=\"/bin/a\"\n"] {
+            let error = render(
+                &unit,
+                &env_of(bad),
+                Engine::Seccomp,
+                EngineOption::Auto,
+                None,
+                undo,
+                launcher,
+            )
+            .unwrap_err();
+            assert!(error.to_string().contains("nothing written"), "{error}");
+        }
+        let preload = dropin::render(
+            &unit,
+            &env,
+            Path::new("/usr/lib/x.so"),
+            None,
+            undo,
+            EngineOption::Preload,
+        )
+        .unwrap();
+        assert_eq!(dropin::asked_engine_of(&preload), EngineOption::Preload);
+        assert!(!dropin::is_seccomp(&preload));
+    }
+}
