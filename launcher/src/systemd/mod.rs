@@ -226,7 +226,23 @@ impl Scope {
         tree: &Tree,
         unit: &UnitName,
     ) -> io::Result<(ServiceEnvironment, UnitFile)> {
+        let (texts, unit_file) = self.unit_texts_without_ours(tree, unit)?;
         let mut env = ServiceEnvironment::default();
+        for text in &texts {
+            env.apply_bytes(text);
+        }
+        Ok((env, unit_file))
+    }
+
+    /// The texts of the unit file and of every drop-in systemd would read
+    /// for `unit`, except mptcpize-rs's own, in the order systemd applies
+    /// them (see [`Scope::environment_without_ours`]); none when masked.
+    pub fn unit_texts_without_ours(
+        &self,
+        tree: &Tree,
+        unit: &UnitName,
+    ) -> io::Result<(Vec<Vec<u8>>, UnitFile)> {
+        let mut texts = Vec::new();
         let paths = self.search_paths();
         let names: Vec<String> = [Some(unit.to_string()), unit.template()]
             .into_iter()
@@ -241,10 +257,10 @@ impl Scope {
                 match tree.read_unit_file(&path)? {
                     Content::Missing => continue,
                     Content::Masked => {
-                        return Ok((env, UnitFile::Masked(tree.show(&path))));
+                        return Ok((texts, UnitFile::Masked(tree.show(&path))));
                     }
                     Content::Text(text) => {
-                        env.apply_bytes(&text);
+                        texts.push(text);
                         unit_file = UnitFile::Found(tree.show(&path));
                         break 'search;
                     }
@@ -285,10 +301,10 @@ impl Scope {
         for path in dropins.values() {
             // A drop-in linked to /dev/null only masks the ones it names.
             if let Content::Text(text) = tree.read_unit_file(path)? {
-                env.apply_bytes(&text);
+                texts.push(text);
             }
         }
-        Ok((env, unit_file))
+        Ok((texts, unit_file))
     }
 
     /// Whether the systemd instance this scope means is running, detected

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 
 use crate::check::SOCKET_PROTOCOL_MPTCP_SINCE as SINCE;
 use crate::failure::Failure;
-use crate::systemd::Scope;
-use crate::systemd::in_root::{Content, Tree};
+use crate::systemd::in_root::Tree;
 use crate::systemd::unit_name::UnitName;
+use crate::systemd::{Scope, UnitFile};
 use crate::terminal::printable;
 
 /// The drop-in for the socket unit `unit`; `undo` is the command that
@@ -151,7 +151,7 @@ pub fn check_supported(
 /// `enable NAME.socket`'s other check: a socket whose unit file listens
 /// only on Unix or vsock stream sockets (`ListenStream=/run/x.sock`) has no
 /// TCP listener to make MPTCP, so it is refused. (Listeners set only in
-/// drop-ins are not looked at: a unit file without `ListenStream=` passes.)
+/// drop-ins count: systemd reads them.)
 pub fn check_has_tcp_listener(scope: &Scope, tree: &Tree, unit: &UnitName) -> Result<(), Failure> {
     let text = unit_text(scope, tree, unit.as_str())
         .map_err(|e| Failure::new(format!("cannot read {unit}'s files: {e}")))?;
@@ -168,7 +168,7 @@ pub fn check_has_tcp_listener(scope: &Scope, tree: &Tree, unit: &UnitName) -> Re
 /// Whether a socket unit's `ListenStream=` lines include a TCP one (a port
 /// or an address, not a path, `@abstract` or `vsock:` name); `None`
 /// without any.
-fn tcp_listener(text: &str) -> Option<bool> {
+fn tcp_listener(text: &[String]) -> Option<bool> {
     let values = setting_values(text, "Socket", "ListenStream");
     if values.is_empty() {
         return None;
@@ -254,45 +254,52 @@ pub fn activating_sockets(
     Ok(found)
 }
 
-/// The text of the unit file systemd would load for `name` (`None` when
-/// there is none or it is masked).
-fn unit_text(scope: &Scope, tree: &Tree, name: &str) -> io::Result<Option<String>> {
-    for dir in scope.search_paths() {
-        match tree.read_unit_file(&dir.join(name))? {
-            Content::Missing => continue,
-            Content::Masked => return Ok(None),
-            Content::Text(text) => return Ok(Some(String::from_utf8_lossy(&text).into_owned())),
-        }
-    }
-    Ok(None)
+/// The texts systemd reads for unit `name`: its unit file, then its
+/// drop-ins in systemd's order (mptcpize-rs's own left out); `None` when
+/// there is no unit file or it is masked.
+fn unit_text(scope: &Scope, tree: &Tree, name: &str) -> io::Result<Option<Vec<String>>> {
+    let Ok(unit) = UnitName::parse(name) else {
+        return Ok(None);
+    };
+    let (texts, unit_file) = scope.unit_texts_without_ours(tree, &unit)?;
+    Ok(matches!(unit_file, UnitFile::Found(_)).then(|| {
+        texts
+            .iter()
+            .map(|text| String::from_utf8_lossy(text).into_owned())
+            .collect()
+    }))
 }
 
-/// The values of `key=` in `[section]`, in order; an empty assignment
-/// resets the list, as systemd does for list settings. (Simple lines only:
-/// enough for `Sockets=` and `Accept=`, which are never continued.)
-fn setting_values(text: &str, section: &str, key: &str) -> Vec<String> {
+/// The values of `key=` in `[section]` over the unit's texts in order; an
+/// empty assignment resets the list, as systemd does for list settings.
+/// (Simple lines only: enough for `Sockets=`, `Accept=` and
+/// `ListenStream=`, which are never continued.)
+fn setting_values(texts: &[String], section: &str, key: &str) -> Vec<String> {
     let mut values = Vec::new();
-    let mut current = String::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') || line.starts_with(';') {
-            continue;
-        }
-        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            current = name.to_string();
-            continue;
-        }
-        if current != section {
-            continue;
-        }
-        if let Some((k, v)) = line.split_once('=')
-            && k.trim() == key
-        {
-            let v = v.trim();
-            if v.is_empty() {
-                values.clear();
-            } else {
-                values.push(v.to_string());
+    for text in texts {
+        // Each file starts outside any section.
+        let mut current = String::new();
+        for line in text.lines() {
+            let line = line.trim();
+            if line.starts_with('#') || line.starts_with(';') {
+                continue;
+            }
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                current = name.to_string();
+                continue;
+            }
+            if current != section {
+                continue;
+            }
+            if let Some((k, v)) = line.split_once('=')
+                && k.trim() == key
+            {
+                let v = v.trim();
+                if v.is_empty() {
+                    values.clear();
+                } else {
+                    values.push(v.to_string());
+                }
             }
         }
     }
@@ -300,7 +307,7 @@ fn setting_values(text: &str, section: &str, key: &str) -> Vec<String> {
 }
 
 /// Whether a socket unit's text sets `Accept=yes` (the last assignment wins).
-fn accepts(text: &str) -> bool {
+fn accepts(text: &[String]) -> bool {
     setting_values(text, "Socket", "Accept")
         .last()
         .is_some_and(|v| {
@@ -471,6 +478,21 @@ mod tests {
         // A Unix socket's listener is no TCP: not reported.
         file("bus.service", "[Service]\nExecStart=/bin/x\n");
         file("bus.socket", "[Socket]\nListenStream=/run/bus.sock\n");
+        // Settings in drop-ins count, as systemd reads them: Sockets= in
+        // the service's, Accept= and ListenStream= in the socket's.
+        file("dd.service", "[Service]\nExecStart=/bin/x\n");
+        file("dd.service.d/sockets.conf", "[Service]\nSockets=c.socket\n");
+        file("c.socket", "[Socket]\nListenStream=/run/c.sock\n");
+        file(
+            "c.socket.d/tcp.conf",
+            "[Socket]\nListenStream=8080\nAccept=yes\n",
+        );
+        file("unixed.service", "[Service]\nExecStart=/bin/x\n");
+        file("unixed.socket", "[Socket]\nListenStream=80\n");
+        file(
+            "unixed.socket.d/unix.conf",
+            "[Socket]\nListenStream=\nListenStream=/run/u\n",
+        );
         let tree = Tree::open(scratch.path()).unwrap();
         let scope = Scope {
             root: Some(scratch.path().to_path_buf()),
@@ -499,19 +521,30 @@ mod tests {
         );
         assert_eq!(find("plain"), []);
         assert_eq!(find("bus"), []);
+        assert_eq!(find("dd"), [socket("c.socket", true, true)]);
+        assert_eq!(find("unixed"), []);
+        // A drop-in's section starts afresh: a file without one sets nothing.
+        let texts = [
+            "[Socket]\n".to_string(),
+            "ListenStream=/run/x\n".to_string(),
+        ];
+        assert_eq!(tcp_listener(&texts), None);
         assert_eq!(
-            tcp_listener("[Socket]\nListenStream=/run/a\nListenStream=@b\n"),
+            tcp_listener(&["[Socket]\nListenStream=/run/a\nListenStream=@b\n".into()]),
             Some(false)
         );
         assert_eq!(
-            tcp_listener("[Socket]\nListenStream=/run/a\nListenStream=[::]:80\n"),
+            tcp_listener(&["[Socket]\nListenStream=/run/a\nListenStream=[::]:80\n".into()]),
             Some(true)
         );
         assert_eq!(
-            tcp_listener("[Socket]\nListenStream=127.0.0.1:80\n"),
+            tcp_listener(&["[Socket]\nListenStream=127.0.0.1:80\n".into()]),
             Some(true)
         );
-        assert_eq!(tcp_listener("[Socket]\nListenDatagram=53\n"), None);
+        assert_eq!(
+            tcp_listener(&["[Socket]\nListenDatagram=53\n".into()]),
+            None
+        );
         let note = activation_note(
             &UnitName::parse("web").unwrap(),
             &find("web"),
