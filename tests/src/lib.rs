@@ -50,7 +50,7 @@ pub use seccomp::{
     background_supervisor_pid, build_gofetch, process_running, seccomp_conversions, seccomp_lines,
     static_busybox, wait_for_file, wait_process_gone,
 };
-pub use systemd::{CONTAINER_LAUNCHER, CONTAINER_SHIM, SystemdContainer};
+pub use systemd::{CONTAINER_LAUNCHER, CONTAINER_SHIM, ContainerPaths, SystemdContainer};
 pub use workspace::{
     build_other_preload, ensure_built, fixture, is_dynamically_linked, launcher, shim, sockprobe,
     target_dir, workspace_root,
