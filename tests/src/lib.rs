@@ -15,6 +15,9 @@
 //! - [`process`]: child guards that kill on drop, bounded waits, captured output.
 //! - [`netns`]: namespaces (the launcher library's guard, the two-path
 //!   network) and test views of their sockets and counters.
+//! - [`mptcp_echo`]: proof that data flows over MPTCP with a second
+//!   subflow (or fell back to TCP), from what the kernel says of one
+//!   connection and of both ends' counters.
 //! - [`fs`]: unique temporary directories and file/byte helpers.
 //! - [`seccomp`]: static busybox, the Go client fixture, the seccomp
 //!   engine's `-d` lines, its background supervisor.
@@ -25,6 +28,7 @@ pub mod apps;
 pub mod fs;
 pub mod http;
 pub mod json;
+pub mod mptcp_echo;
 pub mod netns;
 pub mod prereq;
 pub mod process;
@@ -34,6 +38,7 @@ pub mod workspace;
 
 pub use fs::{TempDir, assert_same_bytes, random_bytes, snapshot, write_file, write_file_mode};
 pub use http::{BLOB_SIZE, Client, HTTP_PORT, HttpServer, clean_env, fetch, path_str};
+pub use mptcp_echo::{MptcpEcho, mptcp_echo};
 pub use netns::{
     Netns, NetnsExt, TwoPathNet, joins, netns, two_path_net, wait_for_listen, wait_for_listen_of,
 };
@@ -45,7 +50,7 @@ pub use seccomp::{
     background_supervisor_pid, build_gofetch, process_running, seccomp_conversions, seccomp_lines,
     static_busybox, wait_for_file, wait_process_gone,
 };
-pub use systemd::{CONTAINER_LAUNCHER, CONTAINER_SHIM, SystemdContainer};
+pub use systemd::{CONTAINER_LAUNCHER, CONTAINER_SHIM, ContainerPaths, SystemdContainer};
 pub use workspace::{
     build_other_preload, ensure_built, fixture, is_dynamically_linked, launcher, shim, sockprobe,
     target_dir, workspace_root,

@@ -3,7 +3,9 @@
 //! python3 http.server service goes from TCP to MPTCP (and to a plain TCP
 //! listener again with `--no-listen`) and back, keeping its other settings;
 //! a socket unit's listener is refused under systemd 252 (Debian 12) and
-//! becomes MPTCP under systemd 257 (Debian 13). Needs root.
+//! becomes MPTCP under systemd 257 (Debian 13), where a client in a
+//! namespace joined to the container by two paths then streams data through
+//! the socket-activated service over MPTCP with a second subflow. Needs root.
 
 use std::time::Duration;
 
@@ -445,12 +447,35 @@ fn status_lists_exactly_the_enabled_units_under_real_systemd() {
     );
 }
 
+/// A bare port: the wildcard address, where the join on path 2 arrives.
 const SOCKET_UNIT: &str = "[Socket]\nListenStream=8080\n";
-/// Serves each connection a line from the listener systemd passes (fd 3).
-const ACTIVATED_UNIT: &str = "[Service]\nExecStart=/usr/bin/python3 -c \"import socket\\n\
-s = socket.socket(fileno=3)\\n\
-while True:\\n c, _ = s.accept(); c.sendall(b'hi\\\\n'); c.close()\"\n";
+/// Echoes every connection accepted on the listener systemd passes (fd 3),
+/// one thread each, until the client's EOF, then closes it.
+const ECHO_SERVER: &str = "import socket, threading
+listener = socket.socket(fileno=3)
+def echo(conn):
+    with conn:
+        while data := conn.recv(65536):
+            conn.sendall(data)
+while True:
+    conn, _ = listener.accept()
+    threading.Thread(target=echo, args=(conn,), daemon=True).start()
+";
+const ECHO_SERVER_PATH: &str = "/usr/local/lib/mpz-echo.py";
+const ACTIVATED_UNIT: &str = "[Service]\nExecStart=/usr/bin/python3 /usr/local/lib/mpz-echo.py\n";
 const SOCKET_DROPIN: &str = "/etc/systemd/system/web.socket.d/zz-mptcpize-rs.conf";
+/// Bytes each two-path client streams through a socket-activated echo
+/// service: a fraction of a second on two 100 Mbit/s paths, enough to fill
+/// the first one.
+const ECHO_BYTES: u64 = 2_000_000;
+
+/// `web.socket` (TCP port 8080) and the echo service it activates.
+fn install_socket_activated_echo(container: &SystemdContainer) {
+    container.write(ECHO_SERVER_PATH, ECHO_SERVER);
+    container.write("/etc/systemd/system/web.socket", SOCKET_UNIT);
+    container.write("/etc/systemd/system/web.service", ACTIVATED_UNIT);
+    container.daemon_reload();
+}
 
 /// systemd 252 (Debian 12) has no SocketProtocol=mptcp: `enable web.socket`
 /// refuses (exit 1) with the version needed and the alternatives, and
@@ -462,9 +487,7 @@ fn socket_units_are_refused_under_systemd_252() {
     let version = container.exec_ok(&["systemctl", "--version"]).stdout;
     assert!(version.starts_with("systemd 252"), "{version}");
     container.install_mptcpize_rs();
-    container.write("/etc/systemd/system/web.socket", SOCKET_UNIT);
-    container.write("/etc/systemd/system/web.service", ACTIVATED_UNIT);
-    container.daemon_reload();
+    install_socket_activated_echo(&container);
     container.start("web.socket");
     container.wait_for_listen(PORT, WAIT);
 
@@ -492,17 +515,18 @@ fn socket_units_are_refused_under_systemd_252() {
 
 /// systemd 257 (Debian 13): `enable web.socket` writes SocketProtocol=mptcp
 /// and, once the socket restarts, the listener systemd creates is MPTCP and
-/// the socket-activated service still answers on it; `disable` makes it
-/// TCP again.
+/// data flows over MPTCP through the socket-activated service, from a
+/// client in a namespace joined to the container by two paths, with a
+/// subflow joined on the second path that carries data both ways; before
+/// `enable` and after `disable` the same client falls back to TCP.
 #[test]
 fn socket_units_become_mptcp_under_systemd_257() {
     let container = SystemdContainer::boot_suite(mptcpize_rs_tests::systemd::SUITE_SYSTEMD_257);
     let version = container.exec_ok(&["systemctl", "--version"]).stdout;
     assert!(version.starts_with("systemd 257"), "{version}");
     container.install_mptcpize_rs();
-    container.write("/etc/systemd/system/web.socket", SOCKET_UNIT);
-    container.write("/etc/systemd/system/web.service", ACTIVATED_UNIT);
-    container.daemon_reload();
+    install_socket_activated_echo(&container);
+    let paths = container.link_two_paths();
     container.start("web.socket");
     container.wait_for_listen(PORT, WAIT);
     assert!(
@@ -518,11 +542,9 @@ fn socket_units_become_mptcp_under_systemd_257() {
             .contains("`mptcpize-rs enable web.socket` too"),
         "{service}"
     );
-    // A first connection starts the service: it holds the TCP listener.
-    let client = "import socket\nc = socket.create_connection(('::1', 8080), timeout=10)\n\
-                  print(c.recv(10).decode().strip())";
-    let answer = container.exec_ok(&["python3", "-c", client]);
-    assert_eq!(answer.stdout.trim(), "hi", "{answer}");
+    // A first connection starts the service: it holds the TCP listener,
+    // and the client's MPTCP falls back to TCP.
+    paths.echo(PORT, ECHO_BYTES).assert_fell_back(ECHO_BYTES);
     assert_eq!(
         container.unit_property("web.service", "ActiveState"),
         "active"
@@ -539,8 +561,13 @@ fn socket_units_become_mptcp_under_systemd_257() {
         "{enable}"
     );
     container.wait_for_mptcp_listen(PORT, WAIT);
-    let answer = container.exec_ok(&["python3", "-c", client]);
-    assert_eq!(answer.stdout.trim(), "hi", "{answer}");
+    let echo = paths.echo(PORT, ECHO_BYTES);
+    echo.assert_multipath(ECHO_BYTES, paths.second());
+    eprintln!("web.socket over two paths: {}", echo.summary());
+    assert_eq!(
+        container.unit_property("web.service", "ActiveState"),
+        "active"
+    );
     let status = container.exec(&[CONTAINER_LAUNCHER, "status", "web.socket"]);
     status.expect_code(0);
     assert!(status.stdout.contains("web.socket: enabled"), "{status}");
@@ -556,12 +583,16 @@ fn socket_units_become_mptcp_under_systemd_257() {
         container.mptcp_listeners(PORT).is_empty(),
         "TCP after disable"
     );
+    paths.echo(PORT, ECHO_BYTES).assert_fell_back(ECHO_BYTES);
 }
 
 /// An `Accept=yes` socket under systemd 257: systemd accepts each
-/// connection itself and starts one `echo@.service` per connection, so
-/// only the socket's drop-in can make those connections MPTCP; after
-/// `enable echo.socket --now` the listener is MPTCP and still serves.
+/// connection itself and starts one `echo@.service` per connection (`cat`
+/// on the connection, until the client's EOF), so only the socket's
+/// drop-in can make those connections MPTCP. Before enable a client of the
+/// two-path network falls back to TCP; after `enable echo.socket --now`
+/// the listener is MPTCP and the same client's data flows over MPTCP, with
+/// a subflow joined on the second path that carries data both ways.
 #[test]
 fn accept_yes_sockets_become_mptcp_under_systemd_257() {
     let container = SystemdContainer::boot_suite(mptcpize_rs_tests::systemd::SUITE_SYSTEMD_257);
@@ -572,15 +603,17 @@ fn accept_yes_sockets_become_mptcp_under_systemd_257() {
     );
     container.write(
         "/etc/systemd/system/echo@.service",
-        "[Service]\nExecStart=/usr/bin/echo hi\nStandardOutput=socket\n",
+        "[Service]\nExecStart=/usr/bin/cat\nStandardInput=socket\nStandardOutput=socket\n",
     );
     container.daemon_reload();
+    let paths = container.link_two_paths();
     container.start("echo.socket");
     container.wait_for_listen(8081, WAIT);
     assert!(
         container.mptcp_listeners(8081).is_empty(),
         "TCP before enable"
     );
+    paths.echo(8081, ECHO_BYTES).assert_fell_back(ECHO_BYTES);
     let service = container.exec(&[CONTAINER_LAUNCHER, "enable", "echo@.service"]);
     service.expect_code(0);
     assert!(
@@ -591,8 +624,10 @@ fn accept_yes_sockets_become_mptcp_under_systemd_257() {
         .exec(&[CONTAINER_LAUNCHER, "enable", "echo.socket", "--now"])
         .expect_code(0);
     container.wait_for_mptcp_listen(8081, WAIT);
-    let client = "import socket\nc = socket.create_connection(('::1', 8081), timeout=10)\n\
-                  print(c.recv(10).decode().strip())";
-    let answer = container.exec_ok(&["python3", "-c", client]);
-    assert_eq!(answer.stdout.trim(), "hi", "{answer}");
+    let echo = paths.echo(8081, ECHO_BYTES);
+    echo.assert_multipath(ECHO_BYTES, paths.second());
+    eprintln!(
+        "echo.socket (Accept=yes) over two paths: {}",
+        echo.summary()
+    );
 }

@@ -29,6 +29,20 @@
 //!                                  SIGALRM every 200 µs opens a TCP socket inside the
 //!                                  signal handler, checks it is MPTCP and closes it;
 //!                                  prints `signals ok N handler H` (H handler sockets)
+//!   sockprobe mptcp-echo ADDR PORT BYTES
+//!                                  open an MPTCP socket (IPPROTO_MPTCP) and connect; if
+//!                                  MPTCP is in use, exchange 1 KiB round trips until the
+//!                                  kernel has joined a second subflow (at most 5 s); then
+//!                                  stream BYTES through an echo server (a writer thread,
+//!                                  every byte checked as it comes back) and, with the
+//!                                  connection still open, report what the kernel says of
+//!                                  it: `protocol P`, `echo ok N` (or `echo failed: ...`),
+//!                                  `fallback 0|1`, `remote_key 0|1`, `subflows N` (joined
+//!                                  besides the first, from MPTCP_INFO), then one line per
+//!                                  subflow `subflow LOCAL REMOTE acked A received R` (its
+//!                                  tcpi_bytes_acked/received, from MPTCP_TCPINFO and
+//!                                  MPTCP_SUBFLOW_ADDRS); last `eof ok` once the server
+//!                                  closes after our shutdown(SHUT_WR)
 
 use std::io::{self, Read, Write};
 use std::process::{Command, ExitCode, Stdio};
@@ -630,6 +644,265 @@ fn signals(count: usize, tcp_port: u16, mptcp_port: u16) -> ExitCode {
     }
 }
 
+// From <linux/mptcp.h>: getsockopt level and options.
+const SOL_MPTCP: i32 = 284;
+const MPTCP_INFO: i32 = 1;
+const MPTCP_TCPINFO: i32 = 2;
+const MPTCP_SUBFLOW_ADDRS: i32 = 3;
+/// `mptcpi_flags` bits.
+const MPTCP_INFO_FLAG_FALLBACK: u32 = 1;
+const MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED: u32 = 2;
+/// `struct mptcp_subflow_data`, the header of the per-subflow answers.
+const SUBFLOW_DATA_SIZE: usize = 16;
+/// What we read of `struct tcp_info`: up to `tcpi_bytes_received`.
+const TCP_INFO_USER: usize = 136;
+const TCPI_BYTES_ACKED: usize = 120;
+const TCPI_BYTES_RECEIVED: usize = 128;
+/// `struct mptcp_subflow_addrs`: two `__kernel_sockaddr_storage`.
+const SUBFLOW_ADDRS_USER: usize = 256;
+/// Subflows asked for (the tests use two paths).
+const MAX_SUBFLOWS: usize = 8;
+
+/// getsockopt(SOL_MPTCP, `name`) into `buf`; the length the kernel wrote.
+fn mptcp_getsockopt(fd: i32, name: i32, buf: &mut [u8]) -> Result<usize, i32> {
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: buf is live and `len` bytes long.
+    let rc = unsafe { libc::getsockopt(fd, SOL_MPTCP, name, buf.as_mut_ptr().cast(), &mut len) };
+    if rc == 0 {
+        Ok(len as usize)
+    } else {
+        Err(errno())
+    }
+}
+
+fn u32_at(buf: &[u8], offset: usize) -> u32 {
+    u32::from_ne_bytes(buf[offset..offset + 4].try_into().unwrap())
+}
+
+fn u64_at(buf: &[u8], offset: usize) -> u64 {
+    u64::from_ne_bytes(buf[offset..offset + 8].try_into().unwrap())
+}
+
+/// `struct mptcp_info`: (additional subflows, flags), or the errno (a
+/// connection that fell back to TCP answers EOPNOTSUPP).
+fn mptcp_info(fd: i32) -> Result<(u8, u32), i32> {
+    let mut buf = [0u8; 256];
+    let len = mptcp_getsockopt(fd, MPTCP_INFO, &mut buf)?;
+    if len < 12 {
+        return Err(libc::EINVAL);
+    }
+    Ok((buf[0], u32_at(&buf, 8)))
+}
+
+/// An address from a `sockaddr_in`/`sockaddr_in6` in `raw`.
+fn socket_address(raw: &[u8]) -> String {
+    let family = i32::from(u16::from_ne_bytes([raw[0], raw[1]]));
+    let port = u16::from_be_bytes([raw[2], raw[3]]);
+    match family {
+        libc::AF_INET => {
+            let ip = std::net::Ipv4Addr::new(raw[4], raw[5], raw[6], raw[7]);
+            format!("{ip}:{port}")
+        }
+        libc::AF_INET6 => {
+            let octets: [u8; 16] = raw[8..24].try_into().unwrap();
+            format!("[{}]:{port}", std::net::Ipv6Addr::from(octets))
+        }
+        other => format!("family-{other}"),
+    }
+}
+
+/// One of the per-subflow getsockopts: the entries, `size_user` bytes each.
+fn per_subflow(fd: i32, name: i32, size_user: usize) -> Result<Vec<Vec<u8>>, i32> {
+    let mut buf = vec![0u8; SUBFLOW_DATA_SIZE + MAX_SUBFLOWS * size_user];
+    buf[0..4].copy_from_slice(&(SUBFLOW_DATA_SIZE as u32).to_ne_bytes());
+    buf[12..16].copy_from_slice(&(size_user as u32).to_ne_bytes());
+    mptcp_getsockopt(fd, name, &mut buf)?;
+    let count = (u32_at(&buf, 4) as usize).min(MAX_SUBFLOWS);
+    let stride = (u32_at(&buf, 12) as usize).min(size_user);
+    if stride == 0 {
+        return Err(libc::EINVAL);
+    }
+    Ok((0..count)
+        .map(|i| {
+            let start = SUBFLOW_DATA_SIZE + i * stride;
+            buf[start..start + stride].to_vec()
+        })
+        .collect())
+}
+
+/// `subflow LOCAL REMOTE acked A received R` lines, one per subflow.
+fn subflow_lines(fd: i32) -> Result<String, String> {
+    let infos = per_subflow(fd, MPTCP_TCPINFO, TCP_INFO_USER)
+        .map_err(|e| format!("getsockopt MPTCP_TCPINFO: errno {e}"))?;
+    let addrs = per_subflow(fd, MPTCP_SUBFLOW_ADDRS, SUBFLOW_ADDRS_USER)
+        .map_err(|e| format!("getsockopt MPTCP_SUBFLOW_ADDRS: errno {e}"))?;
+    let mut out = String::new();
+    for (info, addr) in infos.iter().zip(&addrs) {
+        if info.len() < TCP_INFO_USER || addr.len() < SUBFLOW_ADDRS_USER {
+            return Err(format!(
+                "short per-subflow entries ({} and {} bytes)",
+                info.len(),
+                addr.len()
+            ));
+        }
+        out.push_str(&format!(
+            "subflow {} {} acked {} received {}\n",
+            socket_address(&addr[..128]),
+            socket_address(&addr[128..]),
+            u64_at(info, TCPI_BYTES_ACKED),
+            u64_at(info, TCPI_BYTES_RECEIVED)
+        ));
+    }
+    Ok(out)
+}
+
+/// The byte at stream position `i` of the echo exchange.
+fn echo_byte(i: usize) -> u8 {
+    ((i * 131 + i / 65_521) % 251) as u8
+}
+
+/// Writes `len` bytes (from stream position `from`) on one thread while
+/// this one reads them back and checks each.
+fn stream_echo(stream: &std::net::TcpStream, from: usize, len: usize) -> Result<(), String> {
+    let mut writer = stream.try_clone().map_err(|e| format!("dup: {e}"))?;
+    let sender = thread::spawn(move || -> io::Result<()> {
+        let mut at = from;
+        while at < from + len {
+            let end = (from + len).min(at + 65_536);
+            let chunk: Vec<u8> = (at..end).map(echo_byte).collect();
+            writer.write_all(&chunk)?;
+            at = end;
+        }
+        Ok(())
+    });
+    let mut reader = stream;
+    let mut buf = vec![0u8; 65_536];
+    let mut at = from;
+    let mut failure = None;
+    while at < from + len {
+        let want = (from + len - at).min(buf.len());
+        match reader.read(&mut buf[..want]) {
+            Ok(0) => {
+                failure = Some(format!("connection closed after {} bytes", at - from));
+                break;
+            }
+            Ok(n) => {
+                if let Some(bad) = (0..n).find(|&k| buf[k] != echo_byte(at + k)) {
+                    failure = Some(format!("byte {} differs", at + bad - from));
+                    break;
+                }
+                at += n;
+            }
+            Err(e) => {
+                failure = Some(format!("read after {} bytes: {e}", at - from));
+                break;
+            }
+        }
+    }
+    if failure.is_some() {
+        // Unblock the writer: the exchange is over.
+        let _ = stream.shutdown(std::net::Shutdown::Both);
+    }
+    let sent = sender
+        .join()
+        .map_err(|_| "writer thread panicked".to_string())?;
+    match (failure, sent) {
+        (Some(f), _) => Err(f),
+        (None, Err(e)) => Err(format!("write: {e}")),
+        (None, Ok(())) => Ok(()),
+    }
+}
+
+fn mptcp_echo(target: std::net::SocketAddr, bytes: usize) -> ExitCode {
+    use std::os::fd::FromRawFd;
+    use std::time::{Duration, Instant};
+
+    let domain = if target.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2) call.
+    let fd = unsafe {
+        libc::socket(
+            domain,
+            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+            IPPROTO_MPTCP,
+        )
+    };
+    if fd < 0 {
+        let e = errno();
+        return print_and_exit(&format!("socket error {e}\n"), ExitCode::FAILURE);
+    }
+    // SAFETY: fd is a fresh stream socket that nothing else owns.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    let timeout = Some(Duration::from_secs(10));
+    let _ = stream.set_read_timeout(timeout);
+    let _ = stream.set_write_timeout(timeout);
+    let (storage, len) = sockaddr(&target);
+    // SAFETY: storage holds a sockaddr of `len` bytes.
+    if unsafe { libc::connect(fd, (&raw const storage).cast(), len) } != 0 {
+        let e = errno();
+        return print_and_exit(&format!("connect error {e}\n"), ExitCode::FAILURE);
+    }
+    let mut out = match so_protocol(fd) {
+        Ok(p) => format!("protocol {p}\n"),
+        Err(e) => format!("getsockopt-error {e}\n"),
+    };
+    // The server announces its second address once the connection is
+    // established on its side, which takes data from us: small round trips
+    // until the kernel reports a joined subflow (bounded in count and time).
+    let mut position = 0;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut result = Ok(());
+    for _ in 0..500 {
+        if !matches!(mptcp_info(fd), Ok((0, flags)) if flags & MPTCP_INFO_FLAG_FALLBACK == 0)
+            || Instant::now() >= deadline
+        {
+            break;
+        }
+        result = stream_echo(&stream, position, 1024);
+        if result.is_err() {
+            break;
+        }
+        position += 1024;
+        thread::sleep(Duration::from_millis(10));
+    }
+    if result.is_ok() {
+        result = stream_echo(&stream, position, bytes);
+        position += bytes;
+    }
+    match result {
+        Ok(()) => out.push_str(&format!("echo ok {position}\n")),
+        Err(what) => out.push_str(&format!("echo failed: {what}\n")),
+    }
+    match mptcp_info(fd) {
+        Ok((subflows, flags)) => {
+            out.push_str(&format!(
+                "fallback {}\nremote_key {}\nsubflows {subflows}\n",
+                u8::from(flags & MPTCP_INFO_FLAG_FALLBACK != 0),
+                u8::from(flags & MPTCP_INFO_FLAG_REMOTE_KEY_RECEIVED != 0)
+            ));
+            match subflow_lines(fd) {
+                Ok(lines) => out.push_str(&lines),
+                Err(what) => out.push_str(&format!("subflows-error {what}\n")),
+            }
+        }
+        // Only a connection that fell back to TCP answers this way.
+        Err(libc::EOPNOTSUPP) => out.push_str("fallback 1\n"),
+        Err(e) => out.push_str(&format!("mptcp-info-error {e}\n")),
+    }
+    // Half-close: the server sees EOF, finishes and closes its end.
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    let mut rest = [0u8; 64];
+    match (&stream).read(&mut rest) {
+        Ok(0) => out.push_str("eof ok\n"),
+        Ok(n) => out.push_str(&format!("eof failed: {n} more bytes\n")),
+        Err(e) => out.push_str(&format!("eof failed: {e}\n")),
+    }
+    print_and_exit(&out, ExitCode::SUCCESS)
+}
+
 /// A sockaddr for `addr` and its length.
 fn sockaddr(addr: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: all-zero bytes are a valid sockaddr_storage.
@@ -670,7 +943,8 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: sockprobe sockets | child | stress THREADS COUNT | orphan FILE DELAY_MS | bench COUNT \
          | connect ADDR PORT [--opt NAME=VALUE]... [--nonblock] [--cloexec] [--echo N] \
-         | churn THREADS COUNT TCP_PORT MPTCP_PORT | signals COUNT TCP_PORT MPTCP_PORT"
+         | churn THREADS COUNT TCP_PORT MPTCP_PORT | signals COUNT TCP_PORT MPTCP_PORT \
+         | mptcp-echo ADDR PORT BYTES"
     );
     ExitCode::from(2)
 }
@@ -710,6 +984,10 @@ fn main() -> ExitCode {
                 _ => usage(),
             }
         }
+        ["mptcp-echo", addr, port, bytes] => match (addr.parse(), port.parse(), bytes.parse()) {
+            (Ok(a), Ok(p), Ok(b)) => mptcp_echo(std::net::SocketAddr::new(a, p), b),
+            _ => usage(),
+        },
         _ => usage(),
     }
 }

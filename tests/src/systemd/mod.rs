@@ -68,6 +68,9 @@
 //! - [`SystemdContainer::boot`] and dropping it: the nspawn child, waiting
 //!   for systemd, powering off (`container.rs`).
 //! - Commands and files inside a running container (`commands.rs`).
+//! - A client namespace joined to the container by two paths, with MPTCP
+//!   set up on both ends, for data over MPTCP from outside
+//!   ([`SystemdContainer::link_two_paths`], `paths.rs`).
 //! - The containers' cgroups (`cgroups.rs`) and mount points (`mounts.rs`).
 //! - The watcher of each container and the sweep of what dead test
 //!   processes left behind (`leftovers.rs`).
@@ -78,10 +81,12 @@ mod container;
 mod leftovers;
 mod lock;
 mod mounts;
+mod paths;
 mod rootfs;
 
 pub use commands::{CONTAINER_LAUNCHER, CONTAINER_SHIM, EXEC_TIMEOUT};
 pub use container::{BOOT_TIMEOUT, STOP_TIMEOUT, SystemdContainer};
+pub use paths::{ContainerPaths, PATH_RATE_MBIT};
 pub use rootfs::{
     DEBOOTSTRAP_TIMEOUT, DEFAULT_CACHE_DIR, DEFAULT_MIRROR, INCLUDE, SUITE, SUITE_SYSTEMD_257,
     debian_mirror, rootfs, rootfs_of,
