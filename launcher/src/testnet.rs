@@ -55,15 +55,7 @@ impl TwoPathNet {
     fn configure(&self) -> io::Result<()> {
         for host in [&self.client, &self.server] {
             host.sysctl("net.mptcp.enabled", "1")?;
-            host.ip([
-                "mptcp",
-                "limits",
-                "set",
-                "subflow",
-                "2",
-                "add_addr_accepted",
-                "2",
-            ])?;
+            host.ip(MPTCP_LIMITS)?;
         }
         let (rate, burst) = tbf_parameters(self.rate_mbit);
         for path in &self.paths {
@@ -121,9 +113,21 @@ impl TwoPathNet {
     }
 }
 
+/// `ip` arguments for the MPTCP limits of both hosts: a subflow per extra
+/// path, and the server's announced addresses accepted.
+pub const MPTCP_LIMITS: [&str; 7] = [
+    "mptcp",
+    "limits",
+    "set",
+    "subflow",
+    "2",
+    "add_addr_accepted",
+    "2",
+];
+
 /// `tbf` rate and burst for a rate in Mbit/s: the bucket holds 10 ms of
 /// traffic (at least 16 KB), enough for full speed without long bursts.
-fn tbf_parameters(rate_mbit: u32) -> (String, String) {
+pub fn tbf_parameters(rate_mbit: u32) -> (String, String) {
     let burst_bytes = (u64::from(rate_mbit) * 1_000_000 / 8 / 100).max(16_000);
     (format!("{rate_mbit}mbit"), format!("{burst_bytes}b"))
 }

@@ -41,8 +41,6 @@ use crate::process::{CmdOutput, run_timeout};
 
 /// Rate of each path, both directions, in Mbit/s.
 pub const PATH_RATE_MBIT: u32 = 100;
-/// `tbf` bucket: 10 ms of traffic at [`PATH_RATE_MBIT`].
-const TBF_BURST: &str = "125000b";
 
 impl SystemdContainer {
     /// A host program run in the container's network namespace only (the
@@ -131,15 +129,7 @@ impl ContainerPaths<'_> {
     }
 
     fn configure(&mut self) {
-        let limits = [
-            "mptcp",
-            "limits",
-            "set",
-            "subflow",
-            "2",
-            "add_addr_accepted",
-            "2",
-        ];
+        let limits = mptcpize_rs::testnet::MPTCP_LIMITS;
         self.client
             .ip(limits)
             .unwrap_or_else(|e| panic!("in {}: {e}", self.client.name()));
@@ -154,19 +144,10 @@ impl ContainerPaths<'_> {
             self.client
                 .ip(veth)
                 .unwrap_or_else(|e| panic!("cannot create veth {dev}: {e}"));
+            let (rate, burst) = mptcpize_rs::testnet::tbf_parameters(PATH_RATE_MBIT);
             let shape = [
-                "qdisc",
-                "add",
-                "dev",
-                dev,
-                "root",
-                "tbf",
-                "rate",
-                &format!("{PATH_RATE_MBIT}mbit"),
-                "burst",
-                TBF_BURST,
-                "latency",
-                "50ms",
+                "qdisc", "add", "dev", dev, "root", "tbf", "rate", &rate, "burst", &burst,
+                "latency", "50ms",
             ];
             let client_addr = format!("{}/24", path.client_addr);
             self.client
