@@ -54,9 +54,7 @@ impl Replacement {
             &c_string(parent.as_os_str())?,
             libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
         )?;
-        if is_directory(&dir, &name) {
-            return Err(io::Error::from_raw_os_error(libc::EISDIR));
-        }
+        check_replaceable(&dir, &name)?;
         let unnamed = open_at(
             dir.as_raw_fd(),
             c".",
@@ -92,6 +90,8 @@ impl Replacement {
             self.temporary = Some(self.give_a_name(contents)?);
         }
         let temporary = self.temporary.as_ref().expect("named above");
+        // Again: what is there may have changed while the program ran.
+        check_replaceable(&self.dir, &self.name)?;
         let dir = self.dir.as_raw_fd();
         // SAFETY: renameat with NUL-terminated names relative to our directory.
         if unsafe { libc::renameat(dir, temporary.as_ptr(), dir, self.name.as_ptr()) } != 0 {
@@ -245,7 +245,11 @@ fn open_at(dir: libc::c_int, path: &std::ffi::CStr, flags: libc::c_int) -> io::R
 }
 
 /// Whether `name` in `dir` is a directory (not following a symlink).
-fn is_directory(dir: &OwnedFd, name: &CString) -> bool {
+/// Whether what is at `name` may be replaced: nothing, a regular file or a
+/// symbolic link (replaced, not followed). A directory is EISDIR; a device,
+/// FIFO or socket is refused, for `--report /dev/null` must not replace
+/// the system's `/dev/null` with a file.
+fn check_replaceable(dir: &OwnedFd, name: &CString) -> io::Result<()> {
     let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstatat fills `st` when it returns 0.
     let rc = unsafe {
@@ -256,8 +260,21 @@ fn is_directory(dir: &OwnedFd, name: &CString) -> bool {
             libc::AT_SYMLINK_NOFOLLOW,
         )
     };
+    if rc != 0 {
+        return Ok(());
+    }
     // SAFETY: fstatat succeeded, so `st` is initialised.
-    rc == 0 && unsafe { st.assume_init() }.st_mode & libc::S_IFMT == libc::S_IFDIR
+    let kind = match unsafe { st.assume_init() }.st_mode & libc::S_IFMT {
+        libc::S_IFREG | libc::S_IFLNK => return Ok(()),
+        libc::S_IFDIR => return Err(io::Error::from_raw_os_error(libc::EISDIR)),
+        libc::S_IFCHR | libc::S_IFBLK => "a device",
+        libc::S_IFIFO => "a FIFO",
+        _ => "a socket",
+    };
+    Err(io::Error::other(format!(
+        "it is {kind}, not a regular file; the report replaces FILE with a new file, \
+         so name a file"
+    )))
 }
 
 fn c_string(text: &OsStr) -> io::Result<CString> {
@@ -323,6 +340,33 @@ mod tests {
             .commit(b"x")
             .unwrap();
         assert!(!nowhere.exists());
+    }
+
+    /// `--report /dev/null` once replaced the system's /dev/null with a
+    /// file: a device, FIFO or socket is never replaced.
+    #[test]
+    fn special_files_are_never_replaced() {
+        let scratch = ScratchDir::new("replace-special");
+        let fifo = scratch.path().join("fifo");
+        let name = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+        // SAFETY: mkfifo with a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        let error = Replacement::prepare(&fifo).unwrap_err().to_string();
+        assert!(
+            error.contains("it is a FIFO, not a regular file"),
+            "{error}"
+        );
+        let error = Replacement::prepare(Path::new("/dev/null")).unwrap_err();
+        assert!(error.to_string().contains("it is a device"), "{error}");
+        // Made a FIFO while the program ran: refused at the end too.
+        let later = scratch.path().join("later");
+        let replacement = Replacement::prepare(&later).unwrap();
+        let name = std::ffi::CString::new(later.as_os_str().as_bytes()).unwrap();
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::mkfifo(name.as_ptr(), 0o600) }, 0);
+        assert!(replacement.commit(b"{}").is_err());
+        let meta = std::fs::symlink_metadata(&later).unwrap();
+        assert!(std::os::unix::fs::FileTypeExt::is_fifo(&meta.file_type()));
     }
 
     #[test]
