@@ -6,8 +6,9 @@
 //! rest of `run` (it reads `/proc/self/maps` to find the main thread's stack
 //! guard, and maps an alternate signal stack for its overflow message).
 //! What that set-up did that matters is kept: SIGPIPE is ignored (writes to
-//! a closed pipe fail with EPIPE instead of killing a supervisor; `exec`
-//! restores the default for the program) and standard output is flushed.
+//! a closed pipe fail with EPIPE instead of killing a supervisor; the
+//! program gets it as mptcpize-rs was given it, ignored under systemd) and
+//! standard output is flushed.
 //! A stack overflow is then a plain SIGSEGV, without std's message.
 #![cfg_attr(not(test), no_main)]
 
@@ -27,9 +28,8 @@ use mptcpize_rs::{
 #[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
-    // SAFETY: changing SIGPIPE's disposition has no preconditions; no other
-    // thread exists yet. std's runtime does the same.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    // As std's runtime does; the program gets SIGPIPE as it was given.
+    run::signals::ignore_sigpipe_remembering();
     let code = cli_main();
     let _ = std::io::stdout().flush();
     libc::c_int::from(code)

@@ -735,3 +735,53 @@ fn fallback_when_mptcp_disabled() {
     }
     assert_eq!(ns.mptcp_counter("MPCapableSYNRX"), 0, "{:?}", ns.netstat());
 }
+
+/// SIGPIPE reaches the program as `run` was given it, with every engine
+/// and way of starting: ignored under systemd (its `IgnoreSIGPIPE=yes`
+/// default) and from `trap '' PIPE`, the default otherwise. mptcpize-rs
+/// ignores it for itself; a daemon that relies on systemd's ignore must
+/// not be killed by a client that goes away.
+#[test]
+fn sigpipe_reaches_the_program_as_run_was_given_it() {
+    use std::os::unix::process::CommandExt;
+    require_mptcp();
+    let sigpipe_bit = 1u64 << (libc::SIGPIPE - 1);
+    let tmp = TempDir::new("sigpipe");
+    let report = tmp.join("report.json");
+    let report = report.to_str().expect("a UTF-8 temporary path");
+    for mode in [
+        &["--engine", "preload"][..],
+        &["--engine", "preload", "--keep-pid"],
+        &["--engine", "seccomp"],
+        &["--engine", "seccomp", "--keep-pid"],
+        &["--report", report],
+    ] {
+        for ignored in [true, false] {
+            let mut cmd = std::process::Command::new(launcher());
+            cmd.arg("run")
+                .args(mode)
+                .args(["grep", "^SigIgn:", "/proc/self/status"]);
+            let handler = if ignored {
+                libc::SIG_IGN
+            } else {
+                libc::SIG_DFL
+            };
+            // SAFETY: one async-signal-safe call between fork and exec.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::signal(libc::SIGPIPE, handler);
+                    Ok(())
+                })
+            };
+            let out = run_timeout(&mut cmd, SHORT);
+            out.success();
+            let mask = out.stdout.trim().trim_start_matches("SigIgn:").trim();
+            let mask = u64::from_str_radix(mask, 16).expect("a hexadecimal mask");
+            assert_eq!(
+                mask & sigpipe_bit != 0,
+                ignored,
+                "{mode:?} ignored={ignored}\n{out}"
+            );
+        }
+    }
+}

@@ -32,11 +32,12 @@ pub fn run(command: &mut Command) -> io::Result<ChildStatus> {
 fn spawn_and_wait(command: &mut Command, blocked: &ForwardedSignals) -> io::Result<ChildStatus> {
     let previous = blocked.previous_mask();
     // SAFETY: the closure runs in the child between fork and exec and only
-    // calls pthread_sigmask, which is async-signal-safe. The program starts
+    // calls pthread_sigmask and sigaction, which are async-signal-safe. The program starts
     // with the mask we were given; here the signals wait for sigtimedwait.
     unsafe {
         command.pre_exec(move || {
             previous.restore();
+            super::signals::restore_inherited_sigpipe();
             Ok(())
         })
     };

@@ -444,9 +444,10 @@ fn run_preload_reported(
 /// Replaces this process with the program, the shim preloaded. Only
 /// returns on failure.
 ///
-/// Note: std's exec resets the signal mask and SIGPIPE to their defaults
-/// (it has to undo its own SIGPIPE=ignore); other dispositions, fds, PID
-/// and the rest of the environment pass through unchanged.
+/// Note: std's exec resets the signal mask and SIGPIPE to their defaults;
+/// SIGPIPE is then set back to what mptcpize-rs was given. Other
+/// dispositions, fds, PID and the rest of the environment pass through
+/// unchanged.
 fn exec_preload(request: &RunRequest, path: PathBuf, obstacles: Vec<PreloadObstacle>) -> RunError {
     let launch = match prepare_preload(
         request,
@@ -461,11 +462,22 @@ fn exec_preload(request: &RunRequest, path: PathBuf, obstacles: Vec<PreloadObsta
     for warning in warnings(Engine::Preload, &launch.obstacles, &launch.arg0) {
         warn(&warning);
     }
-    let error = Command::new(&launch.path)
+    let mut command = Command::new(&launch.path);
+    command
         .arg0(&launch.arg0)
         .args(&launch.args)
-        .envs(launch.env.iter().map(|(name, value)| (name, value)))
-        .exec();
+        .envs(launch.env.iter().map(|(name, value)| (name, value)));
+    // SAFETY: the closure runs just before execve in this process, which
+    // is single-threaded; it makes one async-signal-safe system call.
+    unsafe {
+        command.pre_exec(|| {
+            // std resets SIGPIPE to its default; the program gets it as
+            // mptcpize-rs was given it.
+            signals::restore_inherited_sigpipe();
+            Ok(())
+        })
+    };
+    let error = command.exec();
     exec_failure(&launch.arg0, &launch.path, &error)
 }
 

@@ -15,7 +15,33 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+/// SIGPIPE was ignored when mptcpize-rs started (systemd starts services
+/// so, `IgnoreSIGPIPE=yes` being its default). mptcpize-rs ignores it for
+/// itself; the program must start with what mptcpize-rs was given.
+static SIGPIPE_WAS_IGNORED: AtomicBool = AtomicBool::new(false);
+
+/// Ignores SIGPIPE for mptcpize-rs (a write to a closed pipe then fails
+/// with EPIPE instead of killing it) and remembers what it was, for
+/// [`restore_inherited_sigpipe`]. Called first thing in `main`.
+pub fn ignore_sigpipe_remembering() {
+    // SAFETY: changing SIGPIPE's disposition has no preconditions.
+    let previous = unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    SIGPIPE_WAS_IGNORED.store(previous == libc::SIG_IGN, Ordering::Relaxed);
+}
+
+/// SIGPIPE as mptcpize-rs was given it (ignored, or the default), for the
+/// program, before exec. Async-signal-safe (an atomic load and one system
+/// call): usable between fork and exec.
+pub fn restore_inherited_sigpipe() {
+    let handler = match SIGPIPE_WAS_IGNORED.load(Ordering::Relaxed) {
+        true => libc::SIG_IGN,
+        false => libc::SIG_DFL,
+    };
+    set_disposition(libc::SIGPIPE, handler);
+}
 
 /// Signals passed on to the program (like timeout(1) and env-wrappers do).
 pub const FORWARDED_SIGNALS: [i32; 6] = [

@@ -42,12 +42,11 @@ impl SupervisorSignals {
         signals::read_signalfd(self.signalfd.as_fd())
     }
 
-    /// In the child: the mask and SIGCHLD as inherited, and SIGPIPE at its
-    /// default (Rust ignores it in mptcpize-rs; std's exec resets it the
-    /// same way). Async-signal-safe.
+    /// In the child: the mask, SIGCHLD and SIGPIPE as inherited
+    /// (mptcpize-rs ignores SIGPIPE for itself). Async-signal-safe.
     pub fn restore_in_child(&self) {
         self.sigchld.restore();
-        signals::reset_to_default(libc::SIGPIPE);
+        signals::restore_inherited_sigpipe();
         self.forwarded.previous_mask().restore();
     }
 }

@@ -94,9 +94,9 @@ fn try_exec(target: &Target<'_>) -> Result<Infallible, SuperviseError> {
         ))
     })?;
     drop(listener);
-    // Rust ignores SIGPIPE in mptcpize-rs, and an ignored signal stays
-    // ignored across exec: the program gets the default, as from a shell.
-    signals::reset_to_default(libc::SIGPIPE);
+    // mptcpize-rs ignores SIGPIPE for itself, and an ignored signal stays
+    // ignored across exec: the program gets it as mptcpize-rs was given it.
+    signals::restore_inherited_sigpipe();
     let errno = prepared.exec.execve();
     Err(SuperviseError::Exec(os_error(errno)))
 }
