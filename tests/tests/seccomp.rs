@@ -717,8 +717,10 @@ fn keep_pid_execs_the_program_in_place() {
 }
 
 /// `--keep-pid`: a process the program leaves behind is still served by
-/// the supervisor after the program has exited, and the supervisor leaves
-/// once it has exited too.
+/// the supervisor after the program has exited, also after signals sent
+/// to every process of a service (a stop's SIGTERM, `systemctl kill -s
+/// SIGALRM` or `SIGRTMIN+1`), and the supervisor leaves once it has exited
+/// too.
 #[test]
 fn keep_pid_serves_what_the_program_leaves_then_leaves() {
     require_mptcp();
@@ -729,7 +731,9 @@ fn keep_pid_serves_what_the_program_leaves_then_leaves() {
         "import os, socket, sys, time\n\
          if os.fork() == 0:\n\
          \x20   os.setsid()\n\
-         \x20   time.sleep(0.5)\n\
+         \x20   null = os.open('/dev/null', os.O_RDWR)\n\
+         \x20   for fd in (0, 1, 2): os.dup2(null, fd)\n\
+         \x20   time.sleep(1.0)\n\
          \x20   s = socket.socket()\n\
          \x20   open({result:?}, 'w').write(str(s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL)))\n\
          \x20   os._exit(0)\n\
@@ -739,6 +743,28 @@ fn keep_pid_serves_what_the_program_leaves_then_leaves() {
     );
     let out = keep_pid_python(&script);
     out.success();
+    // The supervisor: the process running the launcher, marker included.
+    let supervisors: Vec<i32> = fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|entry| {
+            let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            let exe = fs::read_link(entry.path().join("exe")).unwrap_or_default();
+            exe == launcher().canonicalize().unwrap()
+                && String::from_utf8_lossy(&cmdline).contains(&marker)
+        })
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect();
+    assert_eq!(supervisors.len(), 1, "one supervisor: {supervisors:?}");
+    for signal in [
+        libc::SIGTERM,
+        libc::SIGHUP,
+        libc::SIGALRM,
+        libc::SIGRTMIN() + 1,
+    ] {
+        // SAFETY: kill(2) of the supervisor this test started.
+        unsafe { libc::kill(supervisors[0], signal) };
+    }
     let deadline = Instant::now() + SHORT;
     while fs::read_to_string(&result).unwrap_or_default().is_empty() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(50));

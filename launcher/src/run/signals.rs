@@ -222,13 +222,39 @@ pub fn reset_to_default(signal: i32) {
     set_disposition(signal, libc::SIG_DFL);
 }
 
-/// Ignores the forwarded signals (the background supervisor: they are
-/// meant for the program). Also discards any pending instance.
-pub fn ignore_forwarded() {
-    for signal in FORWARDED_SIGNALS {
-        set_disposition(signal, libc::SIG_IGN);
+/// Ignores every signal whose default would end or stop the process,
+/// except the faults a bug raises (SIGSEGV, SIGBUS, ...): for a supervisor
+/// in the background or beside a service, whose death would turn every
+/// later TCP `socket()` of the processes it serves into ENOSYS. What is
+/// sent to the whole process group or service (a stop's SIGTERM,
+/// `systemctl kill -s SIGRTMIN+1`, a terminal's SIGTSTP) is meant for the
+/// program. SIGKILL still ends it. Also discards any pending instance.
+pub fn ignore_all_but_faults() {
+    for signal in 1..=libc::SIGRTMAX() {
+        if !KEPT_BY_SUPERVISORS.contains(&signal) {
+            // Fails harmlessly for the real-time signals the C library
+            // keeps for itself.
+            set_disposition(signal, libc::SIG_IGN);
+        }
     }
 }
+
+/// What [`ignore_all_but_faults`] leaves as it is: what cannot be caught,
+/// the faults of a bug (ignoring them would loop on the faulting
+/// instruction), and SIGCHLD and SIGCONT (ignored or harmless by default).
+const KEPT_BY_SUPERVISORS: [i32; 11] = [
+    libc::SIGKILL,
+    libc::SIGSTOP,
+    libc::SIGSEGV,
+    libc::SIGBUS,
+    libc::SIGFPE,
+    libc::SIGILL,
+    libc::SIGTRAP,
+    libc::SIGSYS,
+    libc::SIGABRT,
+    libc::SIGCHLD,
+    libc::SIGCONT,
+];
 
 /// Unblocks `signal` in the calling thread. Async-signal-safe.
 pub fn unblock(signal: i32) {

@@ -15,10 +15,11 @@
 //! Detached means:
 //! - its own session (`setsid`): no controlling terminal, so a hangup of
 //!   the terminal or of the caller's session does not reach it;
-//! - the signals `run` forwards (SIGHUP, SIGINT, SIGTERM, ...) ignored:
-//!   they are meant for the program, and ending the supervisor early would
-//!   only turn its processes' `socket()` calls into ENOSYS (SIGKILL still
-//!   works);
+//! - every signal that would end or stop it ignored, but the faults of a
+//!   bug: the signals `run` forwards (SIGHUP, SIGINT, SIGTERM, ...) and
+//!   whatever is sent to a whole service or process group are meant for
+//!   the program, and ending the supervisor early would only turn its
+//!   processes' `socket()` calls into ENOSYS (SIGKILL still works);
 //! - standard input, output and error on `/dev/null`, and every other
 //!   inherited descriptor closed except those it needs: a caller reading
 //!   `run`'s output through a pipe sees end of file when `run` exits;
@@ -63,7 +64,7 @@ pub(super) fn detach_self(keep: &[RawFd], keep_stderr: bool) {
     // process group leader, so it succeeds.
     unsafe { libc::setsid() };
     // Ignoring also discards any already pending (blocked) instance.
-    signals::ignore_forwarded();
+    signals::ignore_all_but_faults();
     // SAFETY: open of a NUL-terminated literal path.
     let null = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDWR | libc::O_CLOEXEC) };
     let last_standard = if keep_stderr { 1 } else { 2 };

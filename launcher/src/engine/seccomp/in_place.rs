@@ -27,10 +27,11 @@
 //! It is forked twice so that it is never the program's child: a program
 //! that waits for all its children (`wait()` until ECHILD) must not wait
 //! for it, nor reap it. It is adopted by the nearest subreaper (the service
-//! manager). It ignores the signals a stop sends to every process of the
-//! service (SIGTERM with systemd's default `KillMode=control-group`) and
-//! leaves when the last process under the filter has exited; SIGKILL at
-//! the end of a stop timeout ends it with the rest.
+//! manager). It ignores every signal that would end it but SIGKILL and the
+//! faults of a bug (a stop sends SIGTERM to every process of the service
+//! with systemd's default `KillMode=control-group`; `systemctl kill` any
+//! signal) and leaves when the last process under the filter has exited;
+//! SIGKILL at the end of a stop timeout ends it with the rest.
 //!
 //! Until the filter is installed a failure changes nothing (`auto` falls
 //! back to the preload engine); after, the filter stays in this process,

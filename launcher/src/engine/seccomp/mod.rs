@@ -79,8 +79,9 @@
 //! - Each converted socket costs two context switches to the supervisor
 //!   (tens of microseconds, see the README's benchmark); other calls cost a
 //!   few BPF instructions.
-//! - If the supervisor is killed with SIGKILL (it ignores the forwarded
-//!   signals once in the background), the processes under the filter get
+//! - If the supervisor is killed with SIGKILL (once in the background or
+//!   beside the program it ignores every other signal but a bug's faults),
+//!   the processes under the filter get
 //!   ENOSYS from every later TCP `socket()` call.
 //! - The MPTCP socket is created by the supervisor: it is charged to the
 //!   supervisor's memory cgroup (the program's, unless the program moved).
