@@ -800,3 +800,49 @@ fn keep_pid_and_report_are_refused_together() {
     out.expect_code(2).stderr_has(&["--keep-pid", "--report"]);
     assert!(!report.exists());
 }
+
+/// `--keep-pid` where it cannot work falls back like `run` does, before
+/// anything changed: under an outer seccomp listener (EBUSY, found by the
+/// intermediate process) `auto` uses preload and `no_new_privs` is not
+/// set by the inner run; as PID 1 of a PID namespace, which would adopt
+/// the supervisor, `--engine seccomp` is refused and `auto` falls back.
+/// Root (a PID namespace).
+#[test]
+fn keep_pid_falls_back_where_it_cannot_work() {
+    require_root("a PID namespace (unshare --pid)");
+    let busybox = static_busybox();
+    let launcher = launcher();
+    let outer = mptcpize([
+        "run".as_ref(),
+        "--engine".as_ref(),
+        "seccomp".as_ref(),
+        "--".as_ref(),
+        launcher.as_os_str(),
+        "run".as_ref(),
+        "--keep-pid".as_ref(),
+        busybox.as_os_str(),
+        "sh".as_ref(),
+        "-c".as_ref(),
+        "exit 4".as_ref(),
+    ]);
+    outer
+        .expect_code(4)
+        .stderr_has(&["Device or resource busy", "using LD_PRELOAD"]);
+
+    let in_pid_namespace = |args: &[&std::ffi::OsStr]| {
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--mount-proc", "--"])
+            .arg(&launcher)
+            .args(["run", "--keep-pid"])
+            .args(args);
+        run_timeout(&mut cmd, SHORT)
+    };
+    let refused = in_pid_namespace(&["--engine".as_ref(), "seccomp".as_ref(), "true".as_ref()]);
+    refused
+        .expect_code(125)
+        .stderr_has(&["PID 1 (or a child subreaper)", "run without --keep-pid"]);
+    let fallback = in_pid_namespace(&[busybox.as_os_str(), "true".as_ref()]);
+    fallback
+        .expect_code(0)
+        .stderr_has(&["PID 1 (or a child subreaper)", "using LD_PRELOAD"]);
+}

@@ -11,10 +11,11 @@
 //!
 //! ```text
 //! mptcpize-rs ──fork──> intermediate ──fork──> supervisor
-//!   │                     _exit(0)               detach: own session, stdin and
-//!   │ waitpid(intermediate)                       stdout on /dev/null, stderr too
-//!   │                                             unless it is the log, forwarded
-//!   │                                             signals ignored, other fds closed
+//!   │                   tries no_new_privs,      detach: own session, stdin and
+//!   │                   the filter, the          stdout on /dev/null (stderr too
+//!   │                   ADDFD probe              unless it is the log), signals
+//!   │ recv "T" <─────── send "T" (or why not)    ignored, other fds closed
+//!   │ waitpid           _exit(0)
 //!   │ recv "R" <───────────────────────────────── send "R" (ready)
 //!   │ no_new_privs, install filter,
 //!   │ probe SECCOMP_ADDFD_FLAG_SEND
@@ -33,10 +34,13 @@
 //! signal) and leaves when the last process under the filter has exited;
 //! SIGKILL at the end of a stop timeout ends it with the rest.
 //!
-//! Until the filter is installed a failure changes nothing (`auto` falls
-//! back to the preload engine); after, the filter stays in this process,
-//! so a failure (a kernel without `SECCOMP_ADDFD_FLAG_SEND`, Linux < 5.14)
-//! stops `run` with an error instead.
+//! The intermediate process, which exits anyway, first tries on itself the
+//! steps this process then takes (`no_new_privs`, the filter, the
+//! `SECCOMP_ADDFD_FLAG_SEND` probe): a system that cannot do them (Linux <
+//! 5.14, an outer notification listener) is found out while nothing has
+//! changed here, and `auto` falls back to the preload engine. Where
+//! mptcpize-rs is PID 1 or a child subreaper, it would adopt the
+//! supervisor itself: `--keep-pid` is refused there (`auto`: preload).
 
 use std::convert::Infallible;
 use std::io;
@@ -45,7 +49,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use super::log::LogSink;
 use super::scm_rights::{self, Message};
 use super::supervisor::{self, Prepared, SuperviseError, Target};
-use super::{background, ffi};
+use super::{background, ffi, spawn};
 use crate::kernel::fd;
 use crate::run::signals;
 
@@ -53,6 +57,9 @@ use crate::run::signals;
 const MSG_READY: u8 = b'R';
 /// This process to the supervisor: the listener (`SCM_RIGHTS`).
 const MSG_LISTENER: u8 = b'L';
+/// The intermediate process to this one: the steps worked there (else
+/// the failed step's tag from [`spawn::install_filter`]).
+const MSG_TRIED: u8 = b'T';
 
 /// Execs the program in this process under the filter, its supervisor
 /// started beside it. Returns only on failure.
@@ -64,34 +71,26 @@ pub fn exec_in_place(target: &Target<'_>) -> SuperviseError {
 }
 
 fn try_exec(target: &Target<'_>) -> Result<Infallible, SuperviseError> {
+    check_not_a_reaper()?;
     let prepared = Prepared::new(target)?;
     let fprog = prepared.fprog();
     let (ours, theirs) = fd::unix_socket_pair(libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC)
         .map_err(|e| SuperviseError::Failed(format!("cannot create a socket pair: {e}")))?;
-    start_supervisor(&prepared, target, &ours, theirs)?;
-    let os_error = |errno| io::Error::from_raw_os_error(errno);
-    ffi::set_no_new_privs().map_err(|errno| {
-        SuperviseError::Unsupported(format!("cannot set no_new_privs: {}", os_error(errno)))
-    })?;
-    let listener = ffi::install_filter_with_listener(&fprog).map_err(|errno| {
-        SuperviseError::Unsupported(format!(
-            "cannot install a seccomp filter with a notification listener: {}",
-            os_error(errno)
+    start_supervisor(&prepared, target, &fprog, &ours, theirs)?;
+    // The intermediate process did the same steps: from here a failure is
+    // not expected, and the steps done cannot be undone.
+    let listener = spawn::install_filter(&fprog).map_err(|(tag, errno)| {
+        SuperviseError::Failed(format!(
+            "{} (after the same steps succeeded in a test process)",
+            spawn::unsupported(tag, errno)
         ))
     })?;
     // SAFETY: the listener was just created and is owned by nothing else.
     let listener = unsafe { OwnedFd::from_raw_fd(listener) };
-    // From here the filter is installed: no other engine can be tried.
-    if let Err(errno) = ffi::addfd_send_supported(listener.as_raw_fd()) {
-        return Err(SuperviseError::Failed(format!(
-            "the kernel is too old for SECCOMP_ADDFD_FLAG_SEND (Linux 5.14+): {}",
-            os_error(errno)
-        )));
-    }
     scm_rights::send_fd(ours.as_raw_fd(), MSG_LISTENER, listener.as_raw_fd()).map_err(|errno| {
         SuperviseError::Failed(format!(
             "cannot hand the listener to the supervisor: {}",
-            os_error(errno)
+            io::Error::from_raw_os_error(errno)
         ))
     })?;
     drop(listener);
@@ -99,14 +98,43 @@ fn try_exec(target: &Target<'_>) -> Result<Infallible, SuperviseError> {
     // ignored across exec: the program gets it as mptcpize-rs was given it.
     signals::restore_inherited_sigpipe();
     let errno = prepared.exec.execve();
-    Err(SuperviseError::Exec(os_error(errno)))
+    Err(SuperviseError::Exec(io::Error::from_raw_os_error(errno)))
 }
 
-/// Forks the supervisor (twice: see the module's documentation) and waits
-/// until it is ready for the listener.
+/// The supervisor, forked twice, is adopted by the nearest subreaper: if
+/// that is this process (PID 1 of a PID namespace, or a child subreaper),
+/// it would be the program's child after all, and a program that waits
+/// for all its children would wait for it forever.
+fn check_not_a_reaper() -> Result<(), SuperviseError> {
+    let mut subreaper: libc::c_int = 0;
+    // SAFETY: PR_GET_CHILD_SUBREAPER writes an int through the pointer.
+    let is_subreaper = unsafe {
+        libc::prctl(
+            libc::PR_GET_CHILD_SUBREAPER,
+            &mut subreaper as *mut libc::c_int,
+        )
+    } == 0
+        && subreaper != 0;
+    if std::process::id() == 1 || is_subreaper {
+        return Err(SuperviseError::Unsupported(
+            "with --keep-pid the supervisor must not be the program's child, and here \
+             mptcpize-rs is PID 1 (or a child subreaper), which would adopt it: run \
+             without --keep-pid"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Forks the supervisor (twice: see the module's documentation); the
+/// intermediate process, which exits anyway, tries the steps this process
+/// is about to take (`no_new_privs`, the filter, the ADDFD probe), so that
+/// a system that cannot do them is found out while nothing is changed
+/// here. Waits until the supervisor is ready for the listener.
 fn start_supervisor(
     prepared: &Prepared,
     target: &Target<'_>,
+    fprog: &ffi::sock_fprog,
     ours: &OwnedFd,
     theirs: OwnedFd,
 ) -> Result<(), SuperviseError> {
@@ -125,6 +153,11 @@ fn start_supervisor(
         if unsafe { libc::fork() } == 0 {
             serve_beside(prepared, target, &theirs, program_pid);
         }
+        let (tag, errno) = match spawn::install_filter(fprog) {
+            Ok(_) => (MSG_TRIED, 0),
+            Err(failed) => failed,
+        };
+        scm_rights::send_errno(theirs.as_raw_fd(), tag, errno);
         // SAFETY: _exit ends the intermediate at once; its parent reaps it.
         unsafe { libc::_exit(0) }
     }
@@ -134,8 +167,20 @@ fn start_supervisor(
     while unsafe { libc::waitpid(intermediate, &mut status, 0) } < 0 && ffi::errno() == libc::EINTR
     {
     }
-    match scm_rights::receive(ours) {
-        Ok(Some(Message { tag: MSG_READY, .. })) => Ok(()),
+    // Two messages, in either order: the intermediate's outcome and the
+    // supervisor's "ready". End of file: one of them never came.
+    let (mut ready, mut tried) = (false, None);
+    while !ready || tried.is_none() {
+        match scm_rights::receive(ours) {
+            Ok(Some(Message { tag: MSG_READY, .. })) => ready = true,
+            Ok(Some(Message { tag: MSG_TRIED, .. })) => tried = Some(Ok(())),
+            Ok(Some(Message { tag, errno, .. })) => tried = Some(Err((tag, errno))),
+            _ => break,
+        }
+    }
+    match (tried, ready) {
+        (Some(Err((tag, errno))), _) => Err(spawn::unsupported(tag, errno)),
+        (Some(Ok(())), true) => Ok(()),
         _ => Err(SuperviseError::Failed(
             "the supervisor process did not start".into(),
         )),

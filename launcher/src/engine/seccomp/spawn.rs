@@ -36,9 +36,9 @@ use crate::exit_code;
 
 /// Messages from the child on the socket pair: a tag byte and an errno.
 const MSG_LISTENER: u8 = b'L';
-const MSG_NO_NEW_PRIVS: u8 = b'N';
-const MSG_FILTER: u8 = b'S';
-const MSG_ADDFD_SEND: u8 = b'A';
+pub(super) const MSG_NO_NEW_PRIVS: u8 = b'N';
+pub(super) const MSG_FILTER: u8 = b'S';
+pub(super) const MSG_ADDFD_SEND: u8 = b'A';
 const MSG_EXEC: u8 = b'E';
 
 /// The environment and arguments as C arrays, built before the fork.
@@ -149,16 +149,10 @@ fn child_after_fork(
     // SAFETY: close of the parent's end, which is ours to close in the child.
     unsafe { libc::close(parent_end) };
     signals.restore_in_child();
-    if let Err(errno) = ffi::set_no_new_privs() {
-        child_fail(report, MSG_NO_NEW_PRIVS, errno);
-    }
-    let listener = match ffi::install_filter_with_listener(filter) {
+    let listener = match install_filter(filter) {
         Ok(fd) => fd,
-        Err(errno) => child_fail(report, MSG_FILTER, errno),
+        Err((tag, errno)) => child_fail(report, tag, errno),
     };
-    if let Err(errno) = ffi::addfd_send_supported(listener) {
-        child_fail(report, MSG_ADDFD_SEND, errno);
-    }
     if scm_rights::send_fd(report, MSG_LISTENER, listener).is_err() {
         // The parent is gone or broken; there is nobody to serve us.
         // SAFETY: _exit ends the child at once, as intended.
@@ -169,6 +163,33 @@ fn child_after_fork(
     // The arrays were built before the fork and live in the child's copy.
     let errno = exec.execve();
     child_fail(report, MSG_EXEC, errno)
+}
+
+/// In this process: `no_new_privs`, the filter with its listener, and the
+/// `SECCOMP_ADDFD_FLAG_SEND` probe. The listener, or the step that failed
+/// (its message tag, see the module's documentation) and its errno; after
+/// a failure the steps before it stay done. Async-signal-safe.
+pub(super) fn install_filter(filter: &ffi::sock_fprog) -> Result<RawFd, (u8, i32)> {
+    ffi::set_no_new_privs().map_err(|errno| (MSG_NO_NEW_PRIVS, errno))?;
+    let listener =
+        ffi::install_filter_with_listener(filter).map_err(|errno| (MSG_FILTER, errno))?;
+    if let Err(errno) = ffi::addfd_send_supported(listener) {
+        return Err((MSG_ADDFD_SEND, errno));
+    }
+    Ok(listener)
+}
+
+/// Why the engine cannot work here, from the step of [`install_filter`]
+/// that failed.
+pub(super) fn unsupported(tag: u8, errno: i32) -> SuperviseError {
+    let error = io::Error::from_raw_os_error(errno);
+    SuperviseError::Unsupported(match tag {
+        MSG_NO_NEW_PRIVS => format!("cannot set no_new_privs: {error}"),
+        MSG_FILTER => {
+            format!("cannot install a seccomp filter with a notification listener: {error}")
+        }
+        _ => format!("the kernel is too old for SECCOMP_ADDFD_FLAG_SEND (Linux 5.14+): {error}"),
+    })
 }
 
 /// Reports `tag` and `errno` to the parent and exits. Async-signal-safe.
@@ -187,27 +208,12 @@ fn child_fail(report: RawFd, tag: u8, errno: i32) -> ! {
 fn receive_listener(socket: &OwnedFd) -> Result<OwnedFd, SuperviseError> {
     let message = scm_rights::receive(socket)
         .map_err(|e| SuperviseError::Failed(format!("cannot receive the listener: {e}")))?;
-    let failure = |what: &str, errno: i32| {
-        let error = io::Error::from_raw_os_error(errno);
-        format!("{what}: {error}")
-    };
     let Some(Message { tag, errno, fd }) = message else {
         return Err(listener_missing());
     };
     match (tag, fd) {
         (MSG_LISTENER, Some(fd)) => Ok(fd),
-        (MSG_NO_NEW_PRIVS, _) => Err(SuperviseError::Unsupported(failure(
-            "cannot set no_new_privs",
-            errno,
-        ))),
-        (MSG_FILTER, _) => Err(SuperviseError::Unsupported(failure(
-            "cannot install a seccomp filter with a notification listener",
-            errno,
-        ))),
-        (MSG_ADDFD_SEND, _) => Err(SuperviseError::Unsupported(format!(
-            "the kernel is too old for SECCOMP_ADDFD_FLAG_SEND (Linux 5.14+): {}",
-            io::Error::from_raw_os_error(errno)
-        ))),
+        (MSG_NO_NEW_PRIVS | MSG_FILTER | MSG_ADDFD_SEND, _) => Err(unsupported(tag, errno)),
         (MSG_EXEC, _) => Err(SuperviseError::Exec(io::Error::from_raw_os_error(errno))),
         _ => Err(listener_missing()),
     }
