@@ -254,17 +254,28 @@ fn churn_servers(ns: &Netns) -> Vec<ChildGuard> {
 }
 
 /// One iperf3 run of 3 s over 127.0.0.1 in `ns`; the receiver's Gbit/s.
-fn iperf3_loopback_gbps(ns: &Netns, wrapped: bool) -> f64 {
-    let iperf3 = |args: &[&str]| {
-        let mut cmd = Wrap::when(wrapped, &[]).command(ns, "iperf3");
+/// `client_flags`: `Some` runs both ends under `run`, the client with
+/// these flags.
+fn iperf3_loopback_gbps(ns: &Netns, client_flags: Option<&[&str]>) -> f64 {
+    let iperf3 = |flags: Option<&[&str]>, args: &[&str]| {
+        let wrap = match flags {
+            Some(flags) => Wrap::Run(flags),
+            None => Wrap::Plain,
+        };
+        let mut cmd = wrap.command(ns, "iperf3");
         cmd.args(args);
         cmd
     };
-    let mut server =
-        ChildGuard::spawn(iperf3(&["-s", "--one-off", "-p", "5202"]).stdout(Stdio::null()));
+    let server_flags = client_flags.map(|_| &[][..]);
+    let mut server = ChildGuard::spawn(
+        iperf3(server_flags, &["-s", "--one-off", "-p", "5202"]).stdout(Stdio::null()),
+    );
     wait_for_listen(ns, 5202, SHORT);
     let out = run_timeout(
-        &mut iperf3(&["-c", "127.0.0.1", "-p", "5202", "-t", "3", "--json"]),
+        &mut iperf3(
+            client_flags,
+            &["-c", "127.0.0.1", "-p", "5202", "-t", "3", "--json"],
+        ),
         SHORT,
     );
     out.success();
@@ -274,24 +285,33 @@ fn iperf3_loopback_gbps(ns: &Netns, wrapped: bool) -> f64 {
     bits / 1e9
 }
 
-/// root: iperf3 with both ends under `run` over loopback reaches at least
-/// 0.9x plain TCP (best of five each, interleaved, in this test; one run
-/// varies by 15% on a small shared VM).
+/// root: iperf3 with both ends under `run` over loopback: every socket the
+/// client converted was swapped back to plain TCP at `connect()` (the
+/// report says so), which is why it runs at TCP's speed. The speeds are
+/// printed, not asserted: a timed ratio on a shared VM is a benchmark's
+/// job (`tests/bench.sh`: loopback connects; BENCHMARKS.md).
 #[test]
-fn iperf3_over_loopback_is_as_fast_as_tcp() {
+fn iperf3_over_loopback_stays_tcp_under_run() {
     require_program("iperf3");
     let _turn = my_turn();
     let ns = netns(true);
-    let mut tcp = 0.0f64;
-    let mut wrapped = 0.0f64;
-    for _ in 0..5 {
-        tcp = tcp.max(iperf3_loopback_gbps(&ns, false));
-        wrapped = wrapped.max(iperf3_loopback_gbps(&ns, true));
-    }
-    let ratio = wrapped / tcp;
-    eprintln!("loopback: TCP {tcp:.1} Gbit/s, under run {wrapped:.1} Gbit/s, ratio {ratio:.2}");
-    assert!(
-        ratio >= 0.9,
-        "under run {wrapped:.1} Gbit/s is {ratio:.2}x TCP {tcp:.1} Gbit/s"
+    let tmp = TempDir::new("iperf3-loopback");
+    let report = tmp.join("report.json");
+    let report_text = report.to_str().expect("a UTF-8 temporary path");
+    let tcp = iperf3_loopback_gbps(&ns, None);
+    let wrapped = iperf3_loopback_gbps(&ns, Some(&["--report", report_text]));
+    eprintln!(
+        "loopback: TCP {tcp:.1} Gbit/s, under run {wrapped:.1} Gbit/s, ratio {:.2}",
+        wrapped / tcp
+    );
+    let text = std::fs::read_to_string(&report).expect("run --report wrote the report");
+    let document = json::parse(&text);
+    let converted = document["converted"].as_u64().expect("converted");
+    // iperf3's control and data connections.
+    assert!(converted >= 2, "{text}");
+    assert_eq!(
+        document["swapped_to_tcp"].as_u64(),
+        Some(converted),
+        "{text}"
     );
 }
