@@ -895,3 +895,71 @@ fn static_services_get_the_seccomp_engine() {
     );
     assert_eq!(tree.read("etc/systemd/system/web.service"), unit);
 }
+
+/// What the seccomp engine cannot wrap the same is refused with nothing
+/// written, saying why: a later drop-in that sets `ExecStart=` (systemd
+/// would apply it after the wrapped lines), `RootDirectory=`, a prefix
+/// written as an escape (`\x2b` is `+` to systemd), a program named `;`,
+/// and a bare name that is not in systemd's search path. A bare name that
+/// is gets its full path.
+#[test]
+fn execstart_lines_the_seccomp_engine_cannot_wrap_the_same_are_refused() {
+    let busybox = mptcpize_rs_tests::seccomp::static_busybox();
+    let tree = Tree::new(
+        "enable-seccomp-refusals",
+        "[Service]\nExecStart=busybox httpd -f\n",
+    );
+    let image_busybox = tree.root().join("usr/bin/busybox");
+    fs::create_dir_all(image_busybox.parent().unwrap()).unwrap();
+    fs::copy(&busybox, &image_busybox).unwrap();
+    let dry = tree.run("enable", &["web", "--dry-run"]);
+    dry.expect_code(0)
+        .stdout_has(&["--engine auto -- /usr/bin/busybox httpd -f\n"]);
+
+    // (the unit, other files, what the refusal says)
+    type Case<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
+        (
+            "[Service]\nExecStart=/usr/bin/busybox httpd\n",
+            &[(
+                "etc/systemd/system/web.service.d/zzz-local.conf",
+                "[Service]\nExecStart=\n",
+            )],
+            "zzz-local.conf sets ExecStart= and sorts after zz-mptcpize-rs.conf",
+        ),
+        (
+            "[Service]\nRootDirectory=/srv/jail\nExecStart=/usr/bin/busybox httpd\n",
+            &[],
+            "RootDirectory=/RootImage= /srv/jail",
+        ),
+        (
+            "[Service]\nExecStart=\\x2b/usr/bin/busybox httpd\n",
+            &[],
+            "its first word is quoted or escaped",
+        ),
+        (
+            "[Service]\nExecStart=-; /usr/bin/busybox echo\n",
+            &[],
+            "a program named `;`",
+        ),
+        (
+            "[Service]\nExecStart=nosuchd -f\n",
+            &[],
+            "not found in systemd's search path",
+        ),
+    ];
+    for (unit, extra, why) in cases {
+        tree.write("etc/systemd/system/web.service", unit);
+        for (path, text) in extra {
+            tree.write(path, text);
+        }
+        let before = tree.snapshot();
+        tree.run("enable", &["web", "--engine", "seccomp"])
+            .expect_code(1)
+            .stderr_has(&[why, "nothing written"]);
+        assert_eq!(tree.snapshot(), before, "{unit}");
+        for (path, _) in extra {
+            fs::remove_file(tree.root().join(path)).unwrap();
+        }
+    }
+}

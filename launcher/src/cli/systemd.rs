@@ -33,10 +33,14 @@ replaces ExecStart= with the same lines run by `mptcpize-rs run --keep-pid
 --engine auto --`: the program keeps systemd's main PID, so Type= (notify
 with NotifyAccess=main too), PIDFile=, ExecReload=, ExecStop=, KillMode= and
 the exit status keep their meaning. Prefixes (-, :, +, !, !!) are kept, @
-becomes --argv0=, and the program's words are copied as written. --engine
-seccomp forces this, --engine preload the environment drop-in. Connection
-rules need the shim and are refused with the seccomp engine. For a system
-service the launcher must be root's, like the shim (below).
+becomes --argv0=, the arguments are copied as written, and a bare program
+name gets its full path from systemd's search path. What would not read the
+same once wrapped is refused, nothing written (a quoted or escaped first
+word, a `;` word, RootDirectory=, ExecSearchPath=, a later drop-in setting
+ExecStart=; the README lists them). --engine seccomp forces this, --engine
+preload the environment drop-in. Connection rules need the shim and are
+refused with the seccomp engine. For a system service the launcher (and
+with auto the shim) must be root's, like the shim (below).
 
 Socket activation: for a service started by a .socket unit, systemd creates
 the listener and passes it to the service, so the shim never sees it: the

@@ -101,12 +101,27 @@ pub fn has_shim_loaded(pid: i32) -> io::Result<bool> {
 }
 
 /// Whether process `pid` runs under a seccomp filter (`Seccomp: 2` in its
-/// status), as the seccomp engine puts every process it starts.
+/// status), as the seccomp engine puts every process it starts (and
+/// systemd's `SystemCallFilter=` and the like too: see
+/// [`holds_seccomp_listener`]).
 pub fn has_seccomp_filter(pid: i32) -> io::Result<bool> {
     let status = fs::read_to_string(format!("/proc/{pid}/status"))?;
     Ok(status
         .lines()
         .any(|line| line.strip_prefix("Seccomp:").map(str::trim) == Some("2")))
+}
+
+/// Whether process `pid` holds a seccomp notification listener, as the
+/// seccomp engine's supervisor does (reading another process's
+/// descriptors needs root); false when it cannot be read.
+pub fn holds_seccomp_listener(pid: i32) -> bool {
+    let Ok(entries) = fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    entries.flatten().any(|entry| {
+        fs::read_link(entry.path())
+            .is_ok_and(|target| target.as_os_str() == "anon_inode:seccomp notify")
+    })
 }
 
 /// Whether `/proc/self/cgroup` (its text) names a cgroup v1 hierarchy with

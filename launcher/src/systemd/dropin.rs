@@ -18,7 +18,6 @@ use crate::engine::EngineOption;
 use crate::engine::preload::environment::{GODEBUG, LD_PRELOAD, merge_godebug, merge_ld_preload};
 use crate::failure::Failure;
 use crate::rules::RULES_VAR;
-use crate::systemd::exec_start;
 use crate::systemd::in_root::{self, Tree};
 use crate::systemd::unit_env::{ServiceEnvironment, quoted_assignment};
 use crate::systemd::unit_name::UnitName;
@@ -62,24 +61,16 @@ pub fn render(
     Ok(text)
 }
 
-/// The drop-in for the seccomp engine: every `ExecStart=` line of the unit
-/// (`env.exec_start`, from the unit file and the other drop-ins) wrapped
-/// by [`exec_start::wrap`] in `launcher run --keep-pid`, after an empty
-/// `ExecStart=` that drops the unit's own. Nothing else changes: the
-/// program keeps systemd's main PID. Fails for a line that cannot be
-/// wrapped, or no line at all.
+/// The drop-in for the seccomp engine: an empty `ExecStart=` that drops
+/// the unit's own lines, then `lines`, the unit's lines wrapped in
+/// `launcher run --keep-pid` ([`crate::systemd::service_engine::render`]).
+/// Nothing else changes: the program keeps systemd's main PID.
 pub fn render_seccomp(
     unit: &UnitName,
-    env: &ServiceEnvironment,
-    launcher: &str,
+    lines: &[String],
     undo: &str,
     asked: EngineOption,
-) -> Result<String, Failure> {
-    if env.exec_start.is_empty() {
-        return Err(Failure::new(format!(
-            "{unit} has no ExecStart= for the seccomp engine to wrap; nothing written"
-        )));
-    }
+) -> String {
     let engine = engine_words(asked);
     let mut text = format!(
         "# Written by `mptcpize-rs enable {engine}{unit}`: the service's TCP sockets become\n\
@@ -88,15 +79,10 @@ pub fn render_seccomp(
          [Service]\n\
          ExecStart=\n"
     );
-    for value in &env.exec_start {
-        let command = exec_start::parse(value)
-            .map_err(|why| Failure::new(format!("cannot wrap {unit}'s {why}; nothing written")))?;
-        text += &format!(
-            "ExecStart={}\n",
-            exec_start::wrap(&command, launcher, asked)
-        );
+    for line in lines {
+        text += &format!("ExecStart={line}\n");
     }
-    Ok(text)
+    text
 }
 
 /// `--engine E ` as `enable` was asked, for the first line of the drop-in

@@ -16,7 +16,7 @@ use crate::engine::{Engine, EngineOption};
 use crate::failure::Failure;
 use crate::systemd::dropin;
 use crate::systemd::in_root::{Tree, check_owned_by_root};
-use crate::systemd::service_engine::{self, Installed};
+use crate::systemd::service_engine::{self, Installed, Wanted};
 use crate::systemd::socket;
 use crate::systemd::unit_env::ServiceEnvironment;
 use crate::systemd::unit_name::{UnitKind, UnitName};
@@ -106,15 +106,21 @@ pub(crate) fn enable_in(
             if scope.user.is_none() && inside {
                 check_owned(tree, file, choice.engine, unit, request.force)?;
             }
-            let content = service_engine::render(
-                unit,
-                &env,
-                choice.engine,
-                request.engine,
+            // Wrapped with `--engine auto`, `run` falls back to the shim
+            // where the kernel cannot do seccomp (or for a dynamically
+            // linked line of a oneshot): it runs as root then too.
+            if let (Engine::Seccomp, EngineOption::Auto, None, Ok(shim)) =
+                (choice.engine, request.engine, &scope.user, &installed.shim)
+                && (scope.root.is_none() || tree.is_file(shim))
+            {
+                check_owned(tree, shim, Engine::Preload, unit, request.force)?;
+            }
+            let wanted = Wanted {
+                engine: choice.engine,
+                asked: request.engine,
                 rules,
-                &undo,
-                file,
-            )?;
+            };
+            let content = service_engine::render(unit, tree, &env, &wanted, &undo, file)?;
             chosen = Some(choice);
             (content, (!inside).then_some(file))
         }

@@ -35,6 +35,10 @@ pub enum UnitFile {
     Missing,
 }
 
+/// One file systemd reads for a unit (the unit file or a drop-in): where
+/// it is inside the tree, and its bytes.
+pub type UnitText = (PathBuf, Vec<u8>);
+
 /// What `enable`, `disable` and `status` were asked to act on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnitRequest {
@@ -228,20 +232,32 @@ impl Scope {
     ) -> io::Result<(ServiceEnvironment, UnitFile)> {
         let (texts, unit_file) = self.unit_texts_without_ours(tree, unit)?;
         let mut env = ServiceEnvironment::default();
-        for text in &texts {
+        for (path, text) in &texts {
             env.apply_bytes(text);
+            let after_ours = path
+                .file_name()
+                .is_some_and(|name| name > std::ffi::OsStr::new(dropin::FILE_NAME))
+                && path.extension().is_some_and(|ext| ext == "conf");
+            if after_ours {
+                let mut alone = ServiceEnvironment::default();
+                alone.apply_bytes(text);
+                if alone.exec_start_assigned {
+                    env.exec_start_after_ours.push(tree.show(path));
+                }
+            }
         }
         Ok((env, unit_file))
     }
 
-    /// The texts of the unit file and of every drop-in systemd would read
-    /// for `unit`, except mptcpize-rs's own, in the order systemd applies
-    /// them (see [`Scope::environment_without_ours`]); none when masked.
+    /// The paths and texts of the unit file and of every drop-in systemd
+    /// would read for `unit`, except mptcpize-rs's own, in the order systemd
+    /// applies them (see [`Scope::environment_without_ours`]); none when
+    /// masked.
     pub fn unit_texts_without_ours(
         &self,
         tree: &Tree,
         unit: &UnitName,
-    ) -> io::Result<(Vec<Vec<u8>>, UnitFile)> {
+    ) -> io::Result<(Vec<UnitText>, UnitFile)> {
         let mut texts = Vec::new();
         let paths = self.search_paths();
         let names: Vec<String> = [Some(unit.to_string()), unit.template()]
@@ -260,8 +276,8 @@ impl Scope {
                         return Ok((texts, UnitFile::Masked(tree.show(&path))));
                     }
                     Content::Text(text) => {
-                        texts.push(text);
                         unit_file = UnitFile::Found(tree.show(&path));
+                        texts.push((path, text));
                         break 'search;
                     }
                 }
@@ -301,7 +317,7 @@ impl Scope {
         for path in dropins.values() {
             // A drop-in linked to /dev/null only masks the ones it names.
             if let Content::Text(text) = tree.read_unit_file(path)? {
-                texts.push(text);
+                texts.push((path.clone(), text));
             }
         }
         Ok((texts, unit_file))

@@ -67,8 +67,9 @@ pub fn choose(asked: EngineOption, tree: &Tree, env: &ServiceEnvironment) -> Cho
     };
     for value in &env.exec_start {
         let facts = exec_start::parse(value).and_then(|command| {
-            let path = command.executable_path;
-            program_facts(tree, &path).map(|facts| (path, facts))
+            let path = locate(tree, env, command.executable)?;
+            let facts = program_facts(tree, &path)?;
+            Ok((path, facts))
         });
         match facts {
             Ok((path, facts)) => {
@@ -77,7 +78,9 @@ pub fn choose(asked: EngineOption, tree: &Tree, env: &ServiceEnvironment) -> Cho
                     && choice.engine == Engine::Seccomp
                 {
                     chosen.engine = Engine::Seccomp;
-                    chosen.why = choice.reason.describe(choice.engine, path.as_ref());
+                    chosen.why = choice
+                        .reason
+                        .describe(choice.engine, printable(&path).as_ref());
                 }
             }
             Err(why) => chosen.unread.push(why),
@@ -89,29 +92,43 @@ pub fn choose(asked: EngineOption, tree: &Tree, env: &ServiceEnvironment) -> Cho
     chosen
 }
 
-/// What `run` would learn of the executable `path` (as systemd reads it
-/// from `ExecStart=`), read inside the tree.
-fn program_facts(tree: &Tree, path: &str) -> Result<ProgramFacts, String> {
-    let shown = printable(path);
-    if path.contains(['%', '$']) {
+/// The file `ExecStart=`'s executable word names, inside the tree: an
+/// absolute path as it is (systemd never expands `$` there); a bare name
+/// looked up in systemd's default search path (not with `ExecSearchPath=`,
+/// which mptcpize-rs does not follow); `%` specifiers cannot be.
+fn locate(tree: &Tree, env: &ServiceEnvironment, executable: &str) -> Result<String, String> {
+    let shown = printable(executable);
+    if executable.contains('%') {
+        return Err(format!("{shown} (specifiers are expanded only by systemd)"));
+    }
+    if executable.starts_with('/') {
+        return Ok(executable.to_string());
+    }
+    if env.exec_search_path.is_some() {
         return Err(format!(
-            "{shown} (specifiers and variables are expanded only by systemd)"
+            "{shown} (the unit sets ExecSearchPath=; write the executable's full path)"
         ));
     }
-    let candidates: Vec<PathBuf> = match path.starts_with('/') {
-        true => vec![PathBuf::from(path)],
-        false if path.contains('/') => return Err(format!("{shown} (a relative path)")),
-        false => EXEC_SEARCH_PATH
-            .iter()
-            .map(|dir| Path::new(dir).join(path))
-            .collect(),
-    };
-    let Some(found) = candidates.iter().find(|c| tree.is_file(c)) else {
-        return Err(format!("{shown} (not found)"));
-    };
+    EXEC_SEARCH_PATH
+        .iter()
+        .map(|dir| format!("{dir}/{executable}"))
+        .find(|candidate| tree.is_file(Path::new(candidate)))
+        .ok_or_else(|| format!("{shown} (not found in systemd's search path; write its full path)"))
+}
+
+/// What `run` would learn of the executable at `path` (found by
+/// [`locate`]), read inside the tree.
+fn program_facts(tree: &Tree, path: &str) -> Result<ProgramFacts, String> {
+    let shown = printable(path);
     let fd = tree
-        .open_at(found, libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK)
-        .map_err(|e| format!("{shown} ({e})"))?;
+        .open_at(
+            Path::new(path),
+            libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK,
+        )
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENOENT) => format!("{shown} (not found)"),
+            _ => format!("{shown} ({e})"),
+        })?;
     let meta = in_root::fstat(fd.as_fd()).map_err(|e| format!("{shown} ({e})"))?;
     let elf = elf::inspect_open(&File::from(fd)).map_err(|e| format!("{shown} ({e})"))?;
     Ok(ProgramFacts {
@@ -153,24 +170,69 @@ impl Installed {
     }
 }
 
-/// The drop-in `enable` writes for `chosen` (the file it names is
+/// What a drop-in is for: the engine chosen, the `--engine` asked (which
+/// its first line records), and the connection rules (preload only).
+pub struct Wanted<'a> {
+    pub engine: Engine,
+    pub asked: EngineOption,
+    pub rules: Option<&'a str>,
+}
+
+/// The drop-in `enable` writes for `wanted` (the file it names is
 /// `installed` for that engine: the shim or the launcher).
 pub fn render(
     unit: &UnitName,
+    tree: &Tree,
     env: &ServiceEnvironment,
-    engine: Engine,
-    asked: EngineOption,
-    rules: Option<&str>,
+    wanted: &Wanted<'_>,
     undo: &str,
     installed: &Path,
 ) -> Result<String, Failure> {
-    match engine {
-        Engine::Preload => dropin::render(unit, env, installed, rules, undo, asked),
-        Engine::Seccomp => {
-            let launcher = exec_start::launcher_word(installed).map_err(Failure::new)?;
-            dropin::render_seccomp(unit, env, &launcher, undo, asked)
+    let asked = wanted.asked;
+    if wanted.engine == Engine::Preload {
+        return dropin::render(unit, env, installed, wanted.rules, undo, asked);
+    }
+    let refuse = |why: String| Err(Failure::new(format!("{why}; nothing written")));
+    if let Some(root) = &env.root_directory {
+        return refuse(format!(
+            "{unit} runs in RootDirectory=/RootImage= {}: its ExecStart= would look up \
+             mptcpize-rs and the program in there, unchecked; the seccomp engine does not \
+             support it",
+            printable(root)
+        ));
+    }
+    if !env.exec_start_after_ours.is_empty() {
+        return refuse(format!(
+            "{} sets ExecStart= and sorts after {}, so systemd would apply it after the \
+             wrapped lines (running a command twice, or unwrapped); rename it to sort before \
+             {}",
+            env.exec_start_after_ours.join(", "),
+            dropin::FILE_NAME,
+            dropin::FILE_NAME
+        ));
+    }
+    if env.exec_start.is_empty() {
+        return refuse(format!(
+            "{unit} has no ExecStart= for the seccomp engine to wrap"
+        ));
+    }
+    let launcher = exec_start::launcher_word(installed).map_err(Failure::new)?;
+    let mut lines = Vec::new();
+    for value in &env.exec_start {
+        let command = exec_start::parse(value);
+        let wrapped = command.and_then(|command| {
+            let resolved = match command.is_bare_name() {
+                true => Some(locate(tree, env, command.executable)?),
+                false => None,
+            };
+            exec_start::wrap(&command, &launcher, asked, resolved.as_deref())
+        });
+        match wrapped {
+            Ok(line) => lines.push(line),
+            Err(why) => return refuse(format!("cannot wrap {unit}'s {why}")),
         }
     }
+    Ok(dropin::render_seccomp(unit, &lines, undo, asked))
 }
 
 #[cfg(test)]
@@ -234,55 +296,59 @@ mod tests {
 
     #[test]
     fn the_seccomp_dropin_wraps_every_line_after_a_reset() {
+        let scratch = ScratchDir::new("seccomp-dropin");
+        scratch.file("img/usr/sbin/daemon", &synthetic_elf64(&[1]), 0o755);
+        let tree = Tree::open(&scratch.dir("img")).unwrap();
         let unit = UnitName::parse("web").unwrap();
-        let env = env_of(
-            "[Service]\nType=oneshot\nExecStart=-/bin/a x\nExecStart=@/bin/b b-name \"y z\"\n",
-        );
         let undo = "mptcpize-rs disable web.service";
         let launcher = Path::new("/usr/bin/mptcpize-rs");
-        let text = render(
-            &unit,
-            &env,
-            Engine::Seccomp,
-            EngineOption::Seccomp,
-            None,
-            undo,
-            launcher,
-        )
-        .unwrap();
+        let seccomp = |asked| Wanted {
+            engine: Engine::Seccomp,
+            asked,
+            rules: None,
+        };
+        let render_text = |text: &str, asked| {
+            render(&unit, &tree, &env_of(text), &seccomp(asked), undo, launcher)
+        };
+        let env_text = "[Service]\nType=oneshot\nExecStart=-/bin/a x\n\
+                        ExecStart=@/bin/b b-name \"y z\"\nExecStart=daemon -f\n";
+        let text = render_text(env_text, EngineOption::Seccomp).unwrap();
         assert!(text.starts_with("# Written by `mptcpize-rs enable --engine seccomp web.service`"));
         assert!(
             text.ends_with(
                 "[Service]\nExecStart=\n\
                  ExecStart=-/usr/bin/mptcpize-rs run --keep-pid --engine seccomp -- /bin/a x\n\
                  ExecStart=/usr/bin/mptcpize-rs run --keep-pid --engine seccomp --argv0=b-name \
-                 -- /bin/b \"y z\"\n"
+                 -- /bin/b \"y z\"\n\
+                 ExecStart=/usr/bin/mptcpize-rs run --keep-pid --engine seccomp -- \
+                 /usr/sbin/daemon -f\n"
             ),
-            "{text}"
+            "a bare name resolved in systemd's search path inside the tree:\n{text}"
         );
         assert_eq!(dropin::asked_engine_of(&text), EngineOption::Seccomp);
         assert!(dropin::is_seccomp(&text));
         // Read back, the wrapped lines are the unit's ExecStart= now.
-        let mut after = env.clone();
+        let mut after = env_of(env_text);
         after.apply(&text);
-        assert_eq!(after.exec_start.len(), 2);
-        // No ExecStart= at all, or one that cannot be wrapped: refused.
-        for bad in ["[Service]\n", "[Service]\nExecStart=\"/bin/a\"\n"] {
-            let error = render(
-                &unit,
-                &env_of(bad),
-                Engine::Seccomp,
-                EngineOption::Auto,
-                None,
-                undo,
-                launcher,
-            )
-            .unwrap_err();
-            assert!(error.to_string().contains("nothing written"), "{error}");
+        assert_eq!(after.exec_start.len(), 3);
+        // What cannot be wrapped the same: refused.
+        for bad in [
+            "[Service]\n",
+            "[Service]\nExecStart=\"/bin/a\"\n",
+            "[Service]\nExecStart=nosuch -f\n",
+            "[Service]\nExecSearchPath=/opt/bin\nExecStart=daemon\n",
+            "[Service]\nRootDirectory=/srv/jail\nExecStart=/bin/a\n",
+            "[Service]\nRootImage=/srv/img.raw\nExecStart=/bin/a\n",
+        ] {
+            let error = render_text(bad, EngineOption::Auto).unwrap_err();
+            assert!(
+                error.to_string().contains("nothing written"),
+                "{bad}: {error}"
+            );
         }
         let preload = dropin::render(
             &unit,
-            &env,
+            &env_of(env_text),
             Path::new("/usr/lib/x.so"),
             None,
             undo,

@@ -265,7 +265,7 @@ fn unit_text(scope: &Scope, tree: &Tree, name: &str) -> io::Result<Option<Vec<St
     Ok(matches!(unit_file, UnitFile::Found(_)).then(|| {
         texts
             .iter()
-            .map(|text| String::from_utf8_lossy(text).into_owned())
+            .map(|(_, text)| String::from_utf8_lossy(text).into_owned())
             .collect()
     }))
 }

@@ -9,9 +9,11 @@ use std::path::PathBuf;
 
 use crate::engine::{Engine, EngineOption};
 use crate::failure::Failure;
-use crate::kernel::process_sockets::{has_seccomp_filter, has_shim_loaded, tcp_family_sockets};
+use crate::kernel::process_sockets::{
+    has_seccomp_filter, has_shim_loaded, holds_seccomp_listener, tcp_family_sockets,
+};
 use crate::systemd::in_root::Tree;
-use crate::systemd::service_engine::{self, Installed};
+use crate::systemd::service_engine::{self, Installed, Wanted};
 use crate::systemd::unit_name::{UnitKind, UnitName};
 use crate::systemd::{
     Scope, UnitFile, UnitRequest, dropin, listing, resolve_scope, socket, status_json,
@@ -289,7 +291,7 @@ pub(crate) fn examine(
                 asked,
                 rules,
             };
-            service_state(&mut report, unit, &env, &current, expected, &undo)
+            service_state(&mut report, unit, tree, &env, &current, expected, &undo)
         }
     };
     if found.is_none() {
@@ -311,6 +313,7 @@ struct Expected {
 fn service_state(
     report: &mut UnitReport,
     unit: &UnitName,
+    tree: &Tree,
     env: &crate::systemd::unit_env::ServiceEnvironment,
     current: &str,
     expected: Expected,
@@ -319,15 +322,12 @@ fn service_state(
     let installed = Installed::here();
     match installed.for_engine(expected.engine, true) {
         Ok(file) => {
-            let rendered = service_engine::render(
-                unit,
-                env,
-                expected.engine,
-                expected.asked,
-                expected.rules.as_deref(),
-                undo,
-                file,
-            );
+            let wanted = Wanted {
+                engine: expected.engine,
+                asked: expected.asked,
+                rules: expected.rules.as_deref(),
+            };
+            let rendered = service_engine::render(unit, tree, env, &wanted, undo, file);
             if rendered.as_deref().ok() == Some(current) {
                 State::Current
             } else {
@@ -430,6 +430,9 @@ fn running_line(running: &Running, unit: &str) -> String {
     }
     let loaded = match (running.seccomp_filter, running.shim_loaded) {
         (Some(true), _) => "under the seccomp engine's filter".to_string(),
+        (Some(false), Some(true)) => "shim loaded: the seccomp engine was not usable when it \
+                                      started (its journal says why)"
+            .to_string(),
         (Some(false), _) => {
             format!("NOT under the seccomp engine (restart the unit: systemctl restart {unit})")
         }
@@ -496,6 +499,23 @@ fn render_all(reports: &[UnitReport], scope: &Scope, tree: &Tree) -> String {
     out
 }
 
+/// The processes of the unit's control group (cgroup v2, or v1's systemd
+/// hierarchy); none when they cannot be read.
+fn unit_processes(scope: &Scope, unit: &UnitName) -> Vec<i32> {
+    let Ok(group) = scope.systemctl(&["show", "--value", "-p", "ControlGroup", unit.as_str()])
+    else {
+        return Vec::new();
+    };
+    let group = group.trim_start_matches('/');
+    ["/sys/fs/cgroup", "/sys/fs/cgroup/systemd"]
+        .iter()
+        .find_map(|top| {
+            std::fs::read_to_string(std::path::Path::new(top).join(group).join("cgroup.procs")).ok()
+        })
+        .map(|procs| procs.lines().filter_map(|pid| pid.parse().ok()).collect())
+        .unwrap_or_default()
+}
+
 /// The unit's main process, seen from the kernel's side: with the preload
 /// engine whether the shim is mapped, with the seccomp engine whether a
 /// seccomp filter is on it.
@@ -523,12 +543,20 @@ fn main_process(scope: &Scope, unit: &UnitName, engine: Option<Engine>) -> Runni
         return running;
     }
     running.main_pid = Some(pid);
-    let inspected = match engine {
-        Some(Engine::Seccomp) => {
-            has_seccomp_filter(pid).map(|on| running.seccomp_filter = Some(on))
+    // With the seccomp engine: the main process under a filter and, in the
+    // unit, a supervisor holding a listener (systemd's own filters, from
+    // SystemCallFilter= and the like, have none); the shim too, which a
+    // wrapped `--engine auto` line falls back to.
+    let inspected = has_shim_loaded(pid).and_then(|loaded| {
+        running.shim_loaded = Some(loaded);
+        if engine == Some(Engine::Seccomp) {
+            let supervised = unit_processes(scope, unit)
+                .iter()
+                .any(|&pid| holds_seccomp_listener(pid));
+            running.seccomp_filter = Some(has_seccomp_filter(pid)? && supervised);
         }
-        _ => has_shim_loaded(pid).map(|loaded| running.shim_loaded = Some(loaded)),
-    };
+        Ok(())
+    });
     match inspected {
         Ok(()) => {}
         Err(error) => {

@@ -39,9 +39,19 @@ pub struct ServiceEnvironment {
     /// empty assignment resets the list, as in systemd. The seccomp engine
     /// wraps them ([`crate::systemd::exec_start`]).
     pub exec_start: Vec<Vec<u8>>,
+    /// Some file assigned `ExecStart=` (also an empty reset).
+    pub exec_start_assigned: bool,
+    /// Drop-ins that sort after mptcpize-rs's own and assign `ExecStart=`
+    /// (shown paths; filled by [`crate::systemd::Scope::environment_without_ours`]):
+    /// systemd applies them after the seccomp engine's wrapped lines.
+    pub exec_start_after_ours: Vec<String>,
     /// The last `Type=` and `PIDFile=` (an empty one resets).
     pub service_type: Option<String>,
     pub pid_file: Option<String>,
+    /// `ExecSearchPath=`: where systemd looks up a bare executable name.
+    pub exec_search_path: Option<String>,
+    /// `RootDirectory=` or `RootImage=`: the service runs in another tree.
+    pub root_directory: Option<String>,
 }
 
 /// systemd's WHITESPACE.
@@ -92,10 +102,18 @@ impl ServiceEnvironment {
                 b"EnvironmentFile" => self
                     .environment_files
                     .push(String::from_utf8_lossy(value).into_owned()),
-                b"ExecStart" if value.is_empty() => self.exec_start.clear(),
-                b"ExecStart" => self.exec_start.push(value.to_vec()),
+                b"ExecStart" if value.is_empty() => {
+                    self.exec_start_assigned = true;
+                    self.exec_start.clear();
+                }
+                b"ExecStart" => {
+                    self.exec_start_assigned = true;
+                    self.exec_start.push(value.to_vec());
+                }
                 b"Type" => self.service_type = last_value(value),
                 b"PIDFile" => self.pid_file = last_value(value),
+                b"ExecSearchPath" => self.exec_search_path = last_value(value),
+                b"RootDirectory" | b"RootImage" => self.root_directory = last_value(value),
                 _ => {}
             }
         }
