@@ -217,13 +217,29 @@ pub fn seccomp_environment(
     vec![(GODEBUG, merge_godebug(current_env(GODEBUG).as_deref()))]
 }
 
-/// The warnings for a program started with `engine` (pure).
-pub fn warnings(engine: Engine, obstacles: &[PreloadObstacle], program: &OsStr) -> Vec<String> {
+/// The warnings for a program started with `engine` (pure). `asked` is
+/// the `--engine` given: a user who asked for preload is told the engine
+/// that reaches a static or Go program (`auto` chooses preload for one
+/// only where the seccomp engine cannot be used, and says why).
+pub fn warnings(
+    engine: Engine,
+    asked: EngineOption,
+    obstacles: &[PreloadObstacle],
+    program: &OsStr,
+) -> Vec<String> {
     obstacles
         .iter()
         .filter_map(|obstacle| match (engine, obstacle) {
+            (Engine::Preload, PreloadObstacle::StaticallyLinked | PreloadObstacle::Go)
+                if asked == EngineOption::Preload =>
+            {
+                Some(format!(
+                    "{}; use --engine seccomp or auto",
+                    obstacle.describe(program)
+                ))
+            }
             (Engine::Preload, obstacle) => Some(obstacle.describe(program)),
-            (Engine::Seccomp, PreloadObstacle::StaticallyLinked) => None,
+            (Engine::Seccomp, PreloadObstacle::StaticallyLinked | PreloadObstacle::Go) => None,
             (Engine::Seccomp, PreloadObstacle::SetId { .. }) => Some(format!(
                 "{} is set-ID; the seccomp engine's no_new_privs keeps it from \
                  gaining those privileges",
@@ -369,7 +385,7 @@ fn run_seccomp(
     choice: &Choice,
     report: &mut Option<ReportFile>,
 ) -> Result<u8, SuperviseError> {
-    for warning in warnings(Engine::Seccomp, obstacles, &request.program) {
+    for warning in warnings(Engine::Seccomp, request.engine, obstacles, &request.program) {
         warn(&warning);
     }
     let log_file = std::env::var_os(crate::engine::preload::environment::LOG_VAR);
@@ -419,7 +435,12 @@ fn run_preload_reported(
         crate::engine::preload::shim::locate,
         |name: &str| std::env::var_os(name),
     )?;
-    for warning in warnings(Engine::Preload, &launch.obstacles, &launch.arg0) {
+    for warning in warnings(
+        Engine::Preload,
+        request.engine,
+        &launch.obstacles,
+        &launch.arg0,
+    ) {
         warn(&warning);
     }
     let table = report::Table::create().map_err(|e| RunError {
@@ -459,7 +480,12 @@ fn exec_preload(request: &RunRequest, path: PathBuf, obstacles: Vec<PreloadObsta
         Ok(launch) => launch,
         Err(error) => return error,
     };
-    for warning in warnings(Engine::Preload, &launch.obstacles, &launch.arg0) {
+    for warning in warnings(
+        Engine::Preload,
+        request.engine,
+        &launch.obstacles,
+        &launch.arg0,
+    ) {
         warn(&warning);
     }
     let mut command = Command::new(&launch.path);
@@ -677,17 +703,46 @@ mod tests {
     fn static_warning_only_with_preload() {
         let prog = OsStr::new("busybox");
         let obstacles = [PreloadObstacle::StaticallyLinked];
-        assert!(warnings(Engine::Seccomp, &obstacles, prog).is_empty());
-        let preload = warnings(Engine::Preload, &obstacles, prog);
+        let auto = EngineOption::Auto;
+        assert!(warnings(Engine::Seccomp, auto, &obstacles, prog).is_empty());
+        let preload = warnings(Engine::Preload, auto, &obstacles, prog);
         assert_eq!(preload.len(), 1);
         assert!(preload[0].contains("statically linked"), "{preload:?}");
         let set_id = [PreloadObstacle::SetId {
             setuid: true,
             setgid: false,
         }];
-        let seccomp = warnings(Engine::Seccomp, &set_id, prog);
+        let seccomp = warnings(Engine::Seccomp, auto, &set_id, prog);
         assert_eq!(seccomp.len(), 1);
         assert!(seccomp[0].contains("no_new_privs"), "{seccomp:?}");
+    }
+
+    /// A Go program under the preload engine: one line, and the way out
+    /// only when preload was asked for (`auto` falls back to preload only
+    /// where seccomp cannot be used, and says so itself).
+    #[test]
+    fn go_warning_with_preload_suggests_seccomp_when_asked() {
+        let prog = OsStr::new("./gofetch");
+        let go = [PreloadObstacle::Go];
+        let asked = warnings(Engine::Preload, EngineOption::Preload, &go, prog);
+        assert_eq!(asked.len(), 1);
+        assert!(
+            asked[0].starts_with("./gofetch is a Go program; Go makes its own system calls")
+                && asked[0].ends_with("; use --engine seccomp or auto"),
+            "{asked:?}"
+        );
+        let fallback = warnings(Engine::Preload, EngineOption::Auto, &go, prog);
+        assert_eq!(fallback.len(), 1);
+        assert!(!fallback[0].contains("--engine"), "{fallback:?}");
+        for asked in [EngineOption::Auto, EngineOption::Seccomp] {
+            assert!(warnings(Engine::Seccomp, asked, &go, prog).is_empty());
+        }
+        let set_id = [PreloadObstacle::SetId {
+            setuid: true,
+            setgid: false,
+        }];
+        let preload = warnings(Engine::Preload, EngineOption::Preload, &set_id, prog);
+        assert!(!preload[0].contains("--engine"), "{preload:?}");
     }
 
     #[test]

@@ -130,6 +130,12 @@ pub enum PreloadObstacle {
     SetId { setuid: bool, setgid: bool },
     /// No PT_INTERP: ld.so never runs, so nothing reads LD_PRELOAD.
     StaticallyLinked,
+    /// A Go program, static or dynamic: Go's runtime makes its socket()
+    /// system calls itself, so the shim, even when loaded, never sees them.
+    /// Only `GODEBUG=multipathtcp=1` reaches it (Go >= 1.21). Takes the
+    /// place of [`PreloadObstacle::StaticallyLinked`] for a static one:
+    /// one warning, the more precise.
+    Go,
 }
 
 impl PreloadObstacle {
@@ -152,6 +158,10 @@ impl PreloadObstacle {
                 "{program} is statically linked; LD_PRELOAD cannot reach it, \
                  so its sockets stay TCP"
             ),
+            PreloadObstacle::Go => format!(
+                "{program} is a Go program; Go makes its own system calls and the shim \
+                 will not see them (only Go >= 1.21's own MPTCP, which GODEBUG turns on)"
+            ),
         }
     }
 }
@@ -167,7 +177,9 @@ pub fn preload_obstacles(mode: u32, elf: &ElfInfo) -> Vec<PreloadObstacle> {
     if setuid || setgid {
         obstacles.push(PreloadObstacle::SetId { setuid, setgid });
     }
-    if elf.is_statically_linked() {
+    if elf.is_go {
+        obstacles.push(PreloadObstacle::Go);
+    } else if elf.is_statically_linked() {
         obstacles.push(PreloadObstacle::StaticallyLinked);
     }
     obstacles
@@ -428,6 +440,31 @@ mod tests {
         };
         assert_eq!(preload_obstacles(0o755, &inconclusive), vec![]);
         assert_eq!(preload_obstacles(0o755, &ElfInfo::default()), vec![]);
+    }
+
+    #[test]
+    fn go_obstacle_for_static_and_dynamic_go_programs() {
+        let go = |has_interp| ElfInfo {
+            is_elf: true,
+            is_executable: true,
+            has_interp,
+            program_headers_complete: true,
+            is_go: true,
+        };
+        // Static or not, the one obstacle is Go's own system calls.
+        assert_eq!(
+            preload_obstacles(0o755, &go(false)),
+            vec![PreloadObstacle::Go]
+        );
+        assert_eq!(
+            preload_obstacles(0o755, &go(true)),
+            vec![PreloadObstacle::Go]
+        );
+        assert_eq!(
+            PreloadObstacle::Go.describe(OsStr::new("./gofetch")),
+            "./gofetch is a Go program; Go makes its own system calls and the shim will not \
+             see them (only Go >= 1.21's own MPTCP, which GODEBUG turns on)"
+        );
     }
 
     #[test]

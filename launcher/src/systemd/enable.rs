@@ -227,6 +227,11 @@ fn print_engine(unit: &UnitName, env: &ServiceEnvironment, choice: &service_engi
             choice.unread.join(", ")
         );
     }
+    for unreached in &choice.unreached {
+        println!(
+            "Note: {unreached}; its sockets stay TCP with this drop-in: enable with --engine seccomp or auto."
+        );
+    }
     if choice.engine == Engine::Seccomp
         && env.service_type.as_deref() == Some("forking")
         && env.pid_file.is_none()

@@ -18,9 +18,10 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use crate::engine::preload::shim;
-use crate::engine::{self, Engine, EngineOption, ProgramFacts};
+use crate::engine::{self, Engine, EngineOption, ProgramFacts, Reason};
 use crate::failure::Failure;
 use crate::run::elf;
+use crate::run::program::PreloadObstacle;
 use crate::systemd::in_root::{self, Tree};
 use crate::systemd::unit_env::ServiceEnvironment;
 use crate::systemd::unit_name::UnitName;
@@ -46,6 +47,10 @@ pub struct Chosen {
     pub why: String,
     /// `auto` only: binaries that could not be read, and why.
     pub unread: Vec<String>,
+    /// `--engine preload` only: why the shim does not reach some of the
+    /// binaries (static, Go), one warning sentence each: the drop-in does
+    /// nothing for their sockets (Go >= 1.21's own MPTCP aside).
+    pub unreached: Vec<String>,
 }
 
 /// The engine for `asked` (see the module's documentation).
@@ -54,9 +59,15 @@ pub fn choose(asked: EngineOption, tree: &Tree, env: &ServiceEnvironment) -> Cho
         engine,
         why: format!("--engine {}", engine.name()),
         unread: Vec::new(),
+        unreached: Vec::new(),
     };
     match asked {
-        EngineOption::Preload => return asked_for(Engine::Preload),
+        EngineOption::Preload => {
+            return Chosen {
+                unreached: beyond_preload(tree, env),
+                ..asked_for(Engine::Preload)
+            };
+        }
         EngineOption::Seccomp => return asked_for(Engine::Seccomp),
         EngineOption::Auto => {}
     }
@@ -64,23 +75,14 @@ pub fn choose(asked: EngineOption, tree: &Tree, env: &ServiceEnvironment) -> Cho
         engine: Engine::Preload,
         why: "its ExecStart= binaries are dynamically linked".into(),
         unread: Vec::new(),
+        unreached: Vec::new(),
     };
-    for value in &env.exec_start {
-        let facts = exec_start::parse(value).and_then(|command| {
-            let path = locate(tree, env, command.executable)?;
-            let facts = program_facts(tree, &path)?;
-            Ok((path, facts))
-        });
-        match facts {
+    for binary in binaries(tree, env) {
+        match binary {
             Ok((path, facts)) => {
-                let choice = engine::choose(EngineOption::Auto, &facts, || Ok(()));
-                if let Ok(choice) = choice
-                    && choice.engine == Engine::Seccomp
-                {
+                if let Some(reason) = seccomp_reason(&facts) {
                     chosen.engine = Engine::Seccomp;
-                    chosen.why = choice
-                        .reason
-                        .describe(choice.engine, printable(&path).as_ref());
+                    chosen.why = reason.describe(Engine::Seccomp, printable(&path).as_ref());
                 }
             }
             Err(why) => chosen.unread.push(why),
@@ -90,6 +92,41 @@ pub fn choose(asked: EngineOption, tree: &Tree, env: &ServiceEnvironment) -> Cho
         chosen.why = "it has no ExecStart=".into();
     }
     chosen
+}
+
+/// Each `ExecStart=` binary: its path inside the tree and what `run` would
+/// learn of it, or why it could not be read.
+fn binaries(tree: &Tree, env: &ServiceEnvironment) -> Vec<Result<(String, ProgramFacts), String>> {
+    (env.exec_start.iter())
+        .map(|value| {
+            let command = exec_start::parse(value)?;
+            let path = locate(tree, env, command.executable)?;
+            let facts = program_facts(tree, &path)?;
+            Ok((path, facts))
+        })
+        .collect()
+}
+
+/// Why `auto` would give this binary the seccomp engine (static, Go and
+/// not set-ID), if it would (pure).
+fn seccomp_reason(facts: &ProgramFacts) -> Option<Reason> {
+    let choice = engine::choose(EngineOption::Auto, facts, || Ok(())).ok()?;
+    (choice.engine == Engine::Seccomp).then_some(choice.reason)
+}
+
+/// `--engine preload`: the binaries the shim does not reach, as `run`
+/// warns of them. Binaries that cannot be read are not mentioned: the
+/// engine was asked for, not chosen from them.
+fn beyond_preload(tree: &Tree, env: &ServiceEnvironment) -> Vec<String> {
+    (binaries(tree, env).into_iter().flatten())
+        .filter_map(|(path, facts)| {
+            let obstacle = match seccomp_reason(&facts)? {
+                Reason::Go => PreloadObstacle::Go,
+                _ => PreloadObstacle::StaticallyLinked,
+            };
+            Some(obstacle.describe(printable(&path).as_ref()))
+        })
+        .collect()
 }
 
 /// The file `ExecStart=`'s executable word names, inside the tree: an
@@ -292,6 +329,43 @@ mod tests {
             (chosen.engine, chosen.why.as_str()),
             (Engine::Seccomp, "--engine seccomp")
         );
+    }
+
+    /// `--engine preload` is obeyed, and the binaries the shim does not
+    /// reach are named (for enable's note); set-ID, dynamic and unreadable
+    /// ones are not.
+    #[test]
+    fn preload_asked_names_the_binaries_it_does_not_reach() {
+        let scratch = ScratchDir::new("service-engine-preload");
+        scratch.file("img/usr/bin/static-d", &synthetic_elf64(&[1]), 0o755);
+        scratch.file("img/usr/sbin/dynamic-d", &synthetic_elf64(&[3, 1]), 0o755);
+        scratch.file("img/usr/bin/setid-d", &synthetic_elf64(&[1]), 0o4755);
+        let tree = Tree::open(&scratch.dir("img")).unwrap();
+        let preload = |text: &str| choose(EngineOption::Preload, &tree, &env_of(text));
+        let chosen = preload(
+            "[Service]\nType=oneshot\nExecStart=dynamic-d\nExecStart=/usr/bin/static-d\n\
+             ExecStart=/usr/bin/setid-d\nExecStart=/opt/none\n",
+        );
+        assert_eq!(
+            (chosen.engine, chosen.why.as_str()),
+            (Engine::Preload, "--engine preload")
+        );
+        assert_eq!(
+            chosen.unreached,
+            [PreloadObstacle::StaticallyLinked.describe("/usr/bin/static-d".as_ref())]
+        );
+        assert!(chosen.unread.is_empty(), "{chosen:?}");
+        assert!(
+            preload("[Service]\nExecStart=dynamic-d\n")
+                .unreached
+                .is_empty()
+        );
+        let auto = choose(
+            EngineOption::Auto,
+            &tree,
+            &env_of("[Service]\nExecStart=static-d\n"),
+        );
+        assert!(auto.unreached.is_empty(), "{auto:?}");
     }
 
     #[test]
