@@ -125,6 +125,17 @@ pub enum SelfTestJson<'a> {
 pub struct EnginesJson<'a> {
     pub preload: PreloadJson<'a>,
     pub seccomp: SeccompJson<'a>,
+    /// Which sockets each engine reaches, the same on every host.
+    pub reach: Vec<ReachJson>,
+}
+
+/// One row of [`crate::engine::REACH`].
+#[derive(Serialize)]
+pub struct ReachJson {
+    pub calls: &'static str,
+    pub preload: bool,
+    pub seccomp: bool,
+    pub note: &'static str,
 }
 
 /// `shim` when usable, `reason` otherwise; the other is `null`.
@@ -197,6 +208,14 @@ pub fn render_json<'a>(facts: &'a Facts, findings: &'a [Finding]) -> CheckJson<'
                 usable: engines.seccomp.is_ok(),
                 reason: engines.seccomp.as_ref().err().map(String::as_str),
             },
+            reach: (crate::engine::REACH.iter())
+                .map(|row| ReachJson {
+                    calls: row.calls,
+                    preload: row.preload,
+                    seccomp: row.seccomp,
+                    note: row.note,
+                })
+                .collect(),
         },
         systemd: SystemdJson {
             installed: facts.systemd.version.is_ok(),
@@ -282,6 +301,7 @@ mod tests {
             "\"severity\": \"ok\"",
             "\"version\": 252",
             "\"socket_protocol_mptcp\": false",
+            "\"calls\": \"socket() as a raw system call\",\n        \"preload\": false,\n        \"seccomp\": true",
         ] {
             assert!(json.contains(needle), "missing {needle:?} in:\n{json}");
         }

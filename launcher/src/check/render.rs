@@ -85,6 +85,7 @@ pub fn render_text(facts: &Facts, findings: &[Finding]) -> String {
             out += &format!("  {label:<width$}  {line}\n");
         }
     }
+    out += &reach_table();
     out += "\nFindings:\n";
     for finding in findings {
         let tag = format!("[{}]", finding.severity.name());
@@ -103,6 +104,28 @@ pub fn render_text(facts: &Facts, findings: &[Finding]) -> String {
     } else {
         "\nMPTCP cannot work here: see the errors above.\n".to_string()
     };
+    out
+}
+
+/// Which engine reaches which sockets ([`crate::engine::REACH`]): the
+/// same on every host, shown beside the engines usable on this one.
+fn reach_table() -> String {
+    let rows = crate::engine::REACH;
+    let width = rows.iter().map(|row| row.calls.len()).max().unwrap_or(0);
+    let yes_no = |reached: bool| if reached { "yes" } else { "no" };
+    let mut out = format!(
+        "\nWhich sockets each engine reaches:\n  {:<width$}  preload  seccomp\n",
+        ""
+    );
+    for row in rows {
+        out += &format!(
+            "  {:<width$}  {:<7}  {:<7}  ({})\n",
+            row.calls,
+            yes_no(row.preload),
+            yes_no(row.seccomp),
+            row.note
+        );
+    }
     out
 }
 
@@ -197,6 +220,12 @@ mod tests {
             "systemd            systemd 252 (252.39-1~deb12u2), running",
             "SocketProtocol=mptcp in .socket units: no (needs systemd 257)",
             "static and Go services: yes (enable wraps ExecStart= in the seccomp engine)",
+            "Which sockets each engine reaches:\n\
+             \x20                                preload  seccomp\n\
+             \x20 socket() through libc          yes      yes      (dynamically linked programs)\n\
+             \x20 socket() as a raw system call  no       yes      (static programs, Go)\n\
+             \x20 io_uring IORING_OP_SOCKET      no       no       \
+             (run --no-io-uring: socket() instead)\n",
         ] {
             assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
         }

@@ -47,6 +47,22 @@ ENGINES:
            rest (and for setuid programs); preload with a warning if the
            kernel cannot do seccomp. The default.
 
+WHAT EACH ENGINE REACHES:
+                                  preload  seccomp
+  socket() through libc           yes      yes      (dynamically linked programs)
+  socket() as a raw system call   no       yes      (static programs, Go)
+  io_uring IORING_OP_SOCKET       no       no       (--no-io-uring: socket() instead)
+  Go >= 1.21 also makes MPTCP sockets itself with GODEBUG=multipathtcp=1,
+  which both engines set. run --engine preload warns of a static or Go PROG.
+
+IO_URING:
+  --no-io-uring (seccomp engine only: run refuses it with preload) makes
+  io_uring_setup fail with ENOSYS, as on a kernel without io_uring, so a
+  program that falls back (liburing users commonly do) creates its sockets
+  with socket(), which the engine makes MPTCP. The price: PROG and
+  everything it starts lose io_uring for all their I/O (files too), which
+  may be slower, and a program that requires io_uring fails. Off by default.
+
 EXAMPLES:
   mptcpize-rs run iperf3 -s
   mptcpize-rs run -d curl http://example.com/
@@ -85,6 +101,12 @@ pub struct RunArgs {
     /// Give PROG NAME as argv[0] instead of PROG as typed (like exec -a)
     #[arg(long, value_name = "NAME")]
     pub argv0: Option<OsString>,
+
+    /// Make io_uring_setup fail with ENOSYS (seccomp engine only), so PROG
+    /// creates its sockets with socket(), which the engine sees, not with
+    /// io_uring, which no engine sees. Off by default: see IO_URING below
+    #[arg(long)]
+    pub no_io_uring: bool,
 
     #[command(flatten)]
     pub rules: RuleArgs,
@@ -191,6 +213,7 @@ pub fn plain_run(args: &[OsString]) -> Option<RunRequest> {
         rules: RuleOptions::default(),
         keep_pid: false,
         argv0: None,
+        no_io_uring: false,
     })
 }
 
@@ -209,6 +232,7 @@ impl RunArgs {
             rules: self.rules.options(),
             keep_pid: self.keep_pid,
             argv0: self.argv0,
+            no_io_uring: self.no_io_uring,
         }
     }
 }
@@ -340,7 +364,15 @@ mod tests {
         let mut command = Cli::command();
         let run = command.find_subcommand_mut("run").expect("run exists");
         let help = run.render_long_help().to_string();
-        for needle in ["--engine", "preload", "seccomp", "auto", "static", "Go"] {
+        for needle in [
+            "--engine",
+            "preload",
+            "seccomp",
+            "auto",
+            "static",
+            "Go",
+            "--no-io-uring",
+        ] {
             assert!(help.contains(needle), "missing {needle:?} in:\n{help}");
         }
     }
@@ -381,6 +413,32 @@ mod tests {
             &["enable", "nginx"],
         ] {
             assert_eq!(plain_run(&strings(args)), None, "{args:?}");
+        }
+    }
+
+    #[test]
+    fn no_io_uring_option() {
+        assert!(!run_request(&["run", "curl"]).no_io_uring);
+        let req = run_request(&[
+            "run",
+            "--no-io-uring",
+            "--engine",
+            "seccomp",
+            "x",
+            "--no-io-uring",
+        ]);
+        assert!(req.no_io_uring);
+        assert_eq!(req.args, strings(&["--no-io-uring"]));
+        // The help's reach table is the one `check` prints.
+        let mut command = Cli::command();
+        let run = command.find_subcommand_mut("run").expect("run exists");
+        let help = run.render_long_help().to_string();
+        for row in crate::engine::REACH {
+            assert!(
+                help.contains(row.calls),
+                "missing {:?} in:\n{help}",
+                row.calls
+            );
         }
     }
 

@@ -149,6 +149,41 @@ fn preload_reason(program: &ProgramFacts) -> Reason {
     }
 }
 
+/// One row of "which engine reaches what": a way programs create sockets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reach {
+    pub calls: &'static str,
+    /// The preload engine turns these sockets into MPTCP.
+    pub preload: bool,
+    /// The seccomp engine does.
+    pub seccomp: bool,
+    /// Who makes them, or the way around.
+    pub note: &'static str,
+}
+
+/// Which engine reaches what, as `check`, `run --help` and the README say
+/// it (tests/tests/reach.rs runs each row with each engine).
+pub const REACH: [Reach; 3] = [
+    Reach {
+        calls: "socket() through libc",
+        preload: true,
+        seccomp: true,
+        note: "dynamically linked programs",
+    },
+    Reach {
+        calls: "socket() as a raw system call",
+        preload: false,
+        seccomp: true,
+        note: "static programs, Go",
+    },
+    Reach {
+        calls: "io_uring IORING_OP_SOCKET",
+        preload: false,
+        seccomp: false,
+        note: "run --no-io-uring: socket() instead",
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,6 +49,9 @@ pub struct RunRequest {
     pub keep_pid: bool,
     /// `--argv0 NAME`: PROG's `argv[0]` (by default PROG as typed).
     pub argv0: Option<OsString>,
+    /// `--no-io-uring`: `io_uring_setup` fails with ENOSYS (the seccomp
+    /// engine only), so sockets are made with `socket()`, which it sees.
+    pub no_io_uring: bool,
 }
 
 impl RunRequest {
@@ -277,6 +280,7 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
                 message,
             }
         })?;
+    refuse_no_io_uring_without_seccomp(request, &choice)?;
     refuse_rules_seccomp_ignores(request, &choice)?;
     // Fail before the program starts, not after it has done its work.
     let mut report = match &request.report {
@@ -286,7 +290,10 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
     let mut fallback = choice.fallback_from_seccomp.clone();
     if choice.engine == Engine::Seccomp {
         match run_seccomp(request, &path, &obstacles, &choice, &mut report) {
-            Err(SuperviseError::Unsupported(reason)) if request.engine == EngineOption::Auto => {
+            // The preload engine cannot refuse io_uring: no fallback then.
+            Err(SuperviseError::Unsupported(reason))
+                if request.engine == EngineOption::Auto && !request.no_io_uring =>
+            {
                 fallback = Some(reason);
             }
             outcome => return outcome.map_err(|error| seccomp_failure(request, &path, error)),
@@ -356,6 +363,36 @@ fn refuse_rules_seccomp_ignores(request: &RunRequest, choice: &Choice) -> Result
     })
 }
 
+/// `--no-io-uring` with the preload engine is refused before anything
+/// runs (pure): the shim cannot make `io_uring_setup` fail, a system call
+/// programs (liburing too) make themselves, and running the program with
+/// io_uring anyway would break the promise.
+fn refuse_no_io_uring_without_seccomp(
+    request: &RunRequest,
+    choice: &Choice,
+) -> Result<(), RunError> {
+    if !request.no_io_uring || choice.engine == Engine::Seccomp {
+        return Ok(());
+    }
+    if let Some(unavailable) = &choice.fallback_from_seccomp {
+        return Err(RunError {
+            exit_code: exit_code::LAUNCHER_FAILED,
+            message: format!(
+                "--no-io-uring needs the seccomp engine, which cannot be used here ({unavailable})"
+            ),
+        });
+    }
+    let why = choice.reason.describe(choice.engine, &request.program);
+    Err(RunError {
+        exit_code: exit_code::USAGE,
+        message: format!(
+            "--no-io-uring needs the seccomp engine, and the preload engine was chosen ({why}): \
+             the shim cannot make io_uring_setup fail, a system call programs make themselves; \
+             add --engine seccomp"
+        ),
+    })
+}
+
 fn report_failure(path: &Path, error: &io::Error) -> RunError {
     RunError {
         exit_code: exit_code::LAUNCHER_FAILED,
@@ -406,6 +443,7 @@ fn run_seccomp(
         log,
         require_mptcp: request.require_mptcp,
         report: request.report.is_some(),
+        refuse_io_uring: request.no_io_uring,
     };
     if request.keep_pid {
         return Err(seccomp::exec_in_place(&target));
@@ -525,6 +563,43 @@ mod tests {
             rules: Default::default(),
             keep_pid: false,
             argv0: None,
+            no_io_uring: false,
+        }
+    }
+
+    #[test]
+    fn no_io_uring_is_refused_without_the_seccomp_engine() {
+        let choice = |engine, reason, fallback: Option<&str>| Choice {
+            engine,
+            reason,
+            fallback_from_seccomp: fallback.map(String::from),
+        };
+        let mut req = request("curl", &[], false);
+        let dynamic = choice(Engine::Preload, Reason::DynamicallyLinked, None);
+        assert_eq!(refuse_no_io_uring_without_seccomp(&req, &dynamic), Ok(()));
+        req.no_io_uring = true;
+        let error = refuse_no_io_uring_without_seccomp(&req, &dynamic).unwrap_err();
+        assert_eq!(error.exit_code(), exit_code::USAGE);
+        let message = error.to_string();
+        assert!(
+            message.starts_with(
+                "--no-io-uring needs the seccomp engine, and the preload engine was chosen \
+                 (curl is dynamically linked)"
+            ) && message.ends_with("add --engine seccomp"),
+            "{message}"
+        );
+        let asked = choice(Engine::Preload, Reason::Asked, None);
+        let message = refuse_no_io_uring_without_seccomp(&req, &asked)
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains("(--engine preload)"), "{message}");
+        let fallback = choice(Engine::Preload, Reason::StaticallyLinked, Some("too old"));
+        let error = refuse_no_io_uring_without_seccomp(&req, &fallback).unwrap_err();
+        assert_eq!(error.exit_code(), exit_code::LAUNCHER_FAILED);
+        assert!(error.to_string().contains("(too old)"), "{error}");
+        for reason in [Reason::Asked, Reason::Go] {
+            let seccomp = choice(Engine::Seccomp, reason, None);
+            assert_eq!(refuse_no_io_uring_without_seccomp(&req, &seccomp), Ok(()));
         }
     }
 

@@ -25,6 +25,11 @@
 //! notify: ret #SECCOMP_RET_USER_NOTIF
 //! allow:  ret #SECCOMP_RET_ALLOW
 //! ```
+//!
+//! `run --no-io-uring` puts [`io_uring_refusal`] before it: the native
+//! `io_uring_setup` fails with ENOSYS, so a program that would create
+//! sockets with `IORING_OP_SOCKET` (which no filter sees) falls back to
+//! `socket()`. [`program`] is the filter as installed.
 
 use super::ffi::{
     self, AUDIT_ARCH_AARCH64, AUDIT_ARCH_X86_64, NR_SOCKET_AARCH64, NR_SOCKET_X86_64, RET_ALLOW,
@@ -158,6 +163,49 @@ pub fn socket_filter(arch: Arch) -> Vec<sock_filter> {
         Step::Return(RET_ALLOW),
     ]);
     assemble(&steps)
+}
+
+/// `io_uring_setup(2)`'s number: 425 on x86_64 and on aarch64 (the generic
+/// table), as every system call since 5.1's unified numbering (424+).
+pub const NR_IO_URING_SETUP: u32 = 425;
+
+/// `SECCOMP_RET_ERRNO | ENOSYS`: the call fails with ENOSYS, as on a
+/// kernel built without io_uring, which programs already handle.
+pub const RET_ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+
+/// The filter as installed: [`socket_filter`], after [`io_uring_refusal`]
+/// when `refuse_io_uring` (`run --no-io-uring`).
+pub fn program(arch: Arch, refuse_io_uring: bool) -> Vec<sock_filter> {
+    let mut program = match refuse_io_uring {
+        true => io_uring_refusal(arch).to_vec(),
+        false => Vec::new(),
+    };
+    program.extend(socket_filter(arch));
+    program
+}
+
+/// Makes the native `io_uring_setup` fail with ENOSYS and goes on to the
+/// next instruction for every other call. Self-contained (its own
+/// architecture check), so it can go in front of any program. x32 and
+/// 32-bit calls are left alone, as the socket filter leaves theirs.
+///
+/// ```text
+///      ld  [arch]
+///      jeq #AUDIT_ARCH, 0, next
+///      ld  [nr]
+///      jeq #NR_io_uring_setup, 0, next
+///      ret #SECCOMP_RET_ERRNO|ENOSYS
+/// next:
+/// ```
+pub fn io_uring_refusal(arch: Arch) -> [sock_filter; 5] {
+    let insn = |code: u16, jt: u8, jf: u8, k: u32| sock_filter { code, jt, jf, k };
+    [
+        insn(LD_W_ABS, 0, 0, ffi::DATA_ARCH),
+        insn(JEQ_K, 0, 3, arch.audit_arch),
+        insn(LD_W_ABS, 0, 0, ffi::DATA_NR),
+        insn(JEQ_K, 0, 1, NR_IO_URING_SETUP),
+        insn(RET_K, 0, 0, RET_ENOSYS),
+    ]
 }
 
 /// Turns steps into instructions, resolving labels into forward offsets.
@@ -364,6 +412,46 @@ mod tests {
                 assert!(furthest < program.len(), "instruction {index}");
             }
         }
+    }
+
+    /// `--no-io-uring`: io_uring_setup of the native architecture fails
+    /// with ENOSYS; everything else is judged as without it.
+    #[test]
+    fn io_uring_setup_is_refused_only_when_asked() {
+        let tcp = socket_args(libc::AF_INET, libc::SOCK_STREAM, 0);
+        let setup = i64::from(NR_IO_URING_SETUP);
+        for arch in [X86_64, AARCH64] {
+            let refusing = program(arch, true);
+            let plain = program(arch, false);
+            let fields = |p: &[sock_filter]| -> Vec<(u16, u8, u8, u32)> {
+                p.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()
+            };
+            assert_eq!(fields(&plain), fields(&socket_filter(arch)));
+            assert_eq!(refusing.len(), plain.len() + 5);
+            let nr_socket = i64::from(arch.nr_socket);
+            let audit = arch.audit_arch;
+            assert_eq!(run(&refusing, audit, setup, tcp), RET_ENOSYS);
+            assert_eq!(run(&plain, audit, setup, tcp), RET_ALLOW);
+            assert_eq!(run(&refusing, audit, nr_socket, tcp), RET_USER_NOTIF);
+            // io_uring_enter, io_uring_register: only setup is refused.
+            for nr in [426, 427, 0, 59] {
+                assert_eq!(run(&refusing, audit, nr, tcp), RET_ALLOW, "nr {nr}");
+            }
+            // Another architecture's number 425 is not ours.
+            assert_eq!(run(&refusing, 0x4000_0003, setup, tcp), RET_ALLOW);
+        }
+        let x32_setup = i64::from(X32_SYSCALL_BIT) + setup;
+        assert_eq!(
+            run(&program(X86_64, true), AUDIT_ARCH_X86_64, x32_setup, tcp),
+            RET_ALLOW
+        );
+        assert_eq!(RET_ENOSYS & 0xffff, libc::ENOSYS as u32);
+    }
+
+    #[test]
+    fn io_uring_setup_has_the_same_number_on_both_architectures() {
+        // libc's number for the architecture this test runs on.
+        assert_eq!(libc::SYS_io_uring_setup, i64::from(NR_IO_URING_SETUP));
     }
 
     #[test]

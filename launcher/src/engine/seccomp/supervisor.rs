@@ -61,6 +61,8 @@ pub struct Target<'a> {
     pub require_mptcp: bool,
     /// Count the decisions per process, for `run --report`.
     pub report: bool,
+    /// `--no-io-uring`: the filter fails `io_uring_setup` with ENOSYS.
+    pub refuse_io_uring: bool,
 }
 
 /// How supervision ended: the program's status and what was decided for
@@ -163,7 +165,7 @@ impl Prepared {
             notif_size: sizes.seccomp_notif,
             own_netns,
             exec: ExecArgs::new(target)?,
-            program: filter::socket_filter(arch),
+            program: filter::program(arch, target.refuse_io_uring),
         })
     }
 
