@@ -19,6 +19,8 @@
 //!   subflow (or fell back to TCP), from what the kernel says of one
 //!   connection and of both ends' counters.
 //! - [`fs`]: unique temporary directories and file/byte helpers.
+//! - [`reach`]: the probe of which engine reaches which sockets (libc,
+//!   raw system calls, io_uring) and a dynamically linked Go program.
 //! - [`seccomp`]: static busybox, the Go client fixture, the seccomp
 //!   engine's `-d` lines, its background supervisor.
 //! - [`systemd`]: a real systemd booted as PID 1 in a throwaway container
@@ -32,6 +34,7 @@ pub mod mptcp_echo;
 pub mod netns;
 pub mod prereq;
 pub mod process;
+pub mod reach;
 pub mod seccomp;
 pub mod systemd;
 pub mod workspace;
