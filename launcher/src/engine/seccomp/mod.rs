@@ -76,6 +76,11 @@
 //!   tracer that rewrites system calls can bypass or confuse the filter.
 //! - Only the native ABI is trapped: x32 and 32-bit (i386, `socketcall`)
 //!   programs on x86_64 keep TCP.
+//! - Sockets created through io_uring (`IORING_OP_SOCKET`) are made in the
+//!   kernel without a system call the filter sees: they stay TCP.
+//!   `run --no-io-uring` puts [`filter::io_uring_refusal`] in front of the
+//!   filter: `io_uring_setup` fails with ENOSYS, and a program that falls
+//!   back uses `socket()` (and loses io_uring for the rest of its I/O).
 //! - Each converted socket costs two context switches to the supervisor
 //!   (tens of microseconds, see the README's benchmark); other calls cost a
 //!   few BPF instructions.
