@@ -26,6 +26,12 @@ pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 pub const NR_SOCKET_X86_64: u32 = 41;
 /// `socket(2)`'s number on aarch64 (the generic table).
 pub const NR_SOCKET_AARCH64: u32 = 198;
+/// `connect(2)` and `listen(2)` on x86_64 and aarch64: trapped only when a
+/// rule can make a connection or a listener plain TCP.
+pub const NR_CONNECT_X86_64: u32 = 42;
+pub const NR_LISTEN_X86_64: u32 = 50;
+pub const NR_CONNECT_AARCH64: u32 = 203;
+pub const NR_LISTEN_AARCH64: u32 = 201;
 
 /// `SECCOMP_RET_USER_NOTIF`, `SECCOMP_RET_ALLOW` as u32 (libc: c_uint).
 pub const RET_USER_NOTIF: u32 = libc::SECCOMP_RET_USER_NOTIF;
