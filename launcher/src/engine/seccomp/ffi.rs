@@ -294,6 +294,35 @@ pub fn add_fd_and_send(
     result(rc)
 }
 
+/// Puts `source` on descriptor number `newfd` of the target of
+/// notification `id` (`SECCOMP_ADDFD_FLAG_SETFD`, Linux 5.9+), closing
+/// what was there, as `dup3` would in the target; the notification stays
+/// pending. The connect-time swap's move into place.
+pub fn add_fd_at(
+    listener: BorrowedFd<'_>,
+    id: u64,
+    source: BorrowedFd<'_>,
+    newfd: RawFd,
+    cloexec: bool,
+) -> io::Result<()> {
+    let addfd = seccomp_notif_addfd {
+        id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SETFD as u32,
+        srcfd: source.as_raw_fd() as u32,
+        newfd: newfd as u32,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: the ioctl reads one seccomp_notif_addfd from a live local.
+    let rc = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+            &addfd,
+        )
+    };
+    result(rc).map(drop)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

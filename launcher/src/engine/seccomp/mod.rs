@@ -91,7 +91,9 @@
 //!   kernel makes the caller's own TCP socket.
 
 pub mod background;
+mod caller;
 mod child;
+mod converted;
 pub mod credentials;
 mod decision;
 pub mod ffi;
@@ -102,6 +104,7 @@ mod respond;
 mod scm_rights;
 mod spawn;
 pub mod supervisor;
+pub mod swap;
 
 pub use in_place::exec_in_place;
 pub use log::LogSink;

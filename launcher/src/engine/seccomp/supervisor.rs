@@ -40,10 +40,12 @@ use super::child::{Child, SupervisorSignals};
 use super::log::LogSink;
 use super::respond::{self, Responder};
 use super::spawn::{self, ExecArgs};
+use super::swap::ConnectRules;
 use super::{background, ffi, filter};
 use crate::exit_code::{self, ChildStatus};
 use crate::kernel::fd;
 use crate::run::report::Report;
+use mptcpize_contract::rules::Rules;
 
 /// What to run.
 #[derive(Debug)]
@@ -61,6 +63,9 @@ pub struct Target<'a> {
     pub require_mptcp: bool,
     /// Count the decisions per process, for `run --report`.
     pub report: bool,
+    /// The connection rules (`--loopback`, `--exclude`, ...), decided at
+    /// `connect()` and `listen()` ([`super::swap`]).
+    pub rules: Rules,
 }
 
 /// How supervision ended: the program's status and what was decided for
@@ -139,6 +144,7 @@ pub(super) struct Prepared {
     own_netns: Option<respond::NetnsId>,
     pub exec: ExecArgs,
     program: Vec<ffi::sock_filter>,
+    arch: filter::Arch,
 }
 
 impl Prepared {
@@ -163,7 +169,8 @@ impl Prepared {
             notif_size: sizes.seccomp_notif,
             own_netns,
             exec: ExecArgs::new(target)?,
-            program: filter::socket_filter(arch),
+            program: filter::filter(arch, super::swap::traps(&target.rules)),
+            arch,
         })
     }
 
@@ -182,6 +189,7 @@ impl Prepared {
             target.log.as_ref(),
             target.require_mptcp,
             target.report,
+            ConnectRules::new(target.rules, self.arch, super::credentials::own()),
         )
     }
 }
