@@ -30,8 +30,9 @@
 #     median of 3; the libraries' file sizes and relocation counts.
 #  4. Throughput on the two-path network: `mptcpize-rs demo`'s "both paths
 #     up" line (its sender under `mptcpize-rs run` against plain TCP).
-#  5. Per-socket cost of the seccomp engine beside the preload engine:
-#     tests/bench-engines.sh.
+#  5. Per-socket cost of the seccomp engine beside the preload engine, and
+#     its per-connect cost of the connection rules (a loopback connect()
+#     swapped to TCP, kept MPTCP, trapped but kept): tests/bench-engines.sh.
 #  6. The shim before and after a change, in the same run: the shim of
 #     BENCH_BEFORE (a git revision; default 5747449, the last one before
 #     issue 14's invisible swap) is built in a temporary worktree and
@@ -472,6 +473,10 @@ engine_ns() { echo "$engines" | awk -v e="$1" '$1 == e { print $2 }'; }
 ENG_NONE=$(engine_ns none)
 ENG_PRELOAD=$(engine_ns preload)
 ENG_SECCOMP=$(engine_ns seccomp)
+CONN_NONE=$(engine_ns connect-none)
+CONN_SWAPPED=$(engine_ns connect-swapped)
+CONN_KEPT=$(engine_ns connect-kept)
+CONN_TRAPPED=$(engine_ns connect-trapped)
 
 # --- report -----------------------------------------------------------------
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "—"; else printf "%.2fx", a / b }'; }
@@ -519,6 +524,9 @@ of \`tests/bench.sh\`. Generated file: do not edit, run the command again.
 | throughput, two 100 Mbit/s paths (\`mptcpize-rs demo\`) | $tput_cells |
 | ns per \`socket()\`+\`close()\`, preload engine ($ENGINE_N iterations, best of $ENGINE_ROUNDS) | $ENG_NONE (plain TCP) | — | $ENG_PRELOAD | $(ratio "$ENG_PRELOAD" "$ENG_NONE") of raw | | |
 | ns per \`socket()\`+\`close()\`, seccomp engine | $ENG_NONE (plain TCP) | — (no such engine) | $ENG_SECCOMP | $(ratio "$ENG_SECCOMP" "$ENG_NONE") of raw | reported | |
+| ns per loopback \`connect()\`, seccomp engine, swapped to TCP (default rules; socket+connect+accept+close) | $CONN_NONE (plain TCP) | — (no such engine) | $CONN_SWAPPED | $(ratio "$CONN_SWAPPED" "$CONN_NONE") of raw | reported | |
+| ns per loopback \`connect()\`, seccomp engine, kept MPTCP (\`--loopback\`: no \`connect()\` trap) | $CONN_NONE (plain TCP) | — | $CONN_KEPT | $(ratio "$CONN_KEPT" "$CONN_NONE") of raw | reported | |
+| ns per loopback \`connect()\`, seccomp engine, trapped and kept MPTCP (\`--loopback --exclude-port 1\`: one round trip) | $CONN_NONE (plain TCP) | — | $CONN_TRAPPED | $(ratio "$CONN_TRAPPED" "$CONN_NONE") of raw | reported | |
 
 How each figure is taken:
 

@@ -1,8 +1,9 @@
 //! `run --loopback`, `--exclude`, `--exclude-port`, `--include`,
 //! `--include-port` and `--no-listen`: turned into the one canonical text
-//! the shim reads from `MPTCPIZE_RS_RULES`, and validated with the shim's
-//! own parser (the contract crate's), so the launcher refuses exactly what
-//! the shim would not understand.
+//! the shim reads from `MPTCPIZE_RS_RULES` (and the seccomp supervisor
+//! parses), and validated with the shim's own parser (the contract
+//! crate's), so the launcher refuses exactly what the shim would not
+//! understand.
 
 use mptcpize_contract::rules as grammar;
 
@@ -62,23 +63,6 @@ impl RuleOptions {
             )
         })?;
         Ok(Some(text))
-    }
-
-    /// The options given that only the shim can apply: the seccomp engine
-    /// converts at `socket()`, before a destination or a `listen()` is
-    /// known. (`--loopback` is not among them: that engine converts
-    /// loopback connections anyway.)
-    pub fn preload_only_flags(&self) -> Vec<&'static str> {
-        let mut flags: Vec<&'static str> = self
-            .lists()
-            .into_iter()
-            .filter(|(_, values, _)| !values.is_empty())
-            .map(|(flag, _, _)| flag)
-            .collect();
-        if self.no_listen {
-            flags.push("--no-listen");
-        }
-        flags
     }
 
     #[allow(clippy::type_complexity)]
@@ -149,26 +133,6 @@ mod tests {
         assert_eq!(
             only_include.canonical().unwrap().unwrap(),
             "loopback=0;listen=1;include=10.0.0.0/8"
-        );
-    }
-
-    #[test]
-    fn preload_only_flags_are_named() {
-        assert!(RuleOptions::default().preload_only_flags().is_empty());
-        let loopback = RuleOptions {
-            loopback: true,
-            ..RuleOptions::default()
-        };
-        assert!(loopback.preload_only_flags().is_empty());
-        let options = RuleOptions {
-            no_listen: true,
-            exclude: strings(&["10.0.0.0/8"]),
-            include_ports: strings(&["443"]),
-            ..loopback
-        };
-        assert_eq!(
-            options.preload_only_flags(),
-            ["--exclude", "--include-port", "--no-listen"]
         );
     }
 

@@ -55,6 +55,30 @@ pub fn build_go_fixture(dir: &Path, name: &str) -> PathBuf {
     out_path
 }
 
+/// Builds `fixtures/connprobe.c` into `DIR/connprobe` with `cc -static`: a
+/// static client that prints its connected socket's SO_PROTOCOL, can
+/// register it with epoll before connecting, and checks an echo exchange
+/// (see the file). Panics with an install hint without a static libc.
+pub fn build_connprobe(dir: &Path) -> PathBuf {
+    require_program("cc");
+    let out_path = dir.join("connprobe");
+    let mut cmd = Command::new("cc");
+    cmd.args(["-static", "-O2", "-Wall", "-o"])
+        .arg(&out_path)
+        .arg(fixture("connprobe.c"));
+    let out = run_timeout(&mut cmd, Duration::from_secs(120));
+    assert!(
+        out.code() == Some(0),
+        "cc -static failed (install libc6-dev for a static libc):\n{out}"
+    );
+    assert!(
+        !is_dynamically_linked(&out_path),
+        "cc -static gave a dynamically linked {}",
+        out_path.display()
+    );
+    out_path
+}
+
 /// The seccomp supervisor's decision lines (`mptcpize-rs[PID]: ... (seccomp)`).
 pub fn seccomp_lines(text: &str) -> Vec<&str> {
     text.lines()

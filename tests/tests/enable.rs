@@ -812,9 +812,11 @@ fn enabling_a_socket_activated_service_says_so() {
 }
 
 /// A static daemon in the image: `auto` reads it there and wraps
-/// `ExecStart=` for the seccomp engine; rules and `--engine` on a socket
-/// are refused with nothing written; `status` names the engine and
-/// `disable` restores the unit's own `ExecStart=`.
+/// `ExecStart=` for the seccomp engine; `--engine` on a socket is refused
+/// with nothing written; rules go into the drop-in's `MPTCPIZE_RS_RULES`
+/// (which `run` applies under the seccomp engine) and `status` reads them
+/// back; `status` names the engine and `disable` restores the unit's own
+/// `ExecStart=`.
 #[test]
 fn static_services_get_the_seccomp_engine() {
     let busybox = mptcpize_rs_tests::seccomp::static_busybox();
@@ -840,15 +842,7 @@ fn static_services_get_the_seccomp_engine() {
     ]);
     for (args, why) in [
         (
-            &["web", "--exclude", "10.0.0.0/8"][..],
-            "cannot be applied by the seccomp engine",
-        ),
-        (
-            &["web", "--engine", "seccomp", "--no-listen"],
-            "cannot be applied by the seccomp engine",
-        ),
-        (
-            &["web.socket", "--engine", "seccomp"],
+            &["web.socket", "--engine", "seccomp"][..],
             "--engine applies to a service",
         ),
         (&["web", "--engine", "ptrace"], "invalid value"),
@@ -856,6 +850,29 @@ fn static_services_get_the_seccomp_engine() {
         tree.run("enable", args).expect_code(2).stderr_has(&[why]);
     }
     assert_eq!(tree.snapshot(), before, "refusals write nothing");
+
+    let rules = "loopback=0;listen=0;exclude=10.0.0.0/8";
+    tree.run(
+        "enable",
+        &[
+            "web",
+            "--engine",
+            "seccomp",
+            "--no-listen",
+            "--exclude",
+            "10.0.0.0/8",
+        ],
+    )
+    .expect_code(0);
+    let dropin = tree.read(&format!("etc/systemd/system/web.service.d/{DROPIN}"));
+    assert!(
+        dropin.contains(&expected_line.replace("--engine auto", "--engine seccomp"))
+            && dropin.ends_with(&format!("Environment=\"MPTCPIZE_RS_RULES={rules}\"\n")),
+        "{dropin}"
+    );
+    let document = status_json(&tree, &[], 0);
+    assert_eq!(document["units"][0]["rules"], rules, "{document}");
+    assert_eq!(document["units"][0]["state"], "current", "{document}");
 
     tree.run("enable", &["web"]).expect_code(0);
     let dropin = tree.read(&format!("etc/systemd/system/web.service.d/{DROPIN}"));

@@ -1,10 +1,13 @@
 //! Which connections stay plain TCP under `run`: the loopback default, the
 //! address and port rules, and options MPTCP rejects (issue 8). Checked on
 //! the connected socket's SO_PROTOCOL as `sockprobe connect` reports it.
+//! The same rules under the seccomp engine (issue 18), with a static C
+//! client (`fixtures/connprobe.c`) and a static Go client (`gofetch`).
 //!
 //! Tests marked "root" build namespaces; the others need MPTCP on the host.
 
 use std::net::TcpListener;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use mptcpize_rs_tests::apps::Wrap;
@@ -314,4 +317,235 @@ fn iperf3_over_loopback_stays_tcp_under_run() {
         Some(converted),
         "{text}"
     );
+}
+
+// ---------------------------------------------------------------------------
+// The seccomp engine: the same rules, applied by its supervisor (issue 18)
+// ---------------------------------------------------------------------------
+
+/// `connprobe connect HOST PORT EXTRA...` (static) under `run -d FLAGS`
+/// inside `ns`; its output, checked for success. The engine is `auto`,
+/// which picks seccomp for a static program: checked on its `-d` line.
+fn static_connect(
+    ns: &Netns,
+    probe: &Path,
+    flags: &[&str],
+    target: (&str, u16),
+    extra: &[&str],
+) -> CmdOutput {
+    let mut cmd = ns.cmd(launcher());
+    clean_env(&mut cmd);
+    cmd.args(["run", "-d"]).args(flags).arg("--").arg(probe);
+    cmd.args(["connect", target.0, &target.1.to_string()])
+        .args(extra);
+    let out = run_timeout(&mut cmd, SHORT);
+    out.success();
+    assert!(
+        out.stderr.contains("using the seccomp engine"),
+        "not the seccomp engine\n{out}"
+    );
+    out
+}
+
+/// An echo server (`ncat -e /bin/cat`, plain) on PORT of `ns`, both families.
+fn echo_server(ns: &Netns) -> ChildGuard {
+    require_program("ncat");
+    let mut server = ns.cmd("ncat");
+    server.args(["-l", "-k", "-e", "/bin/cat", &PORT.to_string()]);
+    let server = ChildGuard::spawn(server.stdin(Stdio::null()).stdout(Stdio::null()));
+    wait_for_listen(ns, PORT, SHORT);
+    server
+}
+
+/// root: a static client connecting to 127.0.0.1 or ::1 under the seccomp
+/// engine gets plain TCP (swapped at connect()), `--loopback` and
+/// `--require-mptcp` keep MPTCP; the bytes come back intact each time.
+#[test]
+fn seccomp_loopback_stays_tcp_by_default() {
+    let tmp = TempDir::new("seccomp-loopback");
+    let probe = build_connprobe(tmp.path());
+    let ns = netns(true);
+    let _server = echo_server(&ns);
+    for host in ["127.0.0.1", "::1"] {
+        for (flags, want) in [
+            (&[][..], TCP),
+            (&["--loopback"], MPTCP),
+            (&["--require-mptcp"], MPTCP),
+        ] {
+            let out = static_connect(&ns, &probe, flags, (host, PORT), &["--echo", "65536"]);
+            assert_eq!(protocol(&out.stdout), want, "{host} {flags:?}\n{out}");
+            assert!(
+                out.stdout.contains("echo ok 65536"),
+                "{host} {flags:?}\n{out}"
+            );
+            let swapped = out
+                .stderr
+                .contains("connect(3): swapped to TCP: loopback destination");
+            assert_eq!(swapped, want == TCP, "{host} {flags:?}\n{out}");
+        }
+    }
+}
+
+/// root: a static client that registers its non-blocking socket with epoll
+/// before connect() (as event loops do) still gets its EPOLLOUT, with its
+/// data word, when a loopback swap replaces the socket; its own
+/// EPOLL_CTL_DEL then finds the registration under its descriptor number.
+#[test]
+fn seccomp_epoll_registration_survives_a_loopback_swap() {
+    let tmp = TempDir::new("seccomp-epoll");
+    let probe = build_connprobe(tmp.path());
+    let ns = netns(true);
+    let _server = echo_server(&ns);
+    for host in ["127.0.0.1", "::1"] {
+        let extra = ["--epoll", "--echo", "65536"];
+        let out = static_connect(&ns, &probe, &[], (host, PORT), &extra);
+        assert_eq!(protocol(&out.stdout), TCP, "{host}\n{out}");
+        assert!(out.stderr.contains("swapped to TCP"), "{host}\n{out}");
+        out.stdout_has(&["epoll event 0x4 data 0x5eed", "echo ok 65536"]);
+        let out = static_connect(&ns, &probe, &["--loopback"], (host, PORT), &extra);
+        assert_eq!(protocol(&out.stdout), MPTCP, "{host}\n{out}");
+        out.stdout_has(&["epoll event 0x4 data 0x5eed", "echo ok 65536"]);
+    }
+}
+
+/// root: each rule on the two-path network, with the static client under
+/// the seccomp engine: the same cases and answers as the shim's.
+#[test]
+fn seccomp_rules_on_the_two_path_network() {
+    let _turn = my_turn();
+    let tmp = TempDir::new("seccomp-two-path");
+    let probe = build_connprobe(tmp.path());
+    let net = two_path_net(100);
+    let _server = echo_server(&net.server);
+    let cases: &[(&[&str], &str, i32)] = &[
+        (&[], SERVER1, MPTCP),
+        (&["--exclude", "198.18.1.0/24"], SERVER1, TCP),
+        (&["--exclude", "198.18.1.0/24"], SERVER2, MPTCP),
+        (&["--exclude", "198.18.2.2"], SERVER2, TCP),
+        (&["--exclude-port", "5300"], SERVER1, TCP),
+        (&["--exclude-port", "5301"], SERVER1, MPTCP),
+        (&["--include", "198.18.2.0/24"], SERVER1, TCP),
+        (&["--include", "198.18.2.0/24"], SERVER2, MPTCP),
+        (&["--include-port", "5300"], SERVER1, MPTCP),
+        (&["--include-port", "80"], SERVER1, TCP),
+        (&["--loopback"], SERVER1, MPTCP),
+    ];
+    for &(flags, host, want) in cases {
+        let extra = ["--echo", "65536"];
+        let out = static_connect(&net.client, &probe, flags, (host, PORT), &extra);
+        assert_eq!(
+            protocol(&out.stdout),
+            want,
+            "run {flags:?} to {host}\n{out}"
+        );
+        assert!(
+            out.stdout.contains("echo ok 65536"),
+            "{flags:?} {host}\n{out}"
+        );
+    }
+}
+
+/// root: listeners under the seccomp engine stay MPTCP, unless
+/// `--no-listen`, or `--exclude-port` names their port; an option the
+/// program set before listen() (SO_REUSEADDR) is carried by the swap.
+#[test]
+fn seccomp_listeners_follow_the_rules() {
+    let tmp = TempDir::new("seccomp-listen");
+    let probe = build_connprobe(tmp.path());
+    let ns = netns(true);
+    let port = "5310";
+    for (flags, want) in [
+        (&[][..], MPTCP),
+        (&["--no-listen"], TCP),
+        (&["--exclude-port", port], TCP),
+        (&["--exclude-port", "5311"], MPTCP),
+    ] {
+        let mut cmd = ns.cmd(launcher());
+        clean_env(&mut cmd);
+        cmd.args(["run", "-d"]).args(flags).arg("--").arg(&probe);
+        cmd.args(["listen", port]);
+        let out = run_timeout(&mut cmd, SHORT);
+        out.success();
+        assert_eq!(protocol(&out.stdout), want, "{flags:?}\n{out}");
+        assert!(out.stdout.contains("reuseaddr 1"), "{flags:?}\n{out}");
+        let swapped = out.stderr.contains("listen(3): swapped to TCP");
+        assert_eq!(swapped, want == TCP, "{flags:?}\n{out}");
+    }
+}
+
+/// `gofetch URL DEST` (static Go) under `run --report FLAGS` in `ns`: the
+/// report's swapped_to_tcp count; the bytes must be the server's.
+fn go_fetch_swaps(
+    ns: &Netns,
+    gofetch: &Path,
+    tmp: &TempDir,
+    flags: &[&str],
+    url: &str,
+    data: &[u8],
+) -> u64 {
+    let report = tmp.join("go-report.json");
+    let dest = tmp.join("go.bin");
+    let _ = std::fs::remove_file(&dest);
+    let mut cmd = ns.cmd(launcher());
+    clean_env(&mut cmd);
+    cmd.args(["run", "-d", "--report"])
+        .arg(&report)
+        .args(flags)
+        .arg("--")
+        .arg(gofetch)
+        .arg(url)
+        .arg(&dest);
+    let out = run_timeout(&mut cmd, LONG);
+    out.success();
+    assert!(
+        out.stderr.contains("using the seccomp engine") && out.stderr.contains("is a Go program"),
+        "{out}"
+    );
+    assert_same_bytes(data, &dest, &format!("gofetch {flags:?} {url}"));
+    let text = std::fs::read_to_string(&report).expect("run --report wrote the report");
+    let document = json::parse(&text);
+    assert!(document["converted"].as_u64() >= Some(1), "{text}\n{out}");
+    document["swapped_to_tcp"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("no swapped_to_tcp in\n{text}"))
+}
+
+/// root: a static Go client (CGO_ENABLED=0) under the seccomp engine: its
+/// loopback fetch is swapped to TCP (one swap in the report) unless
+/// `--loopback`; on the two-path network each rule makes its connection
+/// TCP or leaves it MPTCP; the bytes are intact every time.
+#[test]
+fn seccomp_go_client_follows_the_rules() {
+    let _turn = my_turn();
+    let tmp = TempDir::new("seccomp-go-rules");
+    let gofetch = build_gofetch(tmp.path());
+    let ns = netns(true);
+    let local = TempDir::new("seccomp-go-local");
+    let server = HttpServer::start(&ns, &local, false);
+    for host in ["127.0.0.1", "[::1]"] {
+        let url = format!("http://{host}:{HTTP_PORT}/blob.bin");
+        let swaps = go_fetch_swaps(&ns, &gofetch, &tmp, &[], &url, &server.data);
+        assert_eq!(swaps, 1, "{url}: the loopback connection is swapped");
+        let swaps = go_fetch_swaps(&ns, &gofetch, &tmp, &["--loopback"], &url, &server.data);
+        assert_eq!(swaps, 0, "{url} with --loopback");
+    }
+    drop(server);
+    let net = two_path_net(100);
+    let remote = TempDir::new("seccomp-go-remote");
+    let server = HttpServer::start(&net.server, &remote, false);
+    let port = HTTP_PORT.to_string();
+    let cases: &[(&[&str], &str, u64)] = &[
+        (&[], SERVER1, 0),
+        (&["--exclude", "198.18.1.0/24"], SERVER1, 1),
+        (&["--exclude", "198.18.1.0/24"], SERVER2, 0),
+        (&["--exclude-port", &port], SERVER2, 1),
+        (&["--include", "198.18.2.0/24"], SERVER1, 1),
+        (&["--include-port", &port], SERVER1, 0),
+        (&["--include-port", "80"], SERVER1, 1),
+    ];
+    for &(flags, host, want) in cases {
+        let url = format!("http://{host}:{HTTP_PORT}/blob.bin");
+        let swaps = go_fetch_swaps(&net.client, &gofetch, &tmp, flags, &url, &server.data);
+        assert_eq!(swaps, want, "run {flags:?} {url}");
+    }
 }

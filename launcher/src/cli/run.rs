@@ -36,8 +36,15 @@ ENGINES:
            SIGHUP, SIGQUIT, SIGUSR1/2 are passed on. Linux >= 5.14.
            run returns when PROG ends; processes it left running (a
            daemon) are served by a background supervisor until they exit.
-           It converts at socket(), so it cannot apply --exclude,
-           --include, their -port forms or --no-listen: run refuses them.
+           The connection rules (--loopback, --exclude, --include, their
+           -port forms, --no-listen) apply as with preload: the filter
+           then also sends inet connect() calls (and listen() for
+           --no-listen/--exclude-port), and a socket a rule makes TCP is
+           swapped to TCP in place when that is invisible to PROG (else it
+           stays MPTCP). A round trip per such connect(); none with
+           --loopback and no other rule. Without ptrace access to PROG
+           (Yama ptrace_scope 2 or 3 for a non-root supervisor), such
+           sockets stay MPTCP.
            With --keep-pid, PROG takes run's PID instead (as with preload)
            and the supervisor runs beside it, never PROG's child; it
            ignores PROG's signals and leaves after the last process under

@@ -20,8 +20,10 @@ upgrades keep the change; `disable` removes exactly this file.
 
 The connection rules are those of `run` (see `mptcpize-rs run --help`):
 loopback connections stay plain TCP unless --loopback; --exclude, --include,
-their -port forms and --no-listen go into the drop-in as MPTCPIZE_RS_RULES.
-Enabling again with other rules (or none) replaces them.
+their -port forms and --no-listen go into the drop-in as MPTCPIZE_RS_RULES
+(with either engine: the shim reads it, and so does the wrapping `run` of
+the seccomp engine). Enabling again with other rules (or none) replaces
+them.
 
 UNIT is a name as systemctl takes it: web, web.service, app@.service (all
 instances), app@8081.service (one instance), or a socket, web.socket.
@@ -38,8 +40,7 @@ name gets its full path from systemd's search path. What would not read the
 same once wrapped is refused, nothing written (a quoted or escaped first
 word, a `;` word, RootDirectory=, ExecSearchPath=, a later drop-in setting
 ExecStart=; the README lists them). --engine seccomp forces this, --engine
-preload the environment drop-in. Connection rules need the shim and are
-refused with the seccomp engine. For a system service the launcher (and
+preload the environment drop-in. For a system service the launcher (and
 with auto the shim) must be root's, like the shim (below).
 
 Socket activation: for a service started by a .socket unit, systemd creates

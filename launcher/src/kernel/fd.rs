@@ -35,6 +35,16 @@ pub fn pidfd_open(pid: libc::pid_t) -> io::Result<OwnedFd> {
     new_descriptor(fd)
 }
 
+/// `pidfd_open(2)` with `PIDFD_THREAD` (Linux 6.9+): a pidfd for thread
+/// `tid` itself, which need not lead its thread group (`pidfd_getfd` then
+/// reads that thread's descriptor table).
+pub fn pidfd_open_thread(tid: libc::pid_t) -> io::Result<OwnedFd> {
+    // PIDFD_THREAD is O_EXCL (include/uapi/linux/pidfd.h).
+    // SAFETY: pidfd_open takes a PID and flags and returns a new descriptor.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, libc::O_EXCL) };
+    new_descriptor(fd)
+}
+
 /// `pidfd_getfd(2)` (Linux 5.6+): a copy, in this process, of descriptor
 /// `target_fd` of the process `pidfd` names.
 pub fn pidfd_getfd(pidfd: &OwnedFd, target_fd: RawFd) -> io::Result<OwnedFd> {

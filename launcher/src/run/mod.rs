@@ -21,8 +21,10 @@ use crate::engine::preload::environment::{
 };
 use crate::engine::preload::shim::ShimError;
 use crate::engine::seccomp::{self, LogSink, SuperviseError};
-use crate::engine::{self, Choice, Engine, EngineOption, ProgramFacts, Reason};
+use crate::engine::{self, Choice, Engine, EngineOption, ProgramFacts};
 use crate::exit_code;
+use crate::rules::RULES_VAR;
+use mptcpize_contract::rules::Rules;
 use program::{PreloadObstacle, Resolution};
 
 /// What the user asked `run` to do.
@@ -41,8 +43,8 @@ pub struct RunRequest {
     /// `--report FILE`: JSON counts for the whole process tree, written
     /// when the program ends (so `run` stays as its parent).
     pub report: Option<PathBuf>,
-    /// `--loopback`, `--exclude`, ...: which connections the shim swaps
-    /// back to plain TCP (the preload engine only).
+    /// `--loopback`, `--exclude`, ...: which connections are swapped back
+    /// to plain TCP (by the shim, or by the seccomp supervisor).
     pub rules: crate::rules::RuleOptions,
     /// `--keep-pid`: PROG takes this process's PID with either engine (the
     /// seccomp supervisor then runs beside it); for service managers.
@@ -192,16 +194,8 @@ pub fn prepare_preload(
     // --require-mptcp asks for proof that MPTCP was used: the implicit
     // loopback bypass would quietly make such connections TCP. Rules the
     // user gave (--exclude, ...) still apply: those are explicit choices.
-    let mut rules = request.rules.clone();
-    if request.require_mptcp {
-        rules.loopback = true;
-    }
-    let rules = rules.canonical().map_err(|message| RunError {
-        exit_code: exit_code::USAGE,
-        message,
-    })?;
-    if let Some(rules) = rules {
-        env.push((crate::rules::RULES_VAR, OsString::from(rules)));
+    if let Some(rules) = rules_text(request)? {
+        env.push((RULES_VAR, OsString::from(rules)));
     }
     Ok(Launch {
         env,
@@ -209,6 +203,43 @@ pub fn prepare_preload(
         arg0: request.arg0().to_owned(),
         args: request.args.clone(),
         path,
+    })
+}
+
+/// The canonical rules text of run's options, `None` when none is given
+/// (the program then keeps what its environment says, or the defaults).
+/// `--require-mptcp` asks for proof that MPTCP was used: the implicit
+/// loopback bypass would quietly make such connections TCP, so it turns
+/// that off. Rules the user gave (`--exclude`, ...) still apply: those are
+/// explicit choices. A malformed rule is a usage error.
+fn rules_text(request: &RunRequest) -> Result<Option<String>, RunError> {
+    let mut rules = request.rules.clone();
+    if request.require_mptcp {
+        rules.loopback = true;
+    }
+    rules.canonical().map_err(|message| RunError {
+        exit_code: exit_code::USAGE,
+        message,
+    })
+}
+
+/// The rules the seccomp supervisor applies (pure): run's options as
+/// canonical text, else `MPTCPIZE_RS_RULES` inherited from run's
+/// environment (which the shim would read under the preload engine, and
+/// which `enable` writes for a service), else the defaults.
+pub fn seccomp_rules(given: Option<&str>, inherited: Option<&OsStr>) -> Result<Rules, RunError> {
+    let (text, source) = match (given, inherited) {
+        (Some(text), _) => (text.as_bytes(), "the rule options"),
+        (None, Some(text)) => (text.as_encoded_bytes(), RULES_VAR),
+        (None, None) => return Ok(Rules::DEFAULT),
+    };
+    Rules::parse(text).map_err(|e| RunError {
+        exit_code: exit_code::USAGE,
+        message: format!(
+            "{source}: {:?}: {}",
+            String::from_utf8_lossy(e.text),
+            e.kind.describe()
+        ),
     })
 }
 
@@ -281,7 +312,10 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
             }
         })?;
     refuse_no_io_uring_without_seccomp(request, &choice)?;
-    refuse_rules_seccomp_ignores(request, &choice)?;
+    // A malformed rule is a usage error before anything starts, whichever
+    // engine applies it.
+    let rules = rules_text(request)?;
+    let seccomp_rules = seccomp_rules(rules.as_deref(), std::env::var_os(RULES_VAR).as_deref())?;
     // Fail before the program starts, not after it has done its work.
     let mut report = match &request.report {
         Some(file) => Some(ReportFile::prepare(file)?),
@@ -289,7 +323,14 @@ pub fn run(request: &RunRequest) -> Result<u8, RunError> {
     };
     let mut fallback = choice.fallback_from_seccomp.clone();
     if choice.engine == Engine::Seccomp {
-        match run_seccomp(request, &path, &obstacles, &choice, &mut report) {
+        match run_seccomp(
+            request,
+            &path,
+            &obstacles,
+            &choice,
+            &mut report,
+            seccomp_rules,
+        ) {
             // The preload engine cannot refuse io_uring: no fallback then.
             Err(SuperviseError::Unsupported(reason))
                 if request.engine == EngineOption::Auto && !request.no_io_uring =>
@@ -335,32 +376,6 @@ impl ReportFile {
             .commit(report.to_json().as_bytes())
             .map_err(|e| report_failure(&path, &e))
     }
-}
-
-/// A rule the chosen engine would silently ignore is refused (pure): the
-/// user asked for those connections to stay TCP, and with the seccomp
-/// engine they would not.
-fn refuse_rules_seccomp_ignores(request: &RunRequest, choice: &Choice) -> Result<(), RunError> {
-    let flags = request.rules.preload_only_flags();
-    if choice.engine != Engine::Seccomp || flags.is_empty() {
-        return Ok(());
-    }
-    let why = choice.reason.describe(choice.engine, &request.program);
-    let alternative = match choice.reason {
-        Reason::Asked => "use --engine preload",
-        _ => {
-            "drop the option, or use --engine preload \
-             (LD_PRELOAD does not reach a static or Go program's own system calls)"
-        }
-    };
-    Err(RunError {
-        exit_code: exit_code::USAGE,
-        message: format!(
-            "{} cannot be applied by the seccomp engine ({why}): it makes every TCP socket \
-             MPTCP at socket(), before the destination or a listen() is known; {alternative}",
-            flags.join(", ")
-        ),
-    })
 }
 
 /// `--no-io-uring` with the preload engine is refused before anything
@@ -421,6 +436,7 @@ fn run_seccomp(
     obstacles: &[PreloadObstacle],
     choice: &Choice,
     report: &mut Option<ReportFile>,
+    rules: Rules,
 ) -> Result<u8, SuperviseError> {
     for warning in warnings(Engine::Seccomp, request.engine, obstacles, &request.program) {
         warn(&warning);
@@ -444,6 +460,7 @@ fn run_seccomp(
         require_mptcp: request.require_mptcp,
         report: request.report.is_some(),
         refuse_io_uring: request.no_io_uring,
+        rules,
     };
     if request.keep_pid {
         return Err(seccomp::exec_in_place(&target));
@@ -548,6 +565,7 @@ fn exec_preload(request: &RunRequest, path: PathBuf, obstacles: Vec<PreloadObsta
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::Reason;
     use crate::engine::preload::environment::{DEBUG_VAR, GODEBUG, LD_PRELOAD};
     use crate::test_support::ScratchDir;
     use program::NotExecutableReason;
@@ -604,30 +622,37 @@ mod tests {
     }
 
     #[test]
-    fn rules_the_seccomp_engine_would_ignore_are_refused() {
-        let choice = |engine, reason| Choice {
-            engine,
-            reason,
-            fallback_from_seccomp: None,
-        };
+    fn the_seccomp_engine_applies_the_same_rules() {
         let mut req = request("busybox", &["wget", "x"], false);
-        let seccomp = choice(Engine::Seccomp, Reason::StaticallyLinked);
-        req.rules.loopback = true;
-        assert_eq!(refuse_rules_seccomp_ignores(&req, &seccomp), Ok(()));
-        req.rules.exclude_ports = vec!["22".into()];
-        let error = refuse_rules_seccomp_ignores(&req, &seccomp).unwrap_err();
+        let rules = |req: &RunRequest, inherited: Option<&str>| {
+            let text = rules_text(req).unwrap();
+            seccomp_rules(text.as_deref(), inherited.map(OsStr::new))
+        };
+        let mapped = |octets| mptcpize_contract::rules::mapped_v4(octets);
+        let loopback = mapped([127, 0, 0, 1]);
+        let defaults = rules(&req, None).unwrap();
+        assert!(!defaults.loopback && defaults.listen);
+        // An inherited text (a service's drop-in) when no option is given.
+        let inherited = rules(&req, Some("loopback=1;listen=0")).unwrap();
+        assert!(inherited.loopback && !inherited.listen);
+        let error = rules(&req, Some("loopback=2")).unwrap_err();
         assert_eq!(error.exit_code(), exit_code::USAGE);
-        let message = error.to_string();
-        assert!(message.starts_with("--exclude-port cannot be applied by the seccomp engine (busybox is statically linked)"), "{message}");
-        let preload = choice(Engine::Preload, Reason::DynamicallyLinked);
-        assert_eq!(refuse_rules_seccomp_ignores(&req, &preload), Ok(()));
-        let asked = choice(Engine::Seccomp, Reason::Asked);
-        let message = refuse_rules_seccomp_ignores(&req, &asked)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            message.contains("(--engine seccomp)") && message.ends_with("use --engine preload"),
-            "{message}"
+        assert!(error.to_string().starts_with(RULES_VAR), "{error}");
+        // Options win over the environment.
+        req.rules.exclude_ports = vec!["22".into()];
+        let given = rules(&req, Some("listen=0")).unwrap();
+        assert!(given.listen);
+        assert_eq!(
+            given.for_connect(&mapped([10, 0, 0, 1]), 22),
+            mptcpize_contract::rules::Verdict::Tcp(mptcpize_contract::rules::Why::ExcludedPort)
+        );
+        // --require-mptcp keeps loopback MPTCP, as with the shim.
+        let mut req = request("busybox", &[], false);
+        req.require_mptcp = true;
+        let required = rules(&req, Some("loopback=0")).unwrap();
+        assert_eq!(
+            required.for_connect(&loopback, 80),
+            mptcpize_contract::rules::Verdict::Mptcp
         );
     }
 

@@ -219,6 +219,9 @@ pub enum Decision {
     Fallback(i32),
     /// `--require-mptcp`: the call failed with this errno.
     Refused(i32),
+    /// A converted socket swapped back to plain TCP by a connect-time rule
+    /// (the seccomp supervisor's; the shim counts into the table).
+    Swapped,
 }
 
 impl Counts {
@@ -226,6 +229,10 @@ impl Counts {
         let errno = match decision {
             Decision::Converted => {
                 self.converted += 1;
+                return;
+            }
+            Decision::Swapped => {
+                self.swapped += 1;
                 return;
             }
             Decision::Fallback(errno) => {

@@ -63,11 +63,14 @@ pub fn render(
 
 /// The drop-in for the seccomp engine: an empty `ExecStart=` that drops
 /// the unit's own lines, then `lines`, the unit's lines wrapped in
-/// `launcher run --keep-pid` ([`crate::systemd::service_engine::render`]).
-/// Nothing else changes: the program keeps systemd's main PID.
+/// `launcher run --keep-pid` ([`crate::systemd::service_engine::render`]),
+/// and `rules` (canonical text) in `MPTCPIZE_RS_RULES`, which `run` reads
+/// when no rule option is given (as the shim would, should `run` fall back
+/// to it). Nothing else changes: the program keeps systemd's main PID.
 pub fn render_seccomp(
     unit: &UnitName,
     lines: &[String],
+    rules: Option<&str>,
     undo: &str,
     asked: EngineOption,
 ) -> String {
@@ -81,6 +84,9 @@ pub fn render_seccomp(
     );
     for line in lines {
         text += &format!("ExecStart={line}\n");
+    }
+    if let Some(rules) = rules {
+        text += &format!("Environment={}\n", quoted_assignment(RULES_VAR, rules));
     }
     text
 }

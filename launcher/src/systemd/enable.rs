@@ -91,14 +91,6 @@ pub(crate) fn enable_in(
         }
         UnitKind::Service => {
             let choice = service_engine::choose(request.engine, tree, &env);
-            if choice.engine == Engine::Seccomp && rules.is_some() {
-                return Err(Failure::usage(format!(
-                    "connection rules (--exclude, --include, --no-listen, ...) cannot be \
-                     applied by the seccomp engine ({}): it makes every TCP socket MPTCP at \
-                     socket(); enable {unit} without them, or with --engine preload",
-                    choice.why
-                )));
-            }
             let file = installed
                 .for_engine(choice.engine, false)
                 .map_err(Failure::new)?;

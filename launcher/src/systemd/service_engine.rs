@@ -208,7 +208,9 @@ impl Installed {
 }
 
 /// What a drop-in is for: the engine chosen, the `--engine` asked (which
-/// its first line records), and the connection rules (preload only).
+/// its first line records), and the connection rules (canonical text, in
+/// `MPTCPIZE_RS_RULES`: the shim reads it, and so does `run` for the
+/// seccomp engine).
 pub struct Wanted<'a> {
     pub engine: Engine,
     pub asked: EngineOption,
@@ -269,7 +271,13 @@ pub fn render(
             Err(why) => return refuse(format!("cannot wrap {unit}'s {why}")),
         }
     }
-    Ok(dropin::render_seccomp(unit, &lines, undo, asked))
+    Ok(dropin::render_seccomp(
+        unit,
+        &lines,
+        wanted.rules,
+        undo,
+        asked,
+    ))
 }
 
 #[cfg(test)]

@@ -9,7 +9,9 @@
 //! - [`report_layout`]: the layout of `run --report`'s shared counter table
 //!   (the shim writes it; the launcher reads it);
 //! - [`log`]: how the `MPTCPIZE_RS_LOG` file is opened (the shim and the
-//!   seccomp supervisor both write it).
+//!   seccomp supervisor both write it);
+//! - [`swap_options`]: the socket options a swap to plain TCP carries (the
+//!   shim's swap and the seccomp supervisor's carry the same).
 //!
 //! `no_std`, no allocation, `libc` only: the shim links it into every
 //! process it is loaded into, and its code runs only where the shim calls
@@ -21,3 +23,4 @@ pub mod env;
 pub mod log;
 pub mod report_layout;
 pub mod rules;
+pub mod swap_options;

@@ -14,6 +14,9 @@
 //!                                  opens a TCP socket and writes `protocol P pid PID` to FILE
 //!   sockprobe bench COUNT          COUNT times socket(AF_INET, SOCK_STREAM, 0) + close();
 //!                                  prints `ns_per_socket N`
+//!   sockprobe bench-connect COUNT  COUNT times socket() + connect() to its own 127.0.0.1
+//!                                  listener + accept() + close() of both; prints
+//!                                  `ns_per_connect NS` and `protocol P` (the last client's)
 //!   sockprobe connect ADDR PORT [--opt NAME=VALUE]... [--nonblock] [--cloexec] [--echo N]
 //!                                  open a TCP socket (SOCK_NONBLOCK/SOCK_CLOEXEC on request),
 //!                                  set each option (`opt NAME rc ERRNO`), connect (blocking
@@ -337,6 +340,47 @@ fn bench(count: u32) -> ExitCode {
     }
     let ns = start.elapsed().as_nanos() / u128::from(count.max(1));
     print_and_exit(&format!("ns_per_socket {ns}\n"), ExitCode::SUCCESS)
+}
+
+/// Cost of a loopback connection: socket() + connect() to our own
+/// listener (made with socket(), so an engine converts it as it would a
+/// server's) + accept() + close() of both, averaged over `count`; the
+/// protocol of the last client socket tells which path was measured.
+fn bench_connect(count: u32) -> ExitCode {
+    let listener = match std::net::TcpListener::bind("127.0.0.1:0") {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("sockprobe: listen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let addr = listener.local_addr().expect("a bound listener");
+    let mut protocol = 0;
+    let start = std::time::Instant::now();
+    for _ in 0..count {
+        let client = match std::net::TcpStream::connect(addr) {
+            Ok(client) => client,
+            Err(e) => {
+                eprintln!("sockprobe: connect: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let server = match listener.accept() {
+            Ok((server, _)) => server,
+            Err(e) => {
+                eprintln!("sockprobe: accept: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        protocol = so_protocol(std::os::fd::AsRawFd::as_raw_fd(&client)).unwrap_or(-1);
+        drop(server);
+        drop(client);
+    }
+    let ns = start.elapsed().as_nanos() / u128::from(count.max(1));
+    print_and_exit(
+        &format!("ns_per_connect {ns}\nprotocol {protocol}\n"),
+        ExitCode::SUCCESS,
+    )
 }
 
 /// (level, name) of the options `connect --opt` knows.
@@ -942,7 +986,7 @@ fn sockaddr(addr: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::sockl
 fn usage() -> ExitCode {
     eprintln!(
         "usage: sockprobe sockets | child | stress THREADS COUNT | orphan FILE DELAY_MS | bench COUNT \
-         | connect ADDR PORT [--opt NAME=VALUE]... [--nonblock] [--cloexec] [--echo N] \
+         | bench-connect COUNT | connect ADDR PORT [--opt NAME=VALUE]... [--nonblock] [--cloexec] [--echo N] \
          | churn THREADS COUNT TCP_PORT MPTCP_PORT | signals COUNT TCP_PORT MPTCP_PORT \
          | mptcp-echo ADDR PORT BYTES"
     );
@@ -966,6 +1010,10 @@ fn main() -> ExitCode {
         },
         ["bench", count] => match count.parse() {
             Ok(c) => bench(c),
+            _ => usage(),
+        },
+        ["bench-connect", count] => match count.parse() {
+            Ok(c) => bench_connect(c),
             _ => usage(),
         },
         ["connect", addr, port, rest @ ..] => connect_probe(addr, port, rest),

@@ -4,6 +4,7 @@
 
 use std::os::fd::RawFd;
 
+use super::swap::{Call, Kept, Outcome};
 use crate::run::report;
 
 /// What the supervisor did with one `socket()` call.
@@ -91,9 +92,62 @@ pub fn format_decision(
     }
 }
 
+/// Formats the line for a `connect()` or `listen()` the rules made plain
+/// TCP, in the shim's words (pure). `None`: nothing to tell (the call went
+/// on untouched, or its caller went away).
+pub fn format_rule(pid: u32, call: Call, outcome: Outcome) -> Option<String> {
+    let (fd, why, result) = match outcome {
+        Outcome::Swapped { fd, why } => (fd, why, "swapped to TCP".to_string()),
+        Outcome::Kept { fd, why, because } => (
+            fd,
+            why,
+            match because {
+                Kept::NotSwappable => "stays MPTCP (already connected or listening)".to_string(),
+                Kept::Unreadable(errno) => format!(
+                    "stays MPTCP (the supervisor may not examine the caller: errno {errno})"
+                ),
+                Kept::Errno(errno) => format!("stays MPTCP (swap failed with errno {errno})"),
+                Kept::Uncarried(what) => format!("stays MPTCP (cannot carry {what})"),
+            },
+        ),
+        Outcome::Untouched | Outcome::CallerGone => return None,
+    };
+    Some(format!(
+        "{}[{pid}]: {}({fd}): {result}: {} (seccomp)",
+        crate::TOOL_NAME,
+        call.name(),
+        why.describe()
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mptcpize_contract::rules::Why;
+
+    #[test]
+    fn rule_lines() {
+        let swapped = Outcome::Swapped {
+            fd: 3,
+            why: Why::Loopback,
+        };
+        assert_eq!(
+            format_rule(9, Call::Connect, swapped).unwrap(),
+            "mptcpize-rs[9]: connect(3): swapped to TCP: loopback destination (seccomp)"
+        );
+        let kept = Outcome::Kept {
+            fd: 4,
+            why: Why::NoListen,
+            because: Kept::Uncarried("a second descriptor on the socket"),
+        };
+        assert_eq!(
+            format_rule(9, Call::Listen, kept).unwrap(),
+            "mptcpize-rs[9]: listen(4): stays MPTCP (cannot carry a second descriptor on \
+             the socket): --no-listen (seccomp)"
+        );
+        assert_eq!(format_rule(9, Call::Connect, Outcome::Untouched), None);
+        assert_eq!(format_rule(9, Call::Connect, Outcome::CallerGone), None);
+    }
 
     #[test]
     fn decision_lines() {

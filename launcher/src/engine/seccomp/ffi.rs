@@ -26,6 +26,12 @@ pub const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 pub const NR_SOCKET_X86_64: u32 = 41;
 /// `socket(2)`'s number on aarch64 (the generic table).
 pub const NR_SOCKET_AARCH64: u32 = 198;
+/// `connect(2)` and `listen(2)` on x86_64 and aarch64: trapped only when a
+/// rule can make a connection or a listener plain TCP.
+pub const NR_CONNECT_X86_64: u32 = 42;
+pub const NR_LISTEN_X86_64: u32 = 50;
+pub const NR_CONNECT_AARCH64: u32 = 203;
+pub const NR_LISTEN_AARCH64: u32 = 201;
 
 /// `SECCOMP_RET_USER_NOTIF`, `SECCOMP_RET_ALLOW` as u32 (libc: c_uint).
 pub const RET_USER_NOTIF: u32 = libc::SECCOMP_RET_USER_NOTIF;
@@ -286,6 +292,35 @@ pub fn add_fd_and_send(
         )
     };
     result(rc)
+}
+
+/// Puts `source` on descriptor number `newfd` of the target of
+/// notification `id` (`SECCOMP_ADDFD_FLAG_SETFD`, Linux 5.9+), closing
+/// what was there, as `dup3` would in the target; the notification stays
+/// pending. The connect-time swap's move into place.
+pub fn add_fd_at(
+    listener: BorrowedFd<'_>,
+    id: u64,
+    source: BorrowedFd<'_>,
+    newfd: RawFd,
+    cloexec: bool,
+) -> io::Result<()> {
+    let addfd = seccomp_notif_addfd {
+        id,
+        flags: libc::SECCOMP_ADDFD_FLAG_SETFD as u32,
+        srcfd: source.as_raw_fd() as u32,
+        newfd: newfd as u32,
+        newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
+    };
+    // SAFETY: the ioctl reads one seccomp_notif_addfd from a live local.
+    let rc = unsafe {
+        libc::ioctl(
+            listener.as_raw_fd(),
+            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
+            &addfd,
+        )
+    };
+    result(rc).map(drop)
 }
 
 #[cfg(test)]

@@ -1,19 +1,25 @@
 //! The seccomp BPF program, built as data by a pure function.
 //!
-//! It sends exactly one kind of system call to the supervisor:
-//! `socket(AF_INET|AF_INET6, SOCK_STREAM[|SOCK_NONBLOCK][|SOCK_CLOEXEC],
-//! 0|IPPROTO_TCP)` of the native architecture. Every other call (UDP, UNIX,
-//! raw and MPTCP sockets, socket calls with unknown type bits, every other
-//! system call, x32 and 32-bit compat calls) is allowed at once in the
-//! kernel, costing a few BPF instructions.
+//! It sends the supervisor `socket(AF_INET|AF_INET6,
+//! SOCK_STREAM[|SOCK_NONBLOCK][|SOCK_CLOEXEC], 0|IPPROTO_TCP)` of the
+//! native architecture, and, only when the rules can make a connection or
+//! a listener plain TCP ([`Traps`]), `connect()` with an inet address
+//! length (16: `sockaddr_in`, 28: `sockaddr_in6`; Unix sockets' lengths
+//! differ, so they never stop) and every `listen()` (rare; the supervisor
+//! looks at the socket itself). Every other call (UDP, UNIX, raw and MPTCP
+//! sockets, socket calls with unknown type bits, every other system call,
+//! x32 and 32-bit compat calls) is allowed at once in the kernel, costing a
+//! few BPF instructions.
 //!
 //! ```text
 //!      ld  [arch]
 //!      jeq #AUDIT_ARCH, 0, allow
 //!      ld  [nr]
 //!      jge #X32_BIT, allow, 0        (x86_64 only: x32 calls are not ours)
-//!      jeq #NR_socket, 0, allow
-//!      ld  [args[0]]                 (low 32 bits: the kernel takes an int)
+//!      jeq #NR_socket, socket, 0     (without traps: jeq #NR_socket, 0, allow)
+//!      jeq #NR_connect, connect, 0   (Traps::connect)
+//!      jeq #NR_listen, notify, allow (Traps::listen)
+//! socket: ld [args[0]]               (low 32 bits: the kernel takes an int)
 //!      jeq #AF_INET, type, 0
 //!      jeq #AF_INET6, 0, allow
 //! type: ld [args[1]]
@@ -22,6 +28,9 @@
 //!      ld  [args[2]]
 //!      jeq #0, notify, 0
 //!      jeq #IPPROTO_TCP, notify, allow
+//! connect: ld [args[2]]              (Traps::connect: the address length)
+//!      jeq #16, notify, 0
+//!      jeq #28, notify, allow
 //! notify: ret #SECCOMP_RET_USER_NOTIF
 //! allow:  ret #SECCOMP_RET_ALLOW
 //! ```
@@ -32,7 +41,8 @@
 //! `socket()`. [`program`] is the filter as installed.
 
 use super::ffi::{
-    self, AUDIT_ARCH_AARCH64, AUDIT_ARCH_X86_64, NR_SOCKET_AARCH64, NR_SOCKET_X86_64, RET_ALLOW,
+    self, AUDIT_ARCH_AARCH64, AUDIT_ARCH_X86_64, NR_CONNECT_AARCH64, NR_CONNECT_X86_64,
+    NR_LISTEN_AARCH64, NR_LISTEN_X86_64, NR_SOCKET_AARCH64, NR_SOCKET_X86_64, RET_ALLOW,
     RET_USER_NOTIF, X32_SYSCALL_BIT, sock_filter,
 };
 
@@ -43,6 +53,9 @@ pub struct Arch {
     pub audit_arch: u32,
     /// `socket(2)`'s system call number.
     pub nr_socket: u32,
+    /// `connect(2)`'s and `listen(2)`'s.
+    pub nr_connect: u32,
+    pub nr_listen: u32,
     /// Numbers with `__X32_SYSCALL_BIT` belong to the x32 ABI (x86_64).
     pub has_x32: bool,
 }
@@ -50,12 +63,16 @@ pub struct Arch {
 pub const X86_64: Arch = Arch {
     audit_arch: AUDIT_ARCH_X86_64,
     nr_socket: NR_SOCKET_X86_64,
+    nr_connect: NR_CONNECT_X86_64,
+    nr_listen: NR_LISTEN_X86_64,
     has_x32: true,
 };
 
 pub const AARCH64: Arch = Arch {
     audit_arch: AUDIT_ARCH_AARCH64,
     nr_socket: NR_SOCKET_AARCH64,
+    nr_connect: NR_CONNECT_AARCH64,
+    nr_listen: NR_LISTEN_AARCH64,
     has_x32: false,
 };
 
@@ -77,6 +94,17 @@ const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
 const AND_K: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
 const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
 
+/// Which calls besides TCP `socket()` the supervisor needs to see: only
+/// those a rule can answer with plain TCP ([`super::swap::traps`]), so a
+/// program run without such rules pays nothing at `connect()`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traps {
+    /// `connect()` with an inet address length.
+    pub connect: bool,
+    /// Every `listen()`.
+    pub listen: bool,
+}
+
 /// Where a conditional jump goes, resolved into offsets at the end.
 #[derive(Clone, Copy)]
 enum To {
@@ -84,7 +112,12 @@ enum To {
     Type,
     Notify,
     Allow,
+    Socket,
+    Connect,
 }
+
+/// Labels [`To`] names (every variant but `Next`).
+const LABELS: usize = 6;
 
 enum Step {
     Load(u32),
@@ -94,8 +127,13 @@ enum Step {
     Return(u32),
 }
 
-/// The filter program for `arch`.
+/// The filter program for `arch`, trapping TCP `socket()` only.
 pub fn socket_filter(arch: Arch) -> Vec<sock_filter> {
+    filter(arch, Traps::default())
+}
+
+/// The filter program for `arch`: TCP `socket()`, and what `traps` asks.
+pub fn filter(arch: Arch, traps: Traps) -> Vec<sock_filter> {
     let ignored_flags = (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) as u32;
     let mut steps = vec![
         Step::Load(ffi::DATA_ARCH),
@@ -115,13 +153,25 @@ pub fn socket_filter(arch: Arch) -> Vec<sock_filter> {
             no: To::Next,
         });
     }
-    steps.extend([
-        Step::Jump {
+    // One comparison per trapped call; the last one's "no" allows.
+    let mut dispatch = vec![(arch.nr_socket, To::Socket)];
+    if traps.connect {
+        dispatch.push((arch.nr_connect, To::Connect));
+    }
+    if traps.listen {
+        dispatch.push((arch.nr_listen, To::Notify));
+    }
+    let last = dispatch.len() - 1;
+    for (index, (nr, to)) in dispatch.into_iter().enumerate() {
+        steps.push(Step::Jump {
             op: JEQ_K,
-            k: arch.nr_socket,
-            yes: To::Next,
-            no: To::Allow,
-        },
+            k: nr,
+            yes: to,
+            no: if index == last { To::Allow } else { To::Next },
+        });
+    }
+    steps.extend([
+        Step::Label(To::Socket),
         Step::Load(ffi::data_arg_low(0)),
         Step::Jump {
             op: JEQ_K,
@@ -157,6 +207,26 @@ pub fn socket_filter(arch: Arch) -> Vec<sock_filter> {
             yes: To::Notify,
             no: To::Allow,
         },
+    ]);
+    if traps.connect {
+        steps.extend([
+            Step::Label(To::Connect),
+            Step::Load(ffi::data_arg_low(2)),
+            Step::Jump {
+                op: JEQ_K,
+                k: size_of::<libc::sockaddr_in>() as u32,
+                yes: To::Notify,
+                no: To::Next,
+            },
+            Step::Jump {
+                op: JEQ_K,
+                k: size_of::<libc::sockaddr_in6>() as u32,
+                yes: To::Notify,
+                no: To::Allow,
+            },
+        ]);
+    }
+    steps.extend([
         Step::Label(To::Notify),
         Step::Return(RET_USER_NOTIF),
         Step::Label(To::Allow),
@@ -175,12 +245,12 @@ pub const RET_ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
 
 /// The filter as installed: [`socket_filter`], after [`io_uring_refusal`]
 /// when `refuse_io_uring` (`run --no-io-uring`).
-pub fn program(arch: Arch, refuse_io_uring: bool) -> Vec<sock_filter> {
+pub fn program(arch: Arch, refuse_io_uring: bool, traps: Traps) -> Vec<sock_filter> {
     let mut program = match refuse_io_uring {
         true => io_uring_refusal(arch).to_vec(),
         false => Vec::new(),
     };
-    program.extend(socket_filter(arch));
+    program.extend(filter(arch, traps));
     program
 }
 
@@ -212,7 +282,7 @@ pub fn io_uring_refusal(arch: Arch) -> [sock_filter; 5] {
 fn assemble(steps: &[Step]) -> Vec<sock_filter> {
     // Instruction index of each label (labels take no space).
     let mut at = 0usize;
-    let mut labels = [0usize; 4];
+    let mut labels = [0usize; LABELS];
     for step in steps {
         match step {
             Step::Label(to) => labels[*to as usize] = at,
@@ -421,8 +491,8 @@ mod tests {
         let tcp = socket_args(libc::AF_INET, libc::SOCK_STREAM, 0);
         let setup = i64::from(NR_IO_URING_SETUP);
         for arch in [X86_64, AARCH64] {
-            let refusing = program(arch, true);
-            let plain = program(arch, false);
+            let refusing = program(arch, true, Traps::default());
+            let plain = program(arch, false, Traps::default());
             let fields = |p: &[sock_filter]| -> Vec<(u16, u8, u8, u32)> {
                 p.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()
             };
@@ -442,7 +512,12 @@ mod tests {
         }
         let x32_setup = i64::from(X32_SYSCALL_BIT) + setup;
         assert_eq!(
-            run(&program(X86_64, true), AUDIT_ARCH_X86_64, x32_setup, tcp),
+            run(
+                &program(X86_64, true, Traps::default()),
+                AUDIT_ARCH_X86_64,
+                x32_setup,
+                tcp
+            ),
             RET_ALLOW
         );
         assert_eq!(RET_ENOSYS & 0xffff, libc::ENOSYS as u32);
@@ -452,6 +527,114 @@ mod tests {
     fn io_uring_setup_has_the_same_number_on_both_architectures() {
         // libc's number for the architecture this test runs on.
         assert_eq!(libc::SYS_io_uring_setup, i64::from(NR_IO_URING_SETUP));
+    }
+
+    fn connect_args(len: u64) -> [u64; 6] {
+        [3, 0x7ffd_0000_1000, len, 0, 0, 0]
+    }
+
+    const CONNECT: i64 = NR_CONNECT_X86_64 as i64;
+    const LISTEN: i64 = NR_LISTEN_X86_64 as i64;
+    const BOTH: Traps = Traps {
+        connect: true,
+        listen: true,
+    };
+
+    #[test]
+    fn connect_and_listen_pass_without_traps() {
+        let program = socket_filter(X86_64);
+        for args in [connect_args(16), connect_args(28)] {
+            assert_eq!(run(&program, AUDIT_ARCH_X86_64, CONNECT, args), RET_ALLOW);
+            assert_eq!(run(&program, AUDIT_ARCH_X86_64, LISTEN, args), RET_ALLOW);
+        }
+    }
+
+    #[test]
+    fn inet_connects_are_trapped_and_unix_ones_are_not() {
+        for traps in [
+            BOTH,
+            Traps {
+                connect: true,
+                listen: false,
+            },
+        ] {
+            let program = filter(X86_64, traps);
+            let at = |nr, args| run(&program, AUDIT_ARCH_X86_64, nr, args);
+            assert_eq!(at(CONNECT, connect_args(16)), RET_USER_NOTIF);
+            assert_eq!(at(CONNECT, connect_args(28)), RET_USER_NOTIF);
+            // The length is a socklen_t: only its low half counts.
+            assert_eq!(
+                at(CONNECT, connect_args(0xffff_0000_0000 | 16)),
+                RET_USER_NOTIF
+            );
+            // sockaddr_un (110, or shorter for a named path), netlink (12).
+            for len in [0, 2, 12, 15, 17, 24, 27, 29, 110] {
+                assert_eq!(at(CONNECT, connect_args(len)), RET_ALLOW, "len {len}");
+            }
+            // TCP sockets are still trapped, the rest still allowed.
+            let tcp = socket_args(libc::AF_INET6, libc::SOCK_STREAM, 0);
+            assert_eq!(at(SOCKET, tcp), RET_USER_NOTIF);
+            let udp = socket_args(libc::AF_INET, libc::SOCK_DGRAM, 0);
+            assert_eq!(at(SOCKET, udp), RET_ALLOW);
+            assert_eq!(at(0, connect_args(16)), RET_ALLOW);
+            let x32_connect = i64::from(X32_SYSCALL_BIT) + CONNECT;
+            assert_eq!(at(x32_connect, connect_args(16)), RET_ALLOW);
+            let listen = if traps.listen {
+                RET_USER_NOTIF
+            } else {
+                RET_ALLOW
+            };
+            assert_eq!(at(LISTEN, [3, 128, 0, 0, 0, 0]), listen);
+        }
+    }
+
+    #[test]
+    fn listen_alone_is_trapped() {
+        let traps = Traps {
+            connect: false,
+            listen: true,
+        };
+        let program = filter(X86_64, traps);
+        let at = |nr, args| run(&program, AUDIT_ARCH_X86_64, nr, args);
+        assert_eq!(at(LISTEN, [3, 4096, 0, 0, 0, 0]), RET_USER_NOTIF);
+        assert_eq!(at(CONNECT, connect_args(16)), RET_ALLOW);
+        let tcp = socket_args(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert_eq!(at(SOCKET, tcp), RET_USER_NOTIF);
+    }
+
+    #[test]
+    fn aarch64_traps() {
+        let program = filter(AARCH64, BOTH);
+        let at = |nr: u32, args| run(&program, AUDIT_ARCH_AARCH64, i64::from(nr), args);
+        assert_eq!(at(NR_CONNECT_AARCH64, connect_args(28)), RET_USER_NOTIF);
+        assert_eq!(at(NR_LISTEN_AARCH64, [3, 1, 0, 0, 0, 0]), RET_USER_NOTIF);
+        assert_eq!(at(NR_CONNECT_X86_64, connect_args(28)), RET_ALLOW);
+        assert_eq!(at(NR_CONNECT_AARCH64, connect_args(110)), RET_ALLOW);
+    }
+
+    #[test]
+    fn traps_cost_only_their_own_instructions() {
+        let plain = socket_filter(X86_64).len();
+        let connect = Traps {
+            connect: true,
+            listen: false,
+        };
+        let listen = Traps {
+            connect: false,
+            listen: true,
+        };
+        assert_eq!(filter(X86_64, connect).len(), plain + 4);
+        assert_eq!(filter(X86_64, listen).len(), plain + 1);
+        assert_eq!(filter(X86_64, BOTH).len(), plain + 5);
+        for traps in [connect, listen, BOTH] {
+            let program = filter(X86_64, traps);
+            for (index, insn) in program.iter().enumerate() {
+                if insn.code == JEQ_K || insn.code == JGE_K {
+                    let furthest = index + 1 + usize::from(insn.jt.max(insn.jf));
+                    assert!(furthest < program.len(), "{traps:?}: instruction {index}");
+                }
+            }
+        }
     }
 
     #[test]

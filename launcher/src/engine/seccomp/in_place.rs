@@ -16,7 +16,8 @@
 //!   │                   ADDFD probe              unless it is the log), signals
 //!   │ recv "T" <─────── send "T" (or why not)    ignored, other fds closed
 //!   │ waitpid           _exit(0)
-//!   │ recv "R" <───────────────────────────────── send "R" (ready)
+//!   │ recv "R" <───────────────────────────────── send "R" + its PID (ready)
+//!   │ PR_SET_PTRACER(supervisor)
 //!   │ no_new_privs, install filter,
 //!   │ probe SECCOMP_ADDFD_FLAG_SEND
 //!   │ send "L" + listener ──────────────────────> recv the listener
@@ -53,7 +54,7 @@ use super::{background, ffi, spawn};
 use crate::kernel::fd;
 use crate::run::signals;
 
-/// The supervisor to this process: ready for the listener.
+/// The supervisor to this process: ready for the listener (with its PID).
 const MSG_READY: u8 = b'R';
 /// This process to the supervisor: the listener (`SCM_RIGHTS`).
 const MSG_LISTENER: u8 = b'L';
@@ -76,7 +77,8 @@ fn try_exec(target: &Target<'_>) -> Result<Infallible, SuperviseError> {
     let fprog = prepared.fprog();
     let (ours, theirs) = fd::unix_socket_pair(libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC)
         .map_err(|e| SuperviseError::Failed(format!("cannot create a socket pair: {e}")))?;
-    start_supervisor(&prepared, target, &fprog, &ours, theirs)?;
+    let supervisor = start_supervisor(&prepared, target, &fprog, &ours, theirs)?;
+    allow_tracing_by(supervisor);
     // The intermediate process did the same steps: from here a failure is
     // not expected, and the steps done cannot be undone.
     let listener = spawn::install_filter(&fprog).map_err(|(tag, errno)| {
@@ -99,6 +101,22 @@ fn try_exec(target: &Target<'_>) -> Result<Infallible, SuperviseError> {
     signals::restore_inherited_sigpipe();
     let errno = prepared.exec.execve();
     Err(SuperviseError::Exec(io::Error::from_raw_os_error(errno)))
+}
+
+/// Lets the supervisor read this process's memory and copy its
+/// descriptors (`process_vm_readv`, `pidfd_getfd`: what a connect-time swap
+/// needs) where Yama's `ptrace_scope` is 1: the supervisor is not an
+/// ancestor of the program here, so an unprivileged one would be refused.
+/// `PR_SET_PTRACER` names it; Yama keeps the relation across `execve` (it
+/// is dropped when either process exits). Best effort: without Yama the
+/// call fails with EINVAL and nothing is needed; with `ptrace_scope` 2 or
+/// 3 it does not help, and sockets the rules make TCP stay MPTCP.
+fn allow_tracing_by(supervisor: u32) {
+    if supervisor == 0 {
+        return;
+    }
+    // SAFETY: prctl with integer arguments, on this process only.
+    unsafe { libc::prctl(libc::PR_SET_PTRACER, supervisor as libc::c_ulong, 0, 0, 0) };
 }
 
 /// The supervisor, forked twice, is adopted by the nearest subreaper: if
@@ -130,14 +148,15 @@ fn check_not_a_reaper() -> Result<(), SuperviseError> {
 /// intermediate process, which exits anyway, tries the steps this process
 /// is about to take (`no_new_privs`, the filter, the ADDFD probe), so that
 /// a system that cannot do them is found out while nothing is changed
-/// here. Waits until the supervisor is ready for the listener.
+/// here. Waits until the supervisor is ready for the listener; returns its
+/// PID (its "ready" message carries it).
 fn start_supervisor(
     prepared: &Prepared,
     target: &Target<'_>,
     fprog: &ffi::sock_fprog,
     ours: &OwnedFd,
     theirs: OwnedFd,
-) -> Result<(), SuperviseError> {
+) -> Result<u32, SuperviseError> {
     let program_pid = std::process::id();
     // SAFETY: mptcpize-rs is single-threaded here, so both children get a
     // consistent copy of the memory and may run ordinary Rust code.
@@ -169,10 +188,14 @@ fn start_supervisor(
     }
     // Two messages, in either order: the intermediate's outcome and the
     // supervisor's "ready". End of file: one of them never came.
-    let (mut ready, mut tried) = (false, None);
-    while !ready || tried.is_none() {
+    let (mut ready, mut tried) = (None, None);
+    while ready.is_none() || tried.is_none() {
         match scm_rights::receive(ours) {
-            Ok(Some(Message { tag: MSG_READY, .. })) => ready = true,
+            Ok(Some(Message {
+                tag: MSG_READY,
+                errno: pid,
+                ..
+            })) => ready = Some(pid as u32),
             Ok(Some(Message { tag: MSG_TRIED, .. })) => tried = Some(Ok(())),
             Ok(Some(Message { tag, errno, .. })) => tried = Some(Err((tag, errno))),
             _ => break,
@@ -180,7 +203,7 @@ fn start_supervisor(
     }
     match (tried, ready) {
         (Some(Err((tag, errno))), _) => Err(spawn::unsupported(tag, errno)),
-        (Some(Ok(())), true) => Ok(()),
+        (Some(Ok(())), Some(pid)) => Ok(pid),
         _ => Err(SuperviseError::Failed(
             "the supervisor process did not start".into(),
         )),
@@ -196,7 +219,8 @@ fn serve_beside(prepared: &Prepared, target: &Target<'_>, pair: &OwnedFd, progra
     };
     let log_on_stderr = matches!(target.log, Some(LogSink::Stderr));
     background::detach_self(&[pair.as_raw_fd(), log_file], log_on_stderr);
-    scm_rights::send_errno(pair.as_raw_fd(), MSG_READY, 0);
+    // The errno field carries our PID, for PR_SET_PTRACER.
+    scm_rights::send_errno(pair.as_raw_fd(), MSG_READY, std::process::id() as i32);
     if let Ok(Some(Message {
         tag: MSG_LISTENER,
         fd: Some(listener),

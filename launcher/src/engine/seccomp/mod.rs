@@ -18,6 +18,16 @@
 //! network namespace, it answers "continue": the kernel makes the caller's
 //! own TCP socket, so the program sees what it would have seen without us.
 //!
+//! The connection rules (`--loopback`, `--exclude`, `--include`, their
+//! port forms, `--no-listen`) apply as with the shim, decided where the
+//! shim decides them: when a rule can make a connection TCP the filter
+//! also sends inet `connect()` calls, and `listen()` when one can make a
+//! listener TCP; [`swap`] reads the destination, asks the contract's rules,
+//! and swaps a socket it made to plain TCP in place (`ADDFD` with
+//! `SECCOMP_ADDFD_FLAG_SETFD`, then "continue"), only where the swap is
+//! invisible to the program (the shim's conditions); otherwise the
+//! connection stays MPTCP.
+//!
 //! `run` returns when the program ends, with its status; when the program
 //! died of a signal it kills itself with the same signal (core dumps off),
 //! so the caller sees the same death. It forwards SIGINT, SIGTERM, SIGHUP,
@@ -42,7 +52,9 @@
 //! fork, the child's side until exec, the listener hand-over), `scm_rights`
 //! (the messages on the socket pair), `child` (forwarded signals, reaping),
 //! `respond` (answering one notification), `decision` (its log line and
-//! report count), `log` (where lines go), [`background`] (after the
+//! report count), [`swap`] (the rules at `connect()`/`listen()` and the
+//! swap to TCP), `converted` (the sockets the supervisor made), `caller`
+//! (a caller's memory and descriptor table), `log` (where lines go), [`background`] (after the
 //! program), [`credentials`] (the caller's identity), [`filter`] (the BPF
 //! program) and [`ffi`] (the seccomp system calls and ioctls). Signals and
 //! the program's exit status are shared with the preload engine:
@@ -83,7 +95,24 @@
 //!   back uses `socket()` (and loses io_uring for the rest of its I/O).
 //! - Each converted socket costs two context switches to the supervisor
 //!   (tens of microseconds, see the README's benchmark); other calls cost a
-//!   few BPF instructions.
+//!   few BPF instructions. Under rules that can make a connection TCP (the
+//!   default loopback rule included), every inet `connect()` costs one
+//!   round trip too (UDP ones as well: the filter cannot tell the socket's
+//!   type), a swap some more (BENCHMARKS.md); `--loopback` alone traps no
+//!   `connect()`.
+//! - A swap needs ptrace access to the caller (`process_vm_readv`,
+//!   `pidfd_getfd`). Yama's `ptrace_scope` 1 allows it to the foreground
+//!   supervisor (the program's parent) and, through `PR_SET_PTRACER`, to the
+//!   `--keep-pid` one, not to a background supervisor of a non-root run
+//!   (the program's parent has exited): there, and under `ptrace_scope` 2
+//!   or 3 without root, sockets the rules make TCP stay MPTCP (told with
+//!   `-d`).
+//! - What a swap cannot see from outside keeps the socket MPTCP only where
+//!   it is seen: a copy of the descriptor sent to an unrelated process
+//!   (`SCM_RIGHTS`) or taken with `pidfd_getfd`, a copy in a process that
+//!   left the program's tree, or an epoll instance only another process
+//!   holds, keep the old MPTCP socket after a swap (the shim sees the
+//!   first of these, not the others).
 //! - If the supervisor is killed with SIGKILL (once in the background or
 //!   beside the program it ignores every other signal but a bug's faults),
 //!   the processes under the filter get
@@ -96,7 +125,9 @@
 //!   kernel makes the caller's own TCP socket.
 
 pub mod background;
+mod caller;
 mod child;
+mod converted;
 pub mod credentials;
 mod decision;
 pub mod ffi;
@@ -107,6 +138,7 @@ mod respond;
 mod scm_rights;
 mod spawn;
 pub mod supervisor;
+pub mod swap;
 
 pub use in_place::exec_in_place;
 pub use log::LogSink;

@@ -1,8 +1,9 @@
-//! Answering one `socket()` notification: decide, make the MPTCP socket
-//! with the caller's identity, install it in the caller, and tell (log
-//! line, `--require-mptcp` message, report count). What the supervisor
-//! knows between notifications lives here; [`super::supervisor`] only
-//! decides when to call it.
+//! Answering one notification: for `socket()`, decide, make the MPTCP
+//! socket with the caller's identity, install it in the caller, and tell
+//! (log line, `--require-mptcp` message, report count); a `connect()` or
+//! `listen()` (trapped only when a rule can make it TCP) goes to
+//! [`super::swap`]. What the supervisor knows between notifications lives
+//! here; [`super::supervisor`] only decides when to call it.
 //!
 //! A failure concerns only that call (its caller went away, most likely):
 //! the caller's own `socket()` then goes on in the kernel, so the program
@@ -13,11 +14,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
 use super::credentials::{self, FsIds};
-use super::decision::{Decision, format_decision};
+use super::decision::{Decision, format_decision, format_rule};
 use super::ffi::{self, NotifBuffer};
 use super::log::LogSink;
+use super::swap::{self, ConnectRules};
 use crate::kernel::fd;
-use crate::run::report::Report;
+use crate::run::report::{self, Report};
 
 /// Device and inode of `/proc/PID/ns/net`: equal means same namespace.
 pub type NetnsId = (u64, u64);
@@ -37,6 +39,8 @@ pub struct Responder<'a> {
     pub report: Option<Report>,
     /// Our filesystem ids; as root we make sockets with the caller's.
     own_ids: FsIds,
+    /// The connection rules, and the sockets they may swap.
+    rules: ConnectRules,
 }
 
 impl<'a> Responder<'a> {
@@ -46,8 +50,10 @@ impl<'a> Responder<'a> {
         log: Option<&'a LogSink>,
         require_mptcp: bool,
         report: bool,
+        rules: ConnectRules,
     ) -> Responder<'a> {
         Responder {
+            rules,
             detached: false,
             buffer: NotifBuffer::new(notif_size),
             own_netns,
@@ -67,6 +73,10 @@ impl<'a> Responder<'a> {
             // ENOENT: the caller went away before we got to it.
             Err(_) => return,
         };
+        if let Some(call) = self.rules.call(notif.data.nr) {
+            self.answer_rule(listener, &notif, call);
+            return;
+        }
         let domain = notif.data.args[0] as u32 as i32;
         let ty = notif.data.args[1] as u32 as i32;
         let protocol = notif.data.args[2] as u32 as i32;
@@ -94,8 +104,28 @@ impl<'a> Responder<'a> {
         }
     }
 
+    /// A `connect()` or `listen()`: the rules decide, and the socket may be
+    /// swapped to TCP ([`swap`]); told like the shim's swaps.
+    fn answer_rule(
+        &mut self,
+        listener: BorrowedFd<'_>,
+        notif: &ffi::seccomp_notif,
+        call: swap::Call,
+    ) {
+        let outcome = self.rules.answer(listener, notif, call);
+        if let Some(log) = self.log
+            && let Some(line) = format_rule(notif.pid, call, outcome)
+        {
+            log.write_line(&line);
+        }
+        if let (Some(report), swap::Outcome::Swapped { .. }) = (self.report.as_mut(), outcome) {
+            let (pid, program) = process_of_thread(notif.pid);
+            report.count(pid, || program, report::Decision::Swapped);
+        }
+    }
+
     fn decide(
-        &self,
+        &mut self,
         listener: BorrowedFd<'_>,
         id: u64,
         pid: u32,
@@ -137,6 +167,8 @@ impl<'a> Responder<'a> {
                 return respond_continue(Decision::FellBack(errno));
             }
         };
+        // Known before the caller has it: a rule may swap it later.
+        self.rules.remember(socket.as_fd(), pid);
         let cloexec = ty & libc::SOCK_CLOEXEC != 0;
         match ffi::add_fd_and_send(listener, id, socket.as_fd(), cloexec) {
             Ok(fd) => Decision::Converted(fd),

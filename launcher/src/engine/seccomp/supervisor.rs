@@ -40,10 +40,12 @@ use super::child::{Child, SupervisorSignals};
 use super::log::LogSink;
 use super::respond::{self, Responder};
 use super::spawn::{self, ExecArgs};
+use super::swap::ConnectRules;
 use super::{background, ffi, filter};
 use crate::exit_code::{self, ChildStatus};
 use crate::kernel::fd;
 use crate::run::report::Report;
+use mptcpize_contract::rules::Rules;
 
 /// What to run.
 #[derive(Debug)]
@@ -63,6 +65,9 @@ pub struct Target<'a> {
     pub report: bool,
     /// `--no-io-uring`: the filter fails `io_uring_setup` with ENOSYS.
     pub refuse_io_uring: bool,
+    /// The connection rules (`--loopback`, `--exclude`, ...), decided at
+    /// `connect()` and `listen()` ([`super::swap`]).
+    pub rules: Rules,
 }
 
 /// How supervision ended: the program's status and what was decided for
@@ -141,6 +146,7 @@ pub(super) struct Prepared {
     own_netns: Option<respond::NetnsId>,
     pub exec: ExecArgs,
     program: Vec<ffi::sock_filter>,
+    arch: filter::Arch,
 }
 
 impl Prepared {
@@ -165,7 +171,12 @@ impl Prepared {
             notif_size: sizes.seccomp_notif,
             own_netns,
             exec: ExecArgs::new(target)?,
-            program: filter::program(arch, target.refuse_io_uring),
+            program: filter::program(
+                arch,
+                target.refuse_io_uring,
+                super::swap::traps(&target.rules),
+            ),
+            arch,
         })
     }
 
@@ -184,6 +195,7 @@ impl Prepared {
             target.log.as_ref(),
             target.require_mptcp,
             target.report,
+            ConnectRules::new(target.rules, self.arch, super::credentials::own()),
         )
     }
 }
