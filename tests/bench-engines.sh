@@ -72,14 +72,18 @@ CONNECTS=$((N / 10))
 none=$(best "$BIN/sockprobe")
 preload=$(best "$BIN/mptcpize-rs" run --engine preload "$BIN/sockprobe")
 seccomp=$(best "$BIN/mptcpize-rs" run --engine seccomp "$BIN/sockprobe")
+# The same without SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (Linux 6.6+), which
+# the supervisor otherwise turns on.
+nosync=$(best env MPTCPIZE_RS_BENCH_NO_SYNC_WAKE_UP=1 "$BIN/mptcpize-rs" run --engine seccomp \
+	"$BIN/sockprobe")
 
 printf 'socket()+close() of a TCP socket, %s iterations, best of %s (kernel %s)\n\n' \
 	"$N" "$ROUNDS" "$(uname -r)"
-printf '%-10s %14s %10s\n' engine "ns per socket" "vs none"
-for row in "none $none" "preload $preload" "seccomp $seccomp"; do
+printf '%-24s %14s %10s\n' engine "ns per socket" "vs none"
+for row in "none $none" "preload $preload" "seccomp $seccomp" "seccomp-no-sync-wake-up $nosync"; do
 	set -- $row
 	awk -v name="$1" -v ns="$2" -v base="$none" \
-		'BEGIN { printf "%-10s %14d %9.1fx\n", name, ns, ns / base }'
+		'BEGIN { printf "%-24s %14d %9.1fx\n", name, ns, ns / base }'
 done
 
 seccomp_run=("$BIN/mptcpize-rs" run --engine seccomp)

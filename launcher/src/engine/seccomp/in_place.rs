@@ -227,8 +227,7 @@ fn serve_beside(prepared: &Prepared, target: &Target<'_>, pair: &OwnedFd, progra
         ..
     })) = scm_rights::receive(pair)
     {
-        // Best effort: only faster where the kernel supports it.
-        let _ = ffi::set_sync_wake_up(listener.as_fd());
+        supervisor::sync_wake_up(listener.as_fd());
         let mut responder = prepared.responder(target);
         responder.detached = true;
         responder.report = None;

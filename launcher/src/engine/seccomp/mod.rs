@@ -134,6 +134,7 @@ pub mod ffi;
 pub mod filter;
 mod in_place;
 mod log;
+mod lookup;
 mod respond;
 mod scm_rights;
 mod spawn;

@@ -17,6 +17,7 @@ use super::credentials::{self, FsIds};
 use super::decision::{Decision, format_decision, format_rule};
 use super::ffi::{self, NotifBuffer};
 use super::log::LogSink;
+use super::lookup::Lookup;
 use super::swap::{self, ConnectRules};
 use crate::kernel::fd;
 use crate::run::report::{self, Report};
@@ -41,6 +42,7 @@ pub struct Responder<'a> {
     own_ids: FsIds,
     /// The connection rules, and the sockets they may swap.
     rules: ConnectRules,
+    lookup: Lookup,
 }
 
 impl<'a> Responder<'a> {
@@ -62,6 +64,7 @@ impl<'a> Responder<'a> {
             refusal_explained: false,
             report: report.then(Report::default),
             own_ids: credentials::own(),
+            lookup: Lookup::default(),
         }
     }
 
@@ -136,25 +139,27 @@ impl<'a> Responder<'a> {
             Ok(()) => decision,
             Err(_) => Decision::CallerGone,
         };
-        // The PID is only meaningful while the notification is pending:
-        // read the namespace, then check the caller is still that caller.
-        let netns = netns_id(&pid.to_string());
-        if !ffi::id_valid(listener, id) {
-            return Decision::CallerGone;
-        }
-        match netns {
-            Ok(id) if Some(id) == self.own_netns => {}
+        // A privileged supervisor takes the caller's ids ([`credentials`]);
+        // an unprivileged one's callers all run as its user. The thread ID
+        // is only meaningful while the notification is pending; if the
+        // caller went away and its ID was given to another thread, what is
+        // learned here is another's, but only the answer by notification
+        // ID below acts on the caller, and it then fails (ENOENT): the
+        // socket made is dropped, no other process is touched.
+        let caller = self.lookup.of_thread(pid, self.own_ids.uid == 0);
+        let ids = match caller {
+            Ok(caller) if Some(caller.netns) == self.own_netns => caller.ids,
             Ok(_) => return respond_continue(Decision::OtherNamespace),
             Err(error) => {
                 return respond_continue(Decision::NamespaceUnknown(
                     error.raw_os_error().unwrap_or(0),
                 ));
             }
-        }
+        };
         // Our copy is close-on-exec whatever the caller asked; the caller's
         // descriptor gets its own close-on-exec flag through newfd_flags.
         // SOCK_NONBLOCK is a property of the socket itself, shared by both.
-        let socket = match self.make_socket(pid, domain, ty) {
+        let socket = match self.make_socket(ids, domain, ty) {
             Ok(socket) => socket,
             Err(error) => {
                 let errno = error.raw_os_error().unwrap_or(0);
@@ -181,21 +186,16 @@ impl<'a> Responder<'a> {
         }
     }
 
-    /// The MPTCP socket for calling thread `tid`, made with its filesystem
-    /// ids when they are not ours (see [`credentials`]). An error (the
-    /// caller is gone, or its ids cannot be taken) makes the caller's own
-    /// call go on in the kernel, as for any failure here.
-    fn make_socket(&self, tid: u32, domain: i32, ty: i32) -> io::Result<OwnedFd> {
+    /// The MPTCP socket for a caller with filesystem ids `ids` (`None`:
+    /// ours), made with them when they are not ours (see [`credentials`]).
+    /// An error (its ids cannot be taken) makes the caller's own call go
+    /// on in the kernel, as for any failure here.
+    fn make_socket(&self, ids: Option<FsIds>, domain: i32, ty: i32) -> io::Result<OwnedFd> {
         let make = || fd::socket(domain, ty | libc::SOCK_CLOEXEC, libc::IPPROTO_MPTCP);
-        if self.own_ids.uid != 0 {
-            // Unprivileged: every caller runs as our user.
-            return make();
+        match ids {
+            Some(ids) if ids != self.own_ids => credentials::with_fs_ids(ids, self.own_ids, make)?,
+            _ => make(),
         }
-        let caller = credentials::of_thread(tid)?;
-        if caller == self.own_ids {
-            return make();
-        }
-        credentials::with_fs_ids(caller, self.own_ids, make)?
     }
 
     /// A message for the user, on stderr (errors ignored); in the

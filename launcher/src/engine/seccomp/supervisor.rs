@@ -114,8 +114,7 @@ pub fn supervise(target: &Target<'_>) -> Result<Supervised, SuperviseError> {
         .map_err(|e| SuperviseError::Failed(format!("cannot set up signal handling: {e}")))?;
     let (child, listener) = spawn::start(&prepared.exec, &fprog, &signals, &ours, theirs)?;
 
-    // Best effort: only faster where the kernel supports it.
-    let _ = ffi::set_sync_wake_up(listener.as_fd());
+    sync_wake_up(listener.as_fd());
     let mut supervisor = Supervisor {
         listener,
         responder: prepared.responder(target),
@@ -137,6 +136,20 @@ pub fn supervise(target: &Target<'_>) -> Result<Supervised, SuperviseError> {
     drop(signals);
     outcome.map(|status| Supervised { status, report })
 }
+
+/// Turns on `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP` ([`ffi::set_sync_wake_up`]),
+/// best effort: only faster where the kernel supports it. The benchmark
+/// measures without it too: [`NO_SYNC_WAKE_UP_VAR`]`=1` leaves it off.
+pub(super) fn sync_wake_up(listener: BorrowedFd<'_>) {
+    if std::env::var_os(NO_SYNC_WAKE_UP_VAR).is_some_and(|value| value == "1") {
+        return;
+    }
+    let _ = ffi::set_sync_wake_up(listener);
+}
+
+/// For `tests/bench-engines.sh` only: `1` measures the seccomp engine
+/// without `SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP`.
+pub const NO_SYNC_WAKE_UP_VAR: &str = "MPTCPIZE_RS_BENCH_NO_SYNC_WAKE_UP";
 
 /// What both ways of starting the program (as our child here, or in our
 /// place: [`super::in_place`]) prepare before any fork: the filter, the
