@@ -445,31 +445,71 @@ fn seccomp_rules_on_the_two_path_network() {
     }
 }
 
+/// root: a signal owner (F_SETOWN) the program set is not carried by a
+/// swap (the kernel would stamp it with the supervisor's credentials, and
+/// root's SIGIO reaches anyone): such a socket stays MPTCP at a loopback
+/// connect(), and says why with `-d`.
+#[test]
+fn seccomp_keeps_a_socket_with_a_signal_owner() {
+    let tmp = TempDir::new("seccomp-owner");
+    let probe = build_connprobe(tmp.path());
+    let ns = netns(true);
+    let _server = echo_server(&ns);
+    let out = static_connect(
+        &ns,
+        &probe,
+        &[],
+        ("127.0.0.1", PORT),
+        &["--owner", "--echo", "1000"],
+    );
+    assert_eq!(protocol(&out.stdout), MPTCP, "\n{out}");
+    out.stdout_has(&["echo ok 1000"])
+        .stderr_has(&["the F_SETOWN owner"]);
+    let out = static_connect(&ns, &probe, &[], ("127.0.0.1", PORT), &["--echo", "1000"]);
+    assert_eq!(
+        protocol(&out.stdout),
+        TCP,
+        "without an owner it is swapped\n{out}"
+    );
+}
+
 /// root: listeners under the seccomp engine stay MPTCP, unless
 /// `--no-listen`, or `--exclude-port` names their port; an option the
-/// program set before listen() (SO_REUSEADDR) is carried by the swap.
+/// program set before listen() (SO_REUSEADDR) is carried by the swap, and
+/// the port is the one the program bound. Without SO_REUSEADDR the MPTCP
+/// socket holds the port until listen() returns, so the swap cannot take
+/// it: the listener stays MPTCP, on its port (it once moved to a random
+/// port, as TCP).
 #[test]
 fn seccomp_listeners_follow_the_rules() {
     let tmp = TempDir::new("seccomp-listen");
     let probe = build_connprobe(tmp.path());
     let ns = netns(true);
     let port = "5310";
-    for (flags, want) in [
-        (&[][..], MPTCP),
-        (&["--no-listen"], TCP),
-        (&["--exclude-port", port], TCP),
-        (&["--exclude-port", "5311"], MPTCP),
+    for (flags, reuse, want) in [
+        (&[][..], true, MPTCP),
+        (&["--no-listen"], true, TCP),
+        (&["--exclude-port", port], true, TCP),
+        (&["--exclude-port", "5311"], true, MPTCP),
+        (&["--no-listen"], false, MPTCP),
     ] {
         let mut cmd = ns.cmd(launcher());
         clean_env(&mut cmd);
         cmd.args(["run", "-d"]).args(flags).arg("--").arg(&probe);
         cmd.args(["listen", port]);
+        if !reuse {
+            cmd.arg("--no-reuseaddr");
+        }
         let out = run_timeout(&mut cmd, SHORT);
         out.success();
         assert_eq!(protocol(&out.stdout), want, "{flags:?}\n{out}");
-        assert!(out.stdout.contains("reuseaddr 1"), "{flags:?}\n{out}");
+        let reuse_line = if reuse { "reuseaddr 1" } else { "reuseaddr 0" };
+        out.stdout_has(&[reuse_line, &format!("port {port}\n")]);
         let swapped = out.stderr.contains("listen(3): swapped to TCP");
         assert_eq!(swapped, want == TCP, "{flags:?}\n{out}");
+        if !reuse {
+            out.stderr_has(&["a bound address without SO_REUSEADDR"]);
+        }
     }
 }
 

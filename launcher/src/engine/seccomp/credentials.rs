@@ -6,8 +6,9 @@
 //! --gid-owner`). The supervisor creates the socket, so without care a
 //! program that dropped privileges (a root-started daemon now running as
 //! `www-data`) would get sockets that look like root's. A privileged
-//! supervisor therefore takes the calling thread's filesystem uid and gid,
-//! read from `/proc/TID/status`, for the one `socket()` call. An
+//! supervisor therefore takes the calling thread's filesystem uid and gid
+//! (through a pidfd, or `/proc/TID/status` on kernels before 6.13: see
+//! [`super::lookup`]) for the one `socket()` call. An
 //! unprivileged supervisor cannot, and need not: its callers run as the
 //! same user (`no_new_privs` keeps set-ID programs from changing that).
 //!

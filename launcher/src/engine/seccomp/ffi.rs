@@ -100,20 +100,39 @@ pub fn set_no_new_privs() -> Result<(), i32> {
     if rc < 0 { Err(errno()) } else { Ok(()) }
 }
 
+/// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` (Linux 5.19+).
+const FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
+
 /// Installs `program` on the calling thread with a new notification
-/// listener, returning the listener's descriptor. Async-signal-safe (one
-/// system call, no allocation): used between fork and exec.
+/// listener, returning the listener's descriptor. Async-signal-safe (a
+/// system call or two, no allocation): used between fork and exec.
+///
+/// With `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` where the kernel has it: a
+/// call the supervisor has received waits for its answer without being
+/// interrupted by a signal handler, so a trapped `connect()` or `socket()`
+/// never returns EINTR once it is being answered (natively `socket()` and
+/// `listen()` never do). A signal before that withdraws the notification
+/// and the call restarts (or fails with EINTR, for a handler without
+/// `SA_RESTART`, before anything happened).
 pub fn install_filter_with_listener(program: &sock_fprog) -> Result<RawFd, i32> {
-    // SAFETY: the kernel copies the program from `program` (which points to
-    // `len` live instructions) during the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_seccomp,
-            libc::SECCOMP_SET_MODE_FILTER,
-            libc::SECCOMP_FILTER_FLAG_NEW_LISTENER,
-            program as *const sock_fprog,
-        )
+    let install = |flags: libc::c_ulong| {
+        // SAFETY: the kernel copies the program from `program` (which points
+        // to `len` live instructions) during the call.
+        unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                program as *const sock_fprog,
+            )
+        }
     };
+    let listener = libc::SECCOMP_FILTER_FLAG_NEW_LISTENER as libc::c_ulong;
+    let mut rc = install(listener | FILTER_FLAG_WAIT_KILLABLE_RECV);
+    if rc < 0 && errno() == libc::EINVAL {
+        // Before Linux 5.19.
+        rc = install(listener);
+    }
     if rc < 0 {
         Err(errno())
     } else {

@@ -10,8 +10,12 @@
 //! works is learned on the first notification.
 //!
 //! The thread ID comes from the notification, in the supervisor's PID
-//! namespace, and is only meaningful while the notification is pending:
-//! the caller checks `SECCOMP_IOCTL_NOTIF_ID_VALID` after the lookup.
+//! namespace, and is only meaningful while the notification is pending.
+//! The socket path does not check `SECCOMP_IOCTL_NOTIF_ID_VALID` after the
+//! lookup: the answer it gives is by notification ID, installed only in the
+//! thread that made the call, and fails (ENOENT) once that thread is gone;
+//! what was learned of another thread that took its ID then acts on
+//! nothing (see `respond.rs`).
 
 use std::cell::{Cell, RefCell};
 use std::io;

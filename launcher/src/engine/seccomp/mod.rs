@@ -103,7 +103,8 @@
 //! - A swap needs ptrace access to the caller (`process_vm_readv`,
 //!   `pidfd_getfd`). Yama's `ptrace_scope` 1 allows it to the foreground
 //!   supervisor (the program's parent) and, through `PR_SET_PTRACER`, to the
-//!   `--keep-pid` one, not to a background supervisor of a non-root run
+//!   `--keep-pid` one for the program's own process (not for processes it
+//!   starts: Yama does not pass the exception on), not to a background supervisor of a non-root run
 //!   (the program's parent has exited): there, and under `ptrace_scope` 2
 //!   or 3 without root, sockets the rules make TCP stay MPTCP (told with
 //!   `-d`).

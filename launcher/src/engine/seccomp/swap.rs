@@ -356,7 +356,26 @@ impl ConnectRules {
                 return Err(Kept::Uncarried("file status flags"));
             }
         }
-        let bound = bound_address(socket.as_fd());
+        // Bound (a listener's port, a client's source address): the MPTCP
+        // socket keeps its address until the caller's call returns, after
+        // the swap, so the TCP socket can take it beside it only where
+        // the program allowed that (SO_REUSEADDR or SO_REUSEPORT, carried
+        // above; the kernel checks again at listen()). Taken now, before
+        // anything changes in the caller: a failure keeps MPTCP.
+        if let Some((storage, len)) = bound_address(socket.as_fd()) {
+            let reuse = |name| int_option(socket.as_fd(), libc::SOL_SOCKET, name) == Some(1);
+            if !reuse(libc::SO_REUSEADDR) && !reuse(libc::SO_REUSEPORT) {
+                return Err(Kept::Uncarried(
+                    "a bound address without SO_REUSEADDR (the MPTCP socket holds it until \
+                     the call returns)",
+                ));
+            }
+            // SAFETY: `storage` holds `len` bytes of the address getsockname gave.
+            let rc = unsafe { libc::bind(tcp.as_raw_fd(), (&raw const storage).cast(), len) };
+            if rc != 0 {
+                return Err(Kept::Errno(ffi::errno()));
+            }
+        }
         let mut epolls = Vec::with_capacity(registrations.len());
         for registration in &registrations {
             let epoll = fd::pidfd_getfd(&pidfd, registration.epfd)
@@ -373,12 +392,6 @@ impl ConnectRules {
         drop(socket);
         ffi::add_fd_at(listener, id, tcp.as_fd(), fd, cloexec)
             .map_err(|e| Kept::Errno(e.raw_os_error().unwrap_or(0)))?;
-        if let Some((storage, len)) = bound {
-            // The MPTCP socket, and its port, are gone: take the address
-            // again (on failure it stays unbound, as with the shim).
-            // SAFETY: `storage` holds `len` bytes of the address getsockname gave.
-            unsafe { libc::bind(tcp.as_raw_fd(), (&raw const storage).cast(), len) };
-        }
         for (registration, epoll) in registrations.iter().zip(&epolls) {
             // Refused only when memory or max_user_watches ran out.
             let _ = register(epoll.as_fd(), tcp.as_fd(), fd, registration);
@@ -681,7 +694,6 @@ fn copy_option(from: BorrowedFd<'_>, to: BorrowedFd<'_>, level: i32, name: i32) 
 // fcntl commands the libc crate does not name on every target.
 const F_SETSIG: i32 = 10;
 const F_GETSIG: i32 = 11;
-const F_SETOWN_EX: i32 = 15;
 const F_GETOWN_EX: i32 = 16;
 
 /// `struct f_owner_ex` (fcntl F_GETOWN_EX / F_SETOWN_EX).
@@ -697,12 +709,15 @@ fn carry_owner(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> Result<(), Kept> {
     let mut owner = OwnerEx::default();
     // SAFETY: F_GETOWN_EX writes one f_owner_ex into our local.
     let got = unsafe { libc::fcntl(from.as_raw_fd(), F_GETOWN_EX, &raw mut owner) } == 0;
-    if got && owner.pid != 0 {
-        // SAFETY: F_SETOWN_EX reads one f_owner_ex from our local.
-        let set = unsafe { libc::fcntl(to.as_raw_fd(), F_SETOWN_EX, &raw const owner) };
-        if set != 0 {
-            return Err(Kept::Uncarried("the F_SETOWN owner"));
-        }
+    if !got {
+        return Err(Kept::Uncarried("the F_SETOWN owner"));
+    }
+    // Not carried: the kernel stamps an owner with the credentials of who
+    // sets it and checks the signals it sends against them; set by the
+    // supervisor (root, perhaps) a program's SIGIO could then reach any
+    // process. The program set it with its own rights: the socket stays.
+    if owner.pid != 0 {
+        return Err(Kept::Uncarried("the F_SETOWN owner"));
     }
     let signal = fcntl(from, F_GETSIG, 0);
     if signal > 0 && fcntl(to, F_SETSIG, signal) != 0 {
