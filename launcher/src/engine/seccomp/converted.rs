@@ -20,18 +20,19 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 /// Sockets remembered at most; the oldest go first.
 pub const CAPACITY: usize = 4096;
 
-/// Cookies of the sockets the supervisor made, with the thread that asked.
+/// Cookies of the sockets the supervisor made, with the process that asked.
 #[derive(Debug, Default)]
 pub struct Converted {
-    /// Cookie → the calling thread's ID (in our PID namespace).
+    /// Cookie → the calling process's ID (in our PID namespace): kept
+    /// rather than the thread's, which may be gone by the `connect()`.
     creators: HashMap<u64, u32>,
     /// Cookies in the order they came, some already taken.
     order: VecDeque<u64>,
 }
 
 impl Converted {
-    /// Remembers a socket made for thread `tid`.
-    pub fn remember(&mut self, cookie: u64, tid: u32) {
+    /// Remembers a socket made for process `pid`.
+    pub fn remember(&mut self, cookie: u64, pid: u32) {
         while self.creators.len() >= CAPACITY {
             match self.order.pop_front() {
                 Some(oldest) => {
@@ -40,7 +41,7 @@ impl Converted {
                 None => break,
             }
         }
-        self.creators.insert(cookie, tid);
+        self.creators.insert(cookie, pid);
         self.order.push_back(cookie);
         // Taken cookies stay in `order` until they reach its front: keep it
         // from growing past twice the live ones.
@@ -50,7 +51,7 @@ impl Converted {
         }
     }
 
-    /// The thread a socket was made for, forgetting it: a socket's rules are
+    /// The process a socket was made for, forgetting it: a socket's rules are
     /// decided once (at its first `connect()` or `listen()`), as with the
     /// shim. `None`: not made by the supervisor (or made long ago).
     pub fn take(&mut self, cookie: u64) -> Option<u32> {

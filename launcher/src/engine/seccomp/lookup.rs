@@ -31,6 +31,9 @@ pub struct Caller {
     pub netns: NetnsId,
     /// Its filesystem ids, when asked for.
     pub ids: Option<FsIds>,
+    /// Its process (thread group), where the pidfd said (a connect-time
+    /// swap keeps only the sockets the same process made).
+    pub process: Option<u32>,
 }
 
 /// `pidfd_open`'s flag for a thread rather than a thread group leader
@@ -139,37 +142,32 @@ fn by_pidfd(pidfd: &OwnedFd, want_ids: bool) -> io::Result<Caller> {
     // (the kernel refuses anything else with EINVAL).
     let netns = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_NET_NAMESPACE, 0) };
     let netns = std::fs::File::from(owned(netns)?).metadata()?;
-    let ids = match want_ids {
-        false => None,
-        true => {
-            let mut info = PidfdInfo {
-                mask: PIDFD_INFO_CREDS,
-                ..PidfdInfo::default()
-            };
-            // SAFETY: the kernel fills at most the 64 bytes of `info`
-            // (its size is in the request number).
-            let rc = unsafe {
-                libc::ioctl(
-                    pidfd.as_raw_fd(),
-                    PIDFD_GET_INFO,
-                    &mut info as *mut PidfdInfo,
-                )
-            };
-            if rc < 0 {
-                return Err(io::Error::last_os_error());
-            }
-            if info.mask & PIDFD_INFO_CREDS == 0 {
-                return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
-            }
-            Some(FsIds {
-                uid: info.fsuid,
-                gid: info.fsgid,
-            })
-        }
+    let mut info = PidfdInfo {
+        mask: PIDFD_INFO_CREDS,
+        ..PidfdInfo::default()
     };
+    // SAFETY: the kernel fills at most the 64 bytes of `info` (its size is
+    // in the request number).
+    let rc = unsafe {
+        libc::ioctl(
+            pidfd.as_raw_fd(),
+            PIDFD_GET_INFO,
+            &mut info as *mut PidfdInfo,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if info.mask & PIDFD_INFO_CREDS == 0 {
+        return Err(io::Error::from_raw_os_error(libc::EOPNOTSUPP));
+    }
     Ok(Caller {
         netns: (netns.dev(), netns.ino()),
-        ids,
+        ids: want_ids.then_some(FsIds {
+            uid: info.fsuid,
+            gid: info.fsgid,
+        }),
+        process: Some(info.tgid),
     })
 }
 
@@ -179,7 +177,11 @@ fn by_proc(tid: u32, want_ids: bool) -> io::Result<Caller> {
         true => Some(credentials::of_thread(tid)?),
         false => None,
     };
-    Ok(Caller { netns, ids })
+    Ok(Caller {
+        netns,
+        ids,
+        process: None,
+    })
 }
 
 /// A descriptor a system call returned (or its error).
@@ -202,8 +204,14 @@ mod tests {
         assert_eq!(std::mem::size_of::<PidfdInfo>(), 64);
         let own = std::process::id();
         let found = by_pidfd(&open_pidfd(own).unwrap(), true).expect("a pidfd lookup on 6.13+");
-        assert_eq!(found, by_proc(own, true).unwrap());
+        // /proc does not give the process; the pidfd does.
+        let by_proc_own = by_proc(own, true).unwrap();
+        assert_eq!(
+            (found.netns, found.ids),
+            (by_proc_own.netns, by_proc_own.ids)
+        );
         assert_eq!(found.ids, Some(credentials::own()));
+        assert_eq!(found.process, Some(own));
         let thread = std::thread::spawn(|| {
             // SAFETY: gettid has no preconditions.
             let tid = unsafe { libc::gettid() } as u32;
@@ -214,8 +222,10 @@ mod tests {
             )
         });
         let (a, b) = thread.join().unwrap();
-        assert_eq!(a, b);
+        assert_eq!((a.netns, a.ids), (b.netns, b.ids));
         assert_eq!(a.ids, None);
+        // A thread's process is the thread group's.
+        assert_eq!(a.process, Some(own));
         // A thread that does not exist: gone, not "unsupported".
         let gone = Lookup::default()
             .of_thread(i32::MAX as u32, true)

@@ -147,8 +147,8 @@ impl<'a> Responder<'a> {
         // ID below acts on the caller, and it then fails (ENOENT): the
         // socket made is dropped, no other process is touched.
         let caller = self.lookup.of_thread(pid, self.own_ids.uid == 0);
-        let ids = match caller {
-            Ok(caller) if Some(caller.netns) == self.own_netns => caller.ids,
+        let (ids, process) = match caller {
+            Ok(caller) if Some(caller.netns) == self.own_netns => (caller.ids, caller.process),
             Ok(_) => return respond_continue(Decision::OtherNamespace),
             Err(error) => {
                 return respond_continue(Decision::NamespaceUnknown(
@@ -173,7 +173,7 @@ impl<'a> Responder<'a> {
             }
         };
         // Known before the caller has it: a rule may swap it later.
-        self.rules.remember(socket.as_fd(), pid);
+        self.rules.remember(socket.as_fd(), pid, process);
         let cloexec = ty & libc::SOCK_CLOEXEC != 0;
         match ffi::add_fd_and_send(listener, id, socket.as_fd(), cloexec) {
             Ok(fd) => Decision::Converted(fd),

@@ -162,16 +162,21 @@ impl ConnectRules {
         }
     }
 
-    /// Remembers a socket made MPTCP for thread `tid` (before the caller
-    /// has it, so no `connect()` of it can come first). Only when the
-    /// filter traps something: otherwise no rule will ever ask.
-    pub fn remember(&mut self, socket: BorrowedFd<'_>, tid: u32) {
+    /// Remembers a socket made MPTCP for thread `tid` of `process` (when
+    /// the lookup knew it; else found in `/proc` now, while the thread
+    /// waits), before the caller has it, so no `connect()` of it can come
+    /// first. Only when the filter traps something: otherwise no rule
+    /// will ever ask.
+    pub fn remember(&mut self, socket: BorrowedFd<'_>, tid: u32, process: Option<u32>) {
         if self.traps == Traps::default() {
             return;
         }
+        let Some(process) = process.or_else(|| caller::thread_group(tid)) else {
+            return;
+        };
         // A socket without a cookie (impossible since 4.6) stays MPTCP.
         if let Ok(cookie) = converted::cookie(socket) {
-            self.converted.remember(cookie, tid);
+            self.converted.remember(cookie, process);
         }
     }
 
@@ -318,7 +323,7 @@ impl ConnectRules {
         } = fetched;
         let domain = undecided(socket.as_fd()).ok_or(Kept::NotSwappable)?;
         let tgid = caller::thread_group(tid).ok_or(Kept::Errno(libc::ESRCH))?;
-        if caller::thread_group(creator) != Some(tgid) {
+        if creator != tgid {
             return Err(Kept::Uncarried("a socket made in another process"));
         }
         let inode = inode(socket.as_fd()).ok_or(Kept::Errno(libc::EBADF))?;
@@ -541,7 +546,19 @@ fn undecided(socket: BorrowedFd<'_>) -> Option<i32> {
     // SAFETY: getpeername writes at most `len` bytes into `peer`.
     let rc = unsafe { libc::getpeername(socket.as_raw_fd(), peer.as_mut_ptr().cast(), &mut len) };
     let unconnected = rc != 0 && ffi::errno() == libc::ENOTCONN;
-    unconnected.then_some(domain)
+    // ENOTCONN also while a non-blocking connect() is in progress (SYN
+    // sent): poll reports no hang-up then, where a socket that never
+    // connected (or whose connect failed) does. Another connect() must
+    // then get the kernel's EALREADY, not a new socket.
+    let mut fds = [libc::pollfd {
+        fd: socket.as_raw_fd(),
+        events: libc::POLLOUT,
+        revents: 0,
+    }];
+    // SAFETY: poll over our one-element array, without waiting.
+    let polled = unsafe { libc::poll(fds.as_mut_ptr(), 1, 0) };
+    let closed = polled == 1 && fds[0].revents & libc::POLLHUP != 0;
+    (unconnected && closed).then_some(domain)
 }
 
 fn inode(socket: BorrowedFd<'_>) -> Option<u64> {
