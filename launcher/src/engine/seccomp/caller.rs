@@ -15,14 +15,18 @@ use std::io;
 use std::os::fd::RawFd;
 
 /// Descriptors of the caller examined at most; a process with more is not
-/// swapped (the walk would cost more than the swap saves).
-pub const MAX_FDS: usize = 65_536;
+/// swapped (the walk would cost more than the swap saves, and every thread
+/// of the program waiting on the supervisor waits for it).
+pub const MAX_FDS: usize = 4096;
 /// Epoll instances of the caller examined at most.
 pub const MAX_EPOLLS: usize = 64;
 /// Registrations of one socket carried at most (as the shim).
 pub const MAX_REGISTRATIONS: usize = 8;
 /// Processes below the caller examined at most.
-pub const MAX_DESCENDANTS: usize = 256;
+pub const MAX_DESCENDANTS: usize = 64;
+/// Bytes of one epoll instance's fdinfo read at most (about 10,000
+/// registrations); a longer one means no swap.
+pub const MAX_FDINFO: u64 = 1 << 20;
 
 /// Copies `buf.len()` bytes at `addr` of thread `tid`'s memory
 /// (`process_vm_readv`): the bytes read, fewer if the range ends early.
@@ -77,6 +81,27 @@ pub fn is_bound(addr: &[u8]) -> bool {
 pub fn thread_group(tid: u32) -> Option<u32> {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
     status_field(&status, "Tgid:")?.parse().ok()
+}
+
+/// Whether descriptor `fd` of process `pid` is the open file `ours` holds
+/// (`kcmp(KCMP_FILE)`); true where the kernel has no `kcmp` (the check is
+/// then lost, not the swap).
+pub fn same_file(pid: u32, fd: RawFd, ours: std::os::fd::BorrowedFd<'_>) -> bool {
+    use std::os::fd::AsRawFd;
+    const KCMP_FILE: libc::c_int = 0;
+    // SAFETY: kcmp compares two kernel objects by process and descriptor
+    // number; it reads no memory of ours.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_kcmp,
+            std::process::id() as libc::pid_t,
+            pid as libc::pid_t,
+            KCMP_FILE,
+            ours.as_raw_fd(),
+            fd,
+        )
+    };
+    rc == 0 || (rc < 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS))
 }
 
 fn status_field<'a>(status: &'a str, name: &str) -> Option<&'a str> {
@@ -146,7 +171,13 @@ pub struct Registration {
 /// The registrations of socket `inode` in epoll instance `epfd` of thread
 /// `tid`, from `/proc/TID/fdinfo/EPFD`. `None` when it cannot be read.
 pub fn registrations_in(tid: u32, epfd: RawFd, inode: u64) -> Option<Vec<Registration>> {
-    let text = std::fs::read_to_string(format!("/proc/{tid}/fdinfo/{epfd}")).ok()?;
+    use std::io::Read;
+    let file = std::fs::File::open(format!("/proc/{tid}/fdinfo/{epfd}")).ok()?;
+    let mut text = String::new();
+    file.take(MAX_FDINFO).read_to_string(&mut text).ok()?;
+    if text.len() as u64 >= MAX_FDINFO {
+        return None;
+    }
     Some(
         text.lines()
             .filter_map(registration_in_line)

@@ -392,6 +392,13 @@ impl ConnectRules {
                 "an epoll registration (its descriptor number)",
             ));
         }
+        // Another thread of the program may have closed the descriptor and
+        // reused its number meanwhile: SETFD would then replace an
+        // unrelated file. Checked last, to keep the window small (a close
+        // and reuse between here and the ADDFD is not seen).
+        if !caller::same_file(tgid, fd, socket.as_fd()) {
+            return Err(Kept::Uncarried("the descriptor, changed during the swap"));
+        }
         // The caller's descriptor is now the MPTCP socket's only holder:
         // replacing it closes the socket (and drops its registrations).
         drop(socket);
