@@ -137,6 +137,7 @@ mod log;
 mod lookup;
 mod respond;
 mod scm_rights;
+mod sockopt;
 mod spawn;
 pub mod supervisor;
 pub mod swap;
