@@ -52,8 +52,9 @@ use crate::kernel::fd;
 
 /// Which calls the filter must send for `rules` (pure): `connect()` when
 /// some destination can be plain TCP, `listen()` when some listener can.
-/// `--loopback` alone traps nothing, so such a run costs no more than one
-/// without rules.
+/// `--loopback` alone traps neither, so such a run's `connect()` calls cost
+/// no more than without rules. The options MPTCP rejects are always
+/// trapped: their judgement does not depend on the rules.
 pub fn traps(rules: &Rules) -> Traps {
     let any = |list: &[_]| !list.is_empty();
     let connect = !rules.loopback
@@ -170,8 +171,9 @@ impl ConnectRules {
     }
 
     /// Remembers a socket made MPTCP for thread `tid` (before the caller
-    /// has it, so no `connect()` of it can come first). Only when the
-    /// filter traps something: otherwise no rule will ever ask.
+    /// has it, so no `connect()` or `setsockopt()` of it can come first).
+    /// Only when the filter traps something besides `socket()`: otherwise
+    /// nothing will ever ask.
     pub fn remember(&mut self, socket: BorrowedFd<'_>, tid: u32) {
         if self.traps == Traps::default() {
             return;
