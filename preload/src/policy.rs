@@ -43,10 +43,8 @@ pub fn means_mptcp_absent(errno: c_int) -> bool {
 }
 
 /// Whether a failed `setsockopt()` on an MPTCP socket may be one that plain
-/// TCP accepts: the errors MPTCP gives for options it does not implement.
-pub fn mptcp_rejects(errno: c_int) -> bool {
-    errno == libc::ENOPROTOOPT || errno == libc::EOPNOTSUPP
-}
+/// TCP accepts (the contract's, which the seccomp supervisor shares).
+pub use mptcpize_contract::swap_options::mptcp_rejects;
 
 /// The destination of `connect()` from the bytes of its `sockaddr`: the
 /// address as IPv6 (IPv4 mapped) and the port; `None` for other families

@@ -18,6 +18,7 @@
 
 use crate::{fds, policy, real, registrations};
 use libc::{c_int, c_void, socklen_t};
+use mptcpize_contract::swap_options::{Judgement, judge};
 
 /// Options copied to the TCP socket when their value differs from a fresh
 /// TCP socket's, and the options carried through another entry of it: the
@@ -32,36 +33,9 @@ pub fn carries(level: c_int, name: c_int) -> bool {
         .any(|&(l, n, _)| (l, n) == (level, name))
 }
 
-/// Options MPTCP rejects (checked on kernel 6.18): setting one goes
-/// through the `setsockopt` detour's judgement, and reading one on an MPTCP
-/// socket is answered with a fresh TCP socket's value (`getsockopt`), the
-/// only value it can have, since MPTCP never took another. Also names
-/// options in the debug log.
-pub const REJECTED: &[(c_int, c_int, &str)] = &[
-    (libc::SOL_TCP, libc::TCP_SYNCNT, "TCP_SYNCNT"),
-    (libc::SOL_TCP, libc::TCP_LINGER2, "TCP_LINGER2"),
-    (libc::SOL_TCP, libc::TCP_WINDOW_CLAMP, "TCP_WINDOW_CLAMP"),
-    (libc::SOL_TCP, libc::TCP_QUICKACK, "TCP_QUICKACK"),
-    (libc::SOL_TCP, libc::TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT"),
-    (libc::SOL_TCP, 37, "TCP_TX_DELAY"),
-    (
-        libc::SOL_TCP,
-        libc::TCP_THIN_LINEAR_TIMEOUTS,
-        "TCP_THIN_LINEAR_TIMEOUTS",
-    ),
-    (libc::SOL_TCP, libc::TCP_SAVE_SYN, "TCP_SAVE_SYN"),
-    (libc::SOL_TCP, libc::TCP_MD5SIG, "TCP_MD5SIG"),
-    (libc::SOL_IP, libc::IP_TTL, "IP_TTL"),
-    (libc::SOL_IP, libc::IP_RECVERR, "IP_RECVERR"),
-    (libc::SOL_IP, libc::IP_MTU_DISCOVER, "IP_MTU_DISCOVER"),
-    (libc::SOL_IPV6, libc::IPV6_TCLASS, "IPV6_TCLASS"),
-    (libc::SOL_SOCKET, libc::SO_OOBINLINE, "SO_OOBINLINE"),
-];
-
-/// Whether MPTCP rejects option `(level, name)` (see [`REJECTED`]).
-pub fn rejected(level: c_int, name: c_int) -> bool {
-    REJECTED.iter().any(|&(l, n, _)| (l, n) == (level, name))
-}
+/// Options MPTCP rejects, and whether one is: the contract's list, which
+/// the seccomp supervisor's filter traps too.
+pub use mptcpize_contract::swap_options::{REJECTED, rejected};
 
 /// The option's name, if the shim knows it.
 pub fn option_name(level: c_int, name: c_int) -> Option<&'static str> {
@@ -130,7 +104,9 @@ impl Replacement {
         }
         let mut after = [0u8; 32];
         let after_len = get_option(self.0, level, name, &mut after);
-        Ok(before_len.is_none() || before_len != after_len || before != after)
+        let before = before_len.map(|len| &before[..len]);
+        let after = after_len.map(|len| &after[..len]);
+        Ok(judge(Ok(()), before, after) == Judgement::Changes)
     }
 }
 

@@ -50,7 +50,7 @@ pub use process::{
     ChildGuard, CmdOutput, SETPRIV_NOBODY, my_turn, run_timeout, tail, wait_timeout,
 };
 pub use seccomp::{
-    background_supervisor_pid, build_connprobe, build_gofetch, process_running,
+    background_supervisor_pid, build_connprobe, build_gofetch, build_optprobe, process_running,
     seccomp_conversions, seccomp_lines, static_busybox, wait_for_file, wait_process_gone,
 };
 pub use systemd::{CONTAINER_LAUNCHER, CONTAINER_SHIM, ContainerPaths, SystemdContainer};

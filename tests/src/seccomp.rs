@@ -79,6 +79,38 @@ pub fn build_connprobe(dir: &Path) -> PathBuf {
     out_path
 }
 
+/// Builds `fixtures/optprobe.c` into `DIR/optprobe-static` (`cc -static`,
+/// for the seccomp engine) or `DIR/optprobe` (dynamic, for the shim): a
+/// program that prints what setsockopt()/getsockopt() of options MPTCP
+/// rejects answer it. Panics with an install hint without a static libc.
+pub fn build_optprobe(dir: &Path, static_link: bool) -> PathBuf {
+    require_program("cc");
+    let out_path = dir.join(if static_link {
+        "optprobe-static"
+    } else {
+        "optprobe"
+    });
+    let mut cmd = Command::new("cc");
+    if static_link {
+        cmd.arg("-static");
+    }
+    cmd.args(["-O2", "-Wall", "-o"])
+        .arg(&out_path)
+        .arg(fixture("optprobe.c"));
+    let out = run_timeout(&mut cmd, Duration::from_secs(120));
+    assert!(
+        out.code() == Some(0),
+        "cc failed (install libc6-dev for a static libc):\n{out}"
+    );
+    assert_eq!(
+        is_dynamically_linked(&out_path),
+        !static_link,
+        "{}",
+        out_path.display()
+    );
+    out_path
+}
+
 /// The seccomp supervisor's decision lines (`mptcpize-rs[PID]: ... (seccomp)`).
 pub fn seccomp_lines(text: &str) -> Vec<&str> {
     text.lines()

@@ -589,3 +589,76 @@ fn seccomp_go_client_follows_the_rules() {
         assert_eq!(swaps, want, "run {flags:?} {url}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Options MPTCP rejects under the seccomp engine (issue 18)
+// ---------------------------------------------------------------------------
+
+/// `optprobe FAMILY` run bare, or under `run -d --engine ENGINE`; its
+/// stdout split into what the program answers (compared across runs) and
+/// its `proto` lines (the engines' own business), and its stderr.
+fn optprobe(probe: &Path, engine: Option<&str>, family: &str) -> (String, String, String) {
+    let mut cmd = match engine {
+        Some(engine) => {
+            let mut cmd = Command::new(launcher());
+            cmd.args(["run", "-d", "--engine", engine, "--"]).arg(probe);
+            cmd
+        }
+        None => Command::new(probe),
+    };
+    clean_env(&mut cmd);
+    cmd.arg(family);
+    let out = run_timeout(&mut cmd, SHORT);
+    out.success();
+    let (proto, answers): (Vec<&str>, Vec<&str>) = out
+        .stdout
+        .lines()
+        .partition(|line| line.starts_with("proto "));
+    (answers.join("\n"), proto.join("\n"), out.stderr.clone())
+}
+
+/// A static program setting and reading options MPTCP rejects sees the
+/// same answers under the seccomp engine as bare (and as a dynamic build
+/// of it under the shim): TCP_USER_TIMEOUT=0 and TCP_QUICKACK=1 succeed and
+/// the socket stays MPTCP; TCP_USER_TIMEOUT=5000 before connect() swaps it
+/// to TCP (reads back 5000 before and after connecting); what TCP rejects
+/// too gets TCP's errno (EINVAL, EFAULT); reads answer TCP's defaults,
+/// short and bad lengths included.
+#[test]
+fn seccomp_rejected_options_answer_as_tcp() {
+    require_mptcp();
+    let tmp = TempDir::new("seccomp-options");
+    let static_probe = build_optprobe(tmp.path(), true);
+    let dynamic_probe = build_optprobe(tmp.path(), false);
+    for family in ["4", "6"] {
+        let (bare, bare_proto, _) = optprobe(&static_probe, None, family);
+        assert!(
+            bare.contains("user_timeout=5000 connected: get rc 0 errno 0 len 4"),
+            "{bare}"
+        );
+        assert!(bare.contains("syncnt=1000: set rc -1 errno 22"), "{bare}");
+        assert!(
+            bare.contains("user_timeout bad pointer: set rc -1 errno 14"),
+            "{bare}"
+        );
+        assert!(
+            bare_proto.lines().all(|line| line.ends_with(" 6")),
+            "{bare_proto}"
+        );
+        let (seccomp, seccomp_proto, stderr) = optprobe(&static_probe, Some("seccomp"), family);
+        assert_eq!(seccomp, bare, "family {family}\n{stderr}");
+        let want = "proto noop 262\nproto changed 6\nproto rejected 262\nproto read 262";
+        assert_eq!(seccomp_proto, want, "family {family}\n{stderr}");
+        for line in [
+            "setsockopt(3, TCP_USER_TIMEOUT): stays MPTCP (the option changes nothing)",
+            "setsockopt(4, TCP_USER_TIMEOUT): swapped to TCP: MPTCP rejects the option (seccomp)",
+            "setsockopt(3, TCP_SYNCNT): stays MPTCP (TCP fails with errno 22 too)",
+            "getsockopt(3, TCP_SYNCNT): answered as TCP",
+        ] {
+            assert!(stderr.contains(line), "family {family}: {line}\n{stderr}");
+        }
+        let (shim, shim_proto, stderr) = optprobe(&dynamic_probe, Some("preload"), family);
+        assert_eq!(shim, bare, "family {family}\n{stderr}");
+        assert_eq!(shim_proto, want, "family {family}\n{stderr}");
+    }
+}

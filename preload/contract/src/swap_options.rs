@@ -3,6 +3,11 @@
 //! (`preload/src/swap.rs`) and the seccomp supervisor's
 //! (`launcher/src/engine/seccomp/swap.rs`) carry the same list, so a swap
 //! is as invisible with either engine.
+//!
+//! Also the options MPTCP rejects ([`REJECTED`]) and the pure judgement of
+//! one set on a fresh TCP socket ([`judge`]): the shim's `setsockopt`
+//! detour and the seccomp supervisor's trap decide alike, and the
+//! supervisor's filter traps exactly these names.
 
 use libc::c_int;
 
@@ -72,6 +77,78 @@ pub const ALSO_CARRIED: &[(c_int, c_int, &str)] = &[
     (libc::SOL_SOCKET, SO_SNDTIMEO_NEW, "SO_SNDTIMEO_NEW"),
 ];
 
+/// Options MPTCP rejects (checked on kernel 6.18: ENOPROTOOPT or
+/// EOPNOTSUPP): setting one is judged on a fresh TCP socket ([`judge`]),
+/// and reading one on an MPTCP socket is answered with a fresh TCP
+/// socket's value, the only value it can have, since MPTCP never took
+/// another (except those in [`READ_BY_MPTCP`]). Also names options in the
+/// debug log.
+pub const REJECTED: &[(c_int, c_int, &str)] = &[
+    (libc::SOL_TCP, libc::TCP_SYNCNT, "TCP_SYNCNT"),
+    (libc::SOL_TCP, libc::TCP_LINGER2, "TCP_LINGER2"),
+    (libc::SOL_TCP, libc::TCP_WINDOW_CLAMP, "TCP_WINDOW_CLAMP"),
+    (libc::SOL_TCP, libc::TCP_QUICKACK, "TCP_QUICKACK"),
+    (libc::SOL_TCP, libc::TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT"),
+    (libc::SOL_TCP, TCP_TX_DELAY, "TCP_TX_DELAY"),
+    (
+        libc::SOL_TCP,
+        libc::TCP_THIN_LINEAR_TIMEOUTS,
+        "TCP_THIN_LINEAR_TIMEOUTS",
+    ),
+    (libc::SOL_TCP, libc::TCP_SAVE_SYN, "TCP_SAVE_SYN"),
+    (libc::SOL_TCP, libc::TCP_MD5SIG, "TCP_MD5SIG"),
+    (libc::SOL_IP, libc::IP_TTL, "IP_TTL"),
+    (libc::SOL_IP, libc::IP_RECVERR, "IP_RECVERR"),
+    (libc::SOL_IP, libc::IP_MTU_DISCOVER, "IP_MTU_DISCOVER"),
+    (libc::SOL_IPV6, libc::IPV6_TCLASS, "IPV6_TCLASS"),
+    (libc::SOL_SOCKET, libc::SO_OOBINLINE, "SO_OOBINLINE"),
+];
+
+/// Rejected options MPTCP still reads (`getsockopt` answers): its answer
+/// stands, so reading them is never redirected.
+pub const READ_BY_MPTCP: &[(c_int, c_int)] = &[(libc::SOL_SOCKET, libc::SO_OOBINLINE)];
+
+/// Whether MPTCP rejects setting option `(level, name)` (see [`REJECTED`]).
+pub fn rejected(level: c_int, name: c_int) -> bool {
+    REJECTED.iter().any(|&(l, n, _)| (l, n) == (level, name))
+}
+
+/// Whether MPTCP rejects reading option `(level, name)`: a fresh TCP
+/// socket's value answers instead.
+pub fn rejected_read(level: c_int, name: c_int) -> bool {
+    rejected(level, name) && !READ_BY_MPTCP.contains(&(level, name))
+}
+
+/// Whether a failed `setsockopt()` on an MPTCP socket may be one that
+/// plain TCP accepts: the errors MPTCP gives for options it does not
+/// implement.
+pub fn mptcp_rejects(errno: c_int) -> bool {
+    errno == libc::ENOPROTOOPT || errno == libc::EOPNOTSUPP
+}
+
+/// What setting a rejected option means, judged on a fresh TCP socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judgement {
+    /// TCP rejects it too, with this errno: the program gets that.
+    Rejected(c_int),
+    /// It leaves the socket as it was (`TCP_USER_TIMEOUT=0`): success, and
+    /// the socket stays MPTCP.
+    Unchanged,
+    /// A real change: only a TCP socket can hold it (a swap, if invisible).
+    Changes,
+}
+
+/// Judges a rejected option from what the fresh TCP socket said: `set`,
+/// the result of setting it (an errno on failure), and its value read
+/// before and after (`None`: unreadable, which counts as a change).
+pub fn judge(set: Result<(), c_int>, before: Option<&[u8]>, after: Option<&[u8]>) -> Judgement {
+    match (set, before, after) {
+        (Err(errno), _, _) => Judgement::Rejected(errno),
+        (Ok(()), Some(before), Some(after)) if before == after => Judgement::Unchanged,
+        (Ok(()), _, _) => Judgement::Changes,
+    }
+}
+
 // Linux option numbers the libc crate may not name on every target.
 const SO_BINDTOIFINDEX: c_int = 62;
 const SO_PREFER_BUSY_POLL: c_int = 69;
@@ -82,3 +159,45 @@ const SO_SNDTIMEO_NEW: c_int = 67;
 const IP_LOCAL_PORT_RANGE: c_int = 51;
 const IPV6_TRANSPARENT: c_int = 75;
 const IPV6_FREEBIND: c_int = 78;
+const TCP_TX_DELAY: c_int = 37;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn judgements() {
+        assert_eq!(
+            judge(Err(libc::EINVAL), None, None),
+            Judgement::Rejected(libc::EINVAL)
+        );
+        let zero = 0i32.to_ne_bytes();
+        let five = 5000i32.to_ne_bytes();
+        assert_eq!(
+            judge(Ok(()), Some(&zero), Some(&zero)),
+            Judgement::Unchanged
+        );
+        assert_eq!(judge(Ok(()), Some(&zero), Some(&five)), Judgement::Changes);
+        assert_eq!(judge(Ok(()), None, Some(&five)), Judgement::Changes);
+        assert_eq!(
+            judge(Ok(()), Some(&zero), Some(&zero[..2])),
+            Judgement::Changes
+        );
+    }
+
+    #[test]
+    fn rejected_options() {
+        assert!(rejected(libc::SOL_TCP, libc::TCP_USER_TIMEOUT));
+        assert!(rejected_read(libc::SOL_TCP, libc::TCP_USER_TIMEOUT));
+        assert!(rejected(libc::SOL_SOCKET, libc::SO_OOBINLINE));
+        assert!(!rejected_read(libc::SOL_SOCKET, libc::SO_OOBINLINE));
+        assert!(!rejected(libc::SOL_TCP, libc::TCP_NODELAY));
+        assert!(mptcp_rejects(libc::ENOPROTOOPT));
+        assert!(mptcp_rejects(libc::EOPNOTSUPP));
+        assert!(!mptcp_rejects(libc::EINVAL));
+        // No option is both carried and rejected.
+        for &(level, name, text) in OPTIONS {
+            assert!(!rejected(level, name), "{text}");
+        }
+    }
+}

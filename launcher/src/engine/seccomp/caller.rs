@@ -48,6 +48,28 @@ pub fn read_memory(tid: u32, addr: u64, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
+/// Writes `buf` at `addr` of thread `tid`'s memory (`process_vm_writev`):
+/// the bytes written, fewer if the range ends early. Only for a caller
+/// that waits in a call whose result is that memory (`getsockopt`).
+pub fn write_memory(tid: u32, addr: u64, buf: &[u8]) -> io::Result<usize> {
+    let local = libc::iovec {
+        iov_base: buf.as_ptr().cast_mut().cast(),
+        iov_len: buf.len(),
+    };
+    let remote = libc::iovec {
+        iov_base: addr as usize as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: the kernel only reads `buf.len()` bytes of our buffer; the
+    // remote range is written in the other process, by the kernel, which
+    // checks it is mapped and writable there.
+    let n = unsafe { libc::process_vm_writev(tid as libc::pid_t, &local, 1, &remote, 1, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
 /// The inet destination in a `connect()` address: the IP as IPv6 (IPv4
 /// mapped) and the port, as the rules compare them. `None` for another
 /// family or a short address: the kernel answers that call.

@@ -9,9 +9,10 @@
 //! ([`super::swap`] compares their thread groups). Entries go when their
 //! socket's first rule decision is made, or, for sockets closed without
 //! `connect()` or `listen()`, when [`CAPACITY`] newer ones push them out:
-//! such an old socket then simply stays MPTCP. Only kept when the rules
-//! can make something TCP (the filter traps `connect()` or `listen()`), so
-//! runs without such rules pay nothing per `socket()`.
+//! such an old socket then simply stays MPTCP. Kept whenever the filter
+//! traps more than `socket()`: the rules' `connect()`/`listen()`, and the
+//! options MPTCP rejects ([`super::sockopt`]), which only a converted
+//! socket has judged; an option that changes nothing leaves it remembered.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -56,6 +57,11 @@ impl Converted {
     /// shim. `None`: not made by the supervisor (or made long ago).
     pub fn take(&mut self, cookie: u64) -> Option<u32> {
         self.creators.remove(&cookie)
+    }
+
+    /// The thread a socket was made for, still remembered.
+    pub fn creator(&self, cookie: u64) -> Option<u32> {
+        self.creators.get(&cookie).copied()
     }
 
     #[cfg(test)]

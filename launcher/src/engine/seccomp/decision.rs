@@ -95,21 +95,22 @@ pub fn format_decision(
 /// Formats the line for a `connect()` or `listen()` the rules made plain
 /// TCP, in the shim's words (pure). `None`: nothing to tell (the call went
 /// on untouched, or its caller went away).
+/// Why a socket stays MPTCP, as the log says it (the shim's words).
+pub fn kept_text(because: Kept) -> String {
+    match because {
+        Kept::NotSwappable => "stays MPTCP (already connected or listening)".to_string(),
+        Kept::Unreadable(errno) => {
+            format!("stays MPTCP (the supervisor may not examine the caller: errno {errno})")
+        }
+        Kept::Errno(errno) => format!("stays MPTCP (swap failed with errno {errno})"),
+        Kept::Uncarried(what) => format!("stays MPTCP (cannot carry {what})"),
+    }
+}
+
 pub fn format_rule(pid: u32, call: Call, outcome: Outcome) -> Option<String> {
     let (fd, why, result) = match outcome {
         Outcome::Swapped { fd, why } => (fd, why, "swapped to TCP".to_string()),
-        Outcome::Kept { fd, why, because } => (
-            fd,
-            why,
-            match because {
-                Kept::NotSwappable => "stays MPTCP (already connected or listening)".to_string(),
-                Kept::Unreadable(errno) => format!(
-                    "stays MPTCP (the supervisor may not examine the caller: errno {errno})"
-                ),
-                Kept::Errno(errno) => format!("stays MPTCP (swap failed with errno {errno})"),
-                Kept::Uncarried(what) => format!("stays MPTCP (cannot carry {what})"),
-            },
-        ),
+        Outcome::Kept { fd, why, because } => (fd, why, kept_text(because)),
         Outcome::Untouched | Outcome::CallerGone => return None,
     };
     Some(format!(

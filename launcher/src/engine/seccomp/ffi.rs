@@ -32,6 +32,12 @@ pub const NR_CONNECT_X86_64: u32 = 42;
 pub const NR_LISTEN_X86_64: u32 = 50;
 pub const NR_CONNECT_AARCH64: u32 = 203;
 pub const NR_LISTEN_AARCH64: u32 = 201;
+/// `setsockopt(2)` and `getsockopt(2)`: trapped only for the option names
+/// MPTCP rejects (the filter compares level and name).
+pub const NR_SETSOCKOPT_X86_64: u32 = 54;
+pub const NR_GETSOCKOPT_X86_64: u32 = 55;
+pub const NR_SETSOCKOPT_AARCH64: u32 = 208;
+pub const NR_GETSOCKOPT_AARCH64: u32 = 209;
 
 /// `SECCOMP_RET_USER_NOTIF`, `SECCOMP_RET_ALLOW` as u32 (libc: c_uint).
 pub const RET_USER_NOTIF: u32 = libc::SECCOMP_RET_USER_NOTIF;
@@ -268,6 +274,20 @@ pub fn respond_error(listener: BorrowedFd<'_>, id: u64, errno: i32) -> io::Resul
             id,
             val: 0,
             error: -errno,
+            flags: 0,
+        },
+    )
+}
+
+/// Answers notification `id` with success (0) without running the call:
+/// an option that changes nothing, or a value the supervisor wrote.
+pub fn respond_success(listener: BorrowedFd<'_>, id: u64) -> io::Result<()> {
+    respond(
+        listener,
+        seccomp_notif_resp {
+            id,
+            val: 0,
+            error: 0,
             flags: 0,
         },
     )

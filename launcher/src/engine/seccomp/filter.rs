@@ -6,7 +6,10 @@
 //! a listener plain TCP ([`Traps`]), `connect()` with an inet address
 //! length (16: `sockaddr_in`, 28: `sockaddr_in6`; Unix sockets' lengths
 //! differ, so they never stop) and every `listen()` (rare; the supervisor
-//! looks at the socket itself). Every other call (UDP, UNIX, raw and MPTCP
+//! looks at the socket itself), and, when asked ([`Traps::options`]),
+//! `setsockopt()`/`getsockopt()` of exactly the (level, name) pairs MPTCP
+//! rejects (the contract's `REJECTED`; reads of `READ_BY_MPTCP` excepted),
+//! so an ordinary option never stops. Every other call (UDP, UNIX, raw and MPTCP
 //! sockets, socket calls with unknown type bits, every other system call,
 //! x32 and 32-bit compat calls) is allowed at once in the kernel, costing a
 //! few BPF instructions.
@@ -18,7 +21,9 @@
 //!      jge #X32_BIT, allow, 0        (x86_64 only: x32 calls are not ours)
 //!      jeq #NR_socket, socket, 0     (without traps: jeq #NR_socket, 0, allow)
 //!      jeq #NR_connect, connect, 0   (Traps::connect)
-//!      jeq #NR_listen, notify, allow (Traps::listen)
+//!      jeq #NR_listen, notify, 0     (Traps::listen)
+//!      jeq #NR_setsockopt, set, 0    (Traps::options)
+//!      jeq #NR_getsockopt, get, allow
 //! socket: ld [args[0]]               (low 32 bits: the kernel takes an int)
 //!      jeq #AF_INET, type, 0
 //!      jeq #AF_INET6, 0, allow
@@ -31,6 +36,12 @@
 //! connect: ld [args[2]]              (Traps::connect: the address length)
 //!      jeq #16, notify, 0
 //!      jeq #28, notify, allow
+//! set: ld [args[1]]                 (one block per level of REJECTED)
+//!      jeq #SOL_TCP, 0, +k+1
+//!      ld  [args[2]]
+//!      jeq #TCP_SYNCNT, notify, 0    (one per name; the last: 0, allow)
+//!      ...
+//! get: (the same, for the names MPTCP cannot read)
 //! notify: ret #SECCOMP_RET_USER_NOTIF
 //! allow:  ret #SECCOMP_RET_ALLOW
 //! ```
@@ -40,9 +51,12 @@
 //! sockets with `IORING_OP_SOCKET` (which no filter sees) falls back to
 //! `socket()`. [`program`] is the filter as installed.
 
+use mptcpize_contract::swap_options::{READ_BY_MPTCP, REJECTED};
+
 use super::ffi::{
     self, AUDIT_ARCH_AARCH64, AUDIT_ARCH_X86_64, NR_CONNECT_AARCH64, NR_CONNECT_X86_64,
-    NR_LISTEN_AARCH64, NR_LISTEN_X86_64, NR_SOCKET_AARCH64, NR_SOCKET_X86_64, RET_ALLOW,
+    NR_GETSOCKOPT_AARCH64, NR_GETSOCKOPT_X86_64, NR_LISTEN_AARCH64, NR_LISTEN_X86_64,
+    NR_SETSOCKOPT_AARCH64, NR_SETSOCKOPT_X86_64, NR_SOCKET_AARCH64, NR_SOCKET_X86_64, RET_ALLOW,
     RET_USER_NOTIF, X32_SYSCALL_BIT, sock_filter,
 };
 
@@ -56,6 +70,9 @@ pub struct Arch {
     /// `connect(2)`'s and `listen(2)`'s.
     pub nr_connect: u32,
     pub nr_listen: u32,
+    /// `setsockopt(2)`'s and `getsockopt(2)`'s.
+    pub nr_setsockopt: u32,
+    pub nr_getsockopt: u32,
     /// Numbers with `__X32_SYSCALL_BIT` belong to the x32 ABI (x86_64).
     pub has_x32: bool,
 }
@@ -65,6 +82,8 @@ pub const X86_64: Arch = Arch {
     nr_socket: NR_SOCKET_X86_64,
     nr_connect: NR_CONNECT_X86_64,
     nr_listen: NR_LISTEN_X86_64,
+    nr_setsockopt: NR_SETSOCKOPT_X86_64,
+    nr_getsockopt: NR_GETSOCKOPT_X86_64,
     has_x32: true,
 };
 
@@ -73,6 +92,8 @@ pub const AARCH64: Arch = Arch {
     nr_socket: NR_SOCKET_AARCH64,
     nr_connect: NR_CONNECT_AARCH64,
     nr_listen: NR_LISTEN_AARCH64,
+    nr_setsockopt: NR_SETSOCKOPT_AARCH64,
+    nr_getsockopt: NR_GETSOCKOPT_AARCH64,
     has_x32: false,
 };
 
@@ -103,6 +124,8 @@ pub struct Traps {
     pub connect: bool,
     /// Every `listen()`.
     pub listen: bool,
+    /// `setsockopt()` and `getsockopt()` of the options MPTCP rejects.
+    pub options: bool,
 }
 
 /// Where a conditional jump goes, resolved into offsets at the end.
@@ -114,15 +137,27 @@ enum To {
     Allow,
     Socket,
     Connect,
+    Set,
+    Get,
 }
 
 /// Labels [`To`] names (every variant but `Next`).
-const LABELS: usize = 6;
+const LABELS: usize = 8;
 
 enum Step {
     Load(u32),
     And(u32),
-    Jump { op: u16, k: u32, yes: To, no: To },
+    Jump {
+        op: u16,
+        k: u32,
+        yes: To,
+        no: To,
+    },
+    /// `jeq k`: on to the next instruction if equal, else `over` further.
+    SkipUnless {
+        k: u32,
+        over: u8,
+    },
     Label(To),
     Return(u32),
 }
@@ -160,6 +195,10 @@ pub fn filter(arch: Arch, traps: Traps) -> Vec<sock_filter> {
     }
     if traps.listen {
         dispatch.push((arch.nr_listen, To::Notify));
+    }
+    if traps.options {
+        dispatch.push((arch.nr_setsockopt, To::Set));
+        dispatch.push((arch.nr_getsockopt, To::Get));
     }
     let last = dispatch.len() - 1;
     for (index, (nr, to)) in dispatch.into_iter().enumerate() {
@@ -226,6 +265,14 @@ pub fn filter(arch: Arch, traps: Traps) -> Vec<sock_filter> {
             },
         ]);
     }
+    if traps.options {
+        steps.push(Step::Label(To::Set));
+        option_names(&mut steps, |_, _| true);
+        steps.push(Step::Label(To::Get));
+        option_names(&mut steps, |level, name| {
+            !READ_BY_MPTCP.contains(&(level, name))
+        });
+    }
     steps.extend([
         Step::Label(To::Notify),
         Step::Return(RET_USER_NOTIF),
@@ -233,6 +280,54 @@ pub fn filter(arch: Arch, traps: Traps) -> Vec<sock_filter> {
         Step::Return(RET_ALLOW),
     ]);
     assemble(&steps)
+}
+
+/// Sends a `setsockopt()`/`getsockopt()` whose (level, name) is in the
+/// contract's `REJECTED` (and `wanted`) to the supervisor; allows the rest.
+/// One block per level: the level compared once, then each of its names.
+fn option_names(steps: &mut Vec<Step>, wanted: impl Fn(i32, i32) -> bool) {
+    let mut levels: Vec<(i32, Vec<i32>)> = Vec::new();
+    for &(level, name, _) in REJECTED {
+        if !wanted(level, name) {
+            continue;
+        }
+        match levels.iter_mut().find(|(l, _)| *l == level) {
+            Some((_, names)) => names.push(name),
+            None => levels.push((level, vec![name])),
+        }
+    }
+    for (block, (level, names)) in levels.iter().enumerate() {
+        let last_block = block == levels.len() - 1;
+        steps.push(Step::Load(ffi::data_arg_low(1)));
+        if last_block {
+            steps.push(Step::Jump {
+                op: JEQ_K,
+                k: *level as u32,
+                yes: To::Next,
+                no: To::Allow,
+            });
+        } else {
+            // Past this block's name load and comparisons.
+            let over = u8::try_from(names.len() + 1).expect("a short list of names");
+            steps.push(Step::SkipUnless {
+                k: *level as u32,
+                over,
+            });
+        }
+        steps.push(Step::Load(ffi::data_arg_low(2)));
+        for (index, name) in names.iter().enumerate() {
+            steps.push(Step::Jump {
+                op: JEQ_K,
+                k: *name as u32,
+                yes: To::Notify,
+                no: if index == names.len() - 1 {
+                    To::Allow
+                } else {
+                    To::Next
+                },
+            });
+        }
+    }
 }
 
 /// `io_uring_setup(2)`'s number: 425 on x86_64 and on aarch64 (the generic
@@ -305,6 +400,7 @@ fn assemble(steps: &[Step]) -> Vec<sock_filter> {
             Step::Load(offset) => insn(LD_W_ABS, 0, 0, offset),
             Step::And(mask) => insn(AND_K, 0, 0, mask),
             Step::Jump { op, k, yes, no } => insn(op, offset(yes), offset(no), k),
+            Step::SkipUnless { k, over } => insn(JEQ_K, 0, over, k),
             Step::Return(action) => insn(RET_K, 0, 0, action),
             Step::Label(_) => continue,
         });
@@ -538,6 +634,7 @@ mod tests {
     const BOTH: Traps = Traps {
         connect: true,
         listen: true,
+        options: false,
     };
 
     #[test]
@@ -556,6 +653,7 @@ mod tests {
             Traps {
                 connect: true,
                 listen: false,
+                options: false,
             },
         ] {
             let program = filter(X86_64, traps);
@@ -593,6 +691,7 @@ mod tests {
         let traps = Traps {
             connect: false,
             listen: true,
+            options: false,
         };
         let program = filter(X86_64, traps);
         let at = |nr, args| run(&program, AUDIT_ARCH_X86_64, nr, args);
@@ -618,10 +717,12 @@ mod tests {
         let connect = Traps {
             connect: true,
             listen: false,
+            options: false,
         };
         let listen = Traps {
             connect: false,
             listen: true,
+            options: false,
         };
         assert_eq!(filter(X86_64, connect).len(), plain + 4);
         assert_eq!(filter(X86_64, listen).len(), plain + 1);
@@ -642,5 +743,82 @@ mod tests {
         if cfg!(target_arch = "x86_64") {
             assert_eq!(native(), Some(X86_64));
         }
+    }
+
+    fn option_args(level: i32, name: i32) -> [u64; 6] {
+        [
+            3,
+            level as i64 as u64,
+            name as i64 as u64,
+            0x7ffd_0000_1000,
+            4,
+            0,
+        ]
+    }
+
+    const SET: i64 = NR_SETSOCKOPT_X86_64 as i64;
+    const GET: i64 = NR_GETSOCKOPT_X86_64 as i64;
+
+    /// Exactly the options MPTCP rejects stop, at both calls (reads of
+    /// those MPTCP still answers excepted); ordinary options never do.
+    #[test]
+    fn only_rejected_options_are_trapped() {
+        let traps = Traps {
+            options: true,
+            ..Traps::default()
+        };
+        for arch in [X86_64, AARCH64] {
+            let program = filter(arch, traps);
+            let at = |nr: u32, args| run(&program, arch.audit_arch, i64::from(nr), args);
+            for &(level, name, text) in REJECTED {
+                assert_eq!(
+                    at(arch.nr_setsockopt, option_args(level, name)),
+                    RET_USER_NOTIF,
+                    "set {text}"
+                );
+                let read = match READ_BY_MPTCP.contains(&(level, name)) {
+                    true => RET_ALLOW,
+                    false => RET_USER_NOTIF,
+                };
+                assert_eq!(
+                    at(arch.nr_getsockopt, option_args(level, name)),
+                    read,
+                    "get {text}"
+                );
+            }
+            for (level, name) in [
+                (libc::SOL_TCP, libc::TCP_NODELAY),
+                (libc::SOL_TCP, libc::TCP_KEEPIDLE),
+                (libc::SOL_SOCKET, libc::SO_REUSEADDR),
+                (libc::SOL_SOCKET, libc::SO_KEEPALIVE),
+                (libc::SOL_IP, libc::IP_TOS),
+                (libc::SOL_IPV6, libc::IPV6_V6ONLY),
+                // A rejected name under another level.
+                (libc::SOL_SOCKET, libc::TCP_USER_TIMEOUT),
+                (libc::SOL_UDP, libc::IP_TTL),
+            ] {
+                for nr in [arch.nr_setsockopt, arch.nr_getsockopt] {
+                    assert_eq!(
+                        at(nr, option_args(level, name)),
+                        RET_ALLOW,
+                        "{level} {name}"
+                    );
+                }
+            }
+            let tcp = socket_args(libc::AF_INET, libc::SOCK_STREAM, 0);
+            assert_eq!(at(arch.nr_socket, tcp), RET_USER_NOTIF);
+            assert_eq!(at(arch.nr_connect, connect_args(16)), RET_ALLOW);
+        }
+        // Without the trap, nothing stops.
+        let program = socket_filter(X86_64);
+        let user_timeout = option_args(libc::SOL_TCP, libc::TCP_USER_TIMEOUT);
+        assert_eq!(
+            run(&program, AUDIT_ARCH_X86_64, SET, user_timeout),
+            RET_ALLOW
+        );
+        assert_eq!(
+            run(&program, AUDIT_ARCH_X86_64, GET, user_timeout),
+            RET_ALLOW
+        );
     }
 }

@@ -28,6 +28,13 @@
 //! invisible to the program (the shim's conditions); otherwise the
 //! connection stays MPTCP.
 //!
+//! Options MPTCP rejects are judged as the shim judges them: the filter
+//! also sends `setsockopt()`/`getsockopt()` naming exactly the contract's
+//! rejected (level, name) pairs, and [`sockopt`] answers them for a socket
+//! the supervisor converted: TCP's errno, success for an option that
+//! changes nothing, the swap then "continue" for a real change, and a
+//! fresh TCP socket's value (written into the caller's buffers) for a read.
+//!
 //! `run` returns when the program ends, with its status; when the program
 //! died of a signal it kills itself with the same signal (core dumps off),
 //! so the caller sees the same death. It forwards SIGINT, SIGTERM, SIGHUP,
@@ -53,8 +60,9 @@
 //! (the messages on the socket pair), `child` (forwarded signals, reaping),
 //! `respond` (answering one notification), `decision` (its log line and
 //! report count), [`swap`] (the rules at `connect()`/`listen()` and the
-//! swap to TCP), `converted` (the sockets the supervisor made), `caller`
-//! (a caller's memory and descriptor table), `log` (where lines go), [`background`] (after the
+//! swap to TCP), `sockopt` (options MPTCP rejects), `converted` (the
+//! sockets the supervisor made), `caller` (a caller's memory, read and
+//! written, and descriptor table), `log` (where lines go), [`background`] (after the
 //! program), [`credentials`] (the caller's identity), [`filter`] (the BPF
 //! program) and [`ffi`] (the seccomp system calls and ioctls). Signals and
 //! the program's exit status are shared with the preload engine:
@@ -99,7 +107,11 @@
 //!   default loopback rule included), every inet `connect()` costs one
 //!   round trip too (UDP ones as well: the filter cannot tell the socket's
 //!   type), a swap some more (BENCHMARKS.md); `--loopback` alone traps no
-//!   `connect()`.
+//!   `connect()`. A `setsockopt()`/`getsockopt()` of an option MPTCP
+//!   rejects costs one round trip (on any socket: the filter cannot tell
+//!   its protocol); other option calls stop nowhere. The supervisor reads
+//!   each converted socket's `SO_COOKIE` (one more system call of its own
+//!   per `socket()`) to know it later.
 //! - A swap needs ptrace access to the caller (`process_vm_readv`,
 //!   `pidfd_getfd`). Yama's `ptrace_scope` 1 allows it to the foreground
 //!   supervisor (the program's parent) and, through `PR_SET_PTRACER`, to the
@@ -138,6 +150,7 @@ mod log;
 mod lookup;
 mod respond;
 mod scm_rights;
+mod sockopt;
 mod spawn;
 pub mod supervisor;
 pub mod swap;

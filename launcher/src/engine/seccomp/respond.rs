@@ -18,6 +18,7 @@ use super::decision::{Decision, format_decision, format_rule};
 use super::ffi::{self, NotifBuffer};
 use super::log::LogSink;
 use super::lookup::Lookup;
+use super::sockopt;
 use super::swap::{self, ConnectRules};
 use crate::kernel::fd;
 use crate::run::report::{self, Report};
@@ -80,6 +81,10 @@ impl<'a> Responder<'a> {
             self.answer_rule(listener, &notif, call);
             return;
         }
+        if let Some(call) = self.rules.option_call(notif.data.nr) {
+            self.answer_option(listener, &notif, call);
+            return;
+        }
         let domain = notif.data.args[0] as u32 as i32;
         let ty = notif.data.args[1] as u32 as i32;
         let protocol = notif.data.args[2] as u32 as i32;
@@ -122,6 +127,36 @@ impl<'a> Responder<'a> {
             log.write_line(&line);
         }
         if let (Some(report), swap::Outcome::Swapped { .. }) = (self.report.as_mut(), outcome) {
+            let (pid, program) = process_of_thread(notif.pid);
+            report.count(pid, || program, report::Decision::Swapped);
+        }
+    }
+
+    /// A `setsockopt()`/`getsockopt()` of an option MPTCP rejects: judged
+    /// as the shim judges it ([`sockopt`]); told like the shim's.
+    fn answer_option(
+        &mut self,
+        listener: BorrowedFd<'_>,
+        notif: &ffi::seccomp_notif,
+        call: sockopt::OptionCall,
+    ) {
+        let outcome = self
+            .rules
+            .answer_option(listener, notif, call, self.require_mptcp);
+        if let Some(log) = self.log
+            && let Some(line) = sockopt::format_option(notif.pid, call, outcome)
+        {
+            log.write_line(&line);
+        }
+        let swapped = matches!(
+            outcome,
+            sockopt::OptionOutcome::Judged {
+                judgement: mptcpize_contract::swap_options::Judgement::Changes,
+                swap: Ok(()),
+                ..
+            }
+        );
+        if let (Some(report), true) = (self.report.as_mut(), swapped) {
             let (pid, program) = process_of_thread(notif.pid);
             report.count(pid, || program, report::Decision::Swapped);
         }

@@ -52,8 +52,9 @@ use crate::kernel::fd;
 
 /// Which calls the filter must send for `rules` (pure): `connect()` when
 /// some destination can be plain TCP, `listen()` when some listener can.
-/// `--loopback` alone traps nothing, so such a run costs no more than one
-/// without rules.
+/// `--loopback` alone traps neither, so such a run's `connect()` calls cost
+/// no more than without rules. The options MPTCP rejects are always
+/// trapped: their judgement does not depend on the rules.
 pub fn traps(rules: &Rules) -> Traps {
     let any = |list: &[_]| !list.is_empty();
     let connect = !rules.loopback
@@ -62,7 +63,12 @@ pub fn traps(rules: &Rules) -> Traps {
         || any(rules.include.as_slice())
         || !rules.include_ports.as_slice().is_empty();
     let listen = !rules.listen || !rules.exclude_ports.as_slice().is_empty();
-    Traps { connect, listen }
+    // Options MPTCP rejects are judged whatever the rules (as the shim).
+    Traps {
+        connect,
+        listen,
+        options: true,
+    }
 }
 
 /// The calls the rules are decided at.
@@ -112,13 +118,13 @@ pub enum Outcome {
 pub struct ConnectRules {
     rules: Rules,
     traps: Traps,
-    arch: Arch,
-    converted: Converted,
+    pub(super) arch: Arch,
+    pub(super) converted: Converted,
     own_ids: FsIds,
 }
 
 /// Why the caller's descriptor could not be looked at.
-enum Unfetched {
+pub(super) enum Unfetched {
     CallerGone,
     /// No ptrace access to the caller (errno): Yama's `ptrace_scope`, a
     /// supervisor that is not the program's ancestor.
@@ -126,9 +132,11 @@ enum Unfetched {
 }
 
 /// The caller's copy of the descriptor, and what it took to get it.
-struct Fetched {
+pub(super) struct Fetched {
     pidfd: OwnedFd,
-    socket: OwnedFd,
+    pub(super) socket: OwnedFd,
+    /// Its `SO_COOKIE`, as [`Converted`] knows it.
+    pub(super) cookie: u64,
     /// The thread the supervisor made the socket for.
     creator: u32,
 }
@@ -164,9 +172,9 @@ impl ConnectRules {
 
     /// Remembers a socket made MPTCP for thread `tid` of `process` (when
     /// the lookup knew it; else found in `/proc` now, while the thread
-    /// waits), before the caller has it, so no `connect()` of it can come
-    /// first. Only when the filter traps something: otherwise no rule
-    /// will ever ask.
+    /// waits), before the caller has it, so no `connect()` or
+    /// `setsockopt()` of it can come first. Only when the filter traps
+    /// something besides `socket()`: otherwise nothing will ever ask.
     pub fn remember(&mut self, socket: BorrowedFd<'_>, tid: u32, process: Option<u32>) {
         if self.traps == Traps::default() {
             return;
@@ -230,7 +238,7 @@ impl ConnectRules {
             // The port it is bound to is read from the socket below.
             Call::Listen => None,
         };
-        let fetched = match self.fetch(listener, id, tid, fd) {
+        let fetched = match self.fetch(listener, id, tid, fd, true) {
             Ok(Some(fetched)) => fetched,
             Ok(None) => return Outcome::Untouched,
             Err(Unfetched::CallerGone) => return Outcome::CallerGone,
@@ -262,13 +270,14 @@ impl ConnectRules {
     }
 
     /// The caller's socket on `fd`, if it is one the supervisor made (which
-    /// it forgets now: decided once).
-    fn fetch(
+    /// it forgets now when `forget`: a rule is decided once).
+    pub(super) fn fetch(
         &mut self,
         listener: BorrowedFd<'_>,
         id: u64,
         tid: u32,
         fd: RawFd,
+        forget: bool,
     ) -> Result<Option<Fetched>, Unfetched> {
         let pidfd = match fd::pidfd_open_thread(tid as libc::pid_t) {
             Ok(pidfd) => Ok(pidfd),
@@ -298,9 +307,14 @@ impl ConnectRules {
         let Ok(cookie) = converted::cookie(socket.as_fd()) else {
             return Ok(None);
         };
-        Ok(self.converted.take(cookie).map(|creator| Fetched {
+        let creator = match forget {
+            true => self.converted.take(cookie),
+            false => self.converted.creator(cookie),
+        };
+        Ok(creator.map(|creator| Fetched {
             pidfd,
             socket,
+            cookie,
             creator,
         }))
     }
@@ -308,7 +322,7 @@ impl ConnectRules {
     /// Replaces the MPTCP socket on the caller's `fd` with a TCP socket in
     /// the same state, or explains why not. Nothing changes in the caller
     /// before every check has passed.
-    fn swap(
+    pub(super) fn swap(
         &self,
         listener: BorrowedFd<'_>,
         id: u64,
@@ -320,6 +334,7 @@ impl ConnectRules {
             pidfd,
             socket,
             creator,
+            ..
         } = fetched;
         let domain = undecided(socket.as_fd()).ok_or(Kept::NotSwappable)?;
         let tgid = caller::thread_group(tid).ok_or(Kept::Errno(libc::ESRCH))?;
@@ -539,7 +554,7 @@ fn fcntl(fd: BorrowedFd<'_>, command: i32, arg: i32) -> i32 {
 
 /// The family of `socket` if it is an MPTCP stream socket, neither
 /// listening nor connected (asked of the kernel, as the shim does).
-fn undecided(socket: BorrowedFd<'_>) -> Option<i32> {
+pub(super) fn undecided(socket: BorrowedFd<'_>) -> Option<i32> {
     let domain = int_option(socket, libc::SOL_SOCKET, libc::SO_DOMAIN)?;
     let inet = domain == libc::AF_INET || domain == libc::AF_INET6;
     let mptcp = int_option(socket, libc::SOL_SOCKET, libc::SO_PROTOCOL)? == libc::IPPROTO_MPTCP;
@@ -633,9 +648,9 @@ fn carry_options(from: BorrowedFd<'_>, to: BorrowedFd<'_>, domain: i32) -> Resul
 }
 
 /// An option's value: its bytes and length.
-type OptionValue = ([u8; 32], usize);
+pub(super) type OptionValue = ([u8; 32], usize);
 
-fn get_option(socket: BorrowedFd<'_>, level: i32, name: i32) -> Option<OptionValue> {
+pub(super) fn get_option(socket: BorrowedFd<'_>, level: i32, name: i32) -> Option<OptionValue> {
     let mut buf = [0u8; 32];
     let mut len = buf.len() as libc::socklen_t;
     // SAFETY: getsockopt writes at most `len` bytes into `buf`.
@@ -664,7 +679,7 @@ fn set_option(socket: BorrowedFd<'_>, level: i32, name: i32, value: &[u8]) {
     };
 }
 
-fn int_option(socket: BorrowedFd<'_>, level: i32, name: i32) -> Option<i32> {
+pub(super) fn int_option(socket: BorrowedFd<'_>, level: i32, name: i32) -> Option<i32> {
     match get_option(socket, level, name)? {
         (buf, 4) => Some(i32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]])),
         _ => None,
