@@ -18,7 +18,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
 use std::os::unix::fs::MetadataExt;
 
 use crate::failure::Failure;
@@ -160,26 +159,15 @@ fn channel_in_netns_of(pid: i32) -> io::Result<Channel> {
         return Channel::open(protocol);
     }
     let namespace = fs::File::open(&path)?;
-    // setns() moves only the calling thread; a socket keeps the namespace it
-    // was created in, so the helper thread can hand it back and end.
-    std::thread::spawn(move || {
-        // SAFETY: setns takes a descriptor (alive: `namespace` is owned by
-        // this closure) and a namespace type.
-        let rc = unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) };
-        if rc < 0 {
-            let error = io::Error::last_os_error();
-            return Err(io::Error::new(
-                error.kind(),
-                format!(
-                    "the process is in another network namespace, which cannot be \
-                     entered ({error}); run as root, or inside it (ip netns exec)"
-                ),
-            ));
-        }
-        Channel::open(protocol)
+    crate::kernel::netns::sock_diag_channel_in(namespace).map_err(|error| {
+        io::Error::new(
+            error.kind(),
+            format!(
+                "the process is in another network namespace, which cannot be \
+                 entered ({error}); run as root, or inside it (ip netns exec)"
+            ),
+        )
     })
-    .join()
-    .unwrap_or_else(|_| Err(io::Error::other("the namespace helper thread panicked")))
 }
 
 /// The process's sockets that the dumps list, by fd. An inode in the MPTCP
@@ -395,6 +383,7 @@ impl<'a> SocketJson<'a> {
 mod tests {
     use super::*;
     use crate::kernel::mptcp_info::{FLAG_FALLBACK, MptcpInfo};
+    use std::os::fd::AsRawFd;
 
     fn diag(protocol: u16, inode: u32, state: u8, local: &str, remote: &str) -> DiagSocket {
         DiagSocket {
@@ -404,6 +393,7 @@ mod tests {
             local: local.parse().unwrap(),
             remote: remote.parse().unwrap(),
             mptcp_info: None,
+            tcp_bytes: None,
         }
     }
 

@@ -4,15 +4,21 @@
 
 use std::ffi::OsStr;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-/// A network namespace created by this process, deleted on drop.
+use crate::kernel::netlink::Channel;
+
+/// A network namespace: one created by this process is deleted on drop;
+/// one [`Netns::existing`] names (a `testnet` made by an earlier run) or one
+/// [`Netns::keep`] releases is left alone.
 #[derive(Debug)]
 pub struct Netns {
     name: String,
+    owned: bool,
 }
 
 impl Netns {
@@ -39,9 +45,60 @@ impl Netns {
             result = ip(["netns", "add", &name]);
         }
         result?;
-        let netns = Netns { name };
+        Netns::set_up(name)
+    }
+
+    /// Creates the namespace `name` exactly (no suffix), failing if it
+    /// exists: `testnet` names are chosen by the user and must not clash.
+    pub fn create_named(name: &str) -> io::Result<Netns> {
+        ip(["netns", "add", name])?;
+        Netns::set_up(name.to_string())
+    }
+
+    /// Owns a fresh namespace (deleted on drop from here on) and brings its
+    /// loopback up.
+    fn set_up(name: String) -> io::Result<Netns> {
+        let netns = Netns { name, owned: true };
         netns.ip(["link", "set", "lo", "up"])?;
         Ok(netns)
+    }
+
+    /// A namespace that exists already and outlives this value.
+    pub fn existing(name: &str) -> Netns {
+        Netns {
+            name: name.to_string(),
+            owned: false,
+        }
+    }
+
+    /// Leaves the namespace in place when this value is dropped (a testnet
+    /// that `up` finished building).
+    pub fn keep(mut self) {
+        self.owned = false;
+    }
+
+    /// Kills what runs inside and deletes the namespace now.
+    pub fn remove(mut self) -> io::Result<()> {
+        self.owned = false;
+        self.kill_all();
+        ip(["netns", "delete", &self.name])
+    }
+
+    /// SIGKILLs every process inside and waits (bounded) for them to go:
+    /// a namespace with live processes vanishes from `ip netns` but lives
+    /// on behind them, its links with it.
+    pub fn kill_all(&self) {
+        for _ in 0..50 {
+            let pids = self.pids();
+            if pids.is_empty() {
+                return;
+            }
+            for pid in pids {
+                // SAFETY: kill takes a PID and a signal number, no pointers.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -85,6 +142,19 @@ impl Netns {
         checked(program, command)
     }
 
+    /// Runs `program -n NAME ARGS...` (ip, tc) and returns its standard
+    /// output: `-j` answers to read.
+    pub fn query<I, S>(&self, program: &str, args: I) -> io::Result<String>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut command = Command::new(program);
+        command.args(["-n", &self.name]).args(args);
+        let output = output_of(program, command)?;
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
     /// Sets a sysctl inside the namespace (`net.mptcp.enabled`, ...).
     pub fn sysctl(&self, key: &str, value: &str) -> io::Result<()> {
         let mut command = self.command("sysctl");
@@ -118,15 +188,33 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         // Kill what is left inside first: a namespace with live processes
         // vanishes from `ip netns` but lives on behind them.
-        for pid in self.pids() {
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
+        self.kill_all();
         let _ = ip(["netns", "delete", &self.name]);
     }
+}
+
+/// A sock_diag channel in the network namespace `namespace` (an open
+/// `/run/netns/NAME` or `/proc/PID/ns/net`). setns() moves only the calling
+/// thread, and a socket keeps the namespace it was created in, so a helper
+/// thread enters, opens the socket, hands it back and ends: the caller's
+/// own namespace never changes.
+pub fn sock_diag_channel_in(namespace: std::fs::File) -> io::Result<Channel> {
+    std::thread::spawn(move || {
+        // SAFETY: setns takes a descriptor (alive: `namespace` is owned by
+        // this closure) and a namespace type.
+        let rc = unsafe { libc::setns(namespace.as_raw_fd(), libc::CLONE_NEWNET) };
+        if rc < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Channel::open(netlink_sys::protocols::NETLINK_SOCK_DIAG)
+    })
+    .join()
+    .unwrap_or_else(|_| Err(io::Error::other("the namespace helper thread panicked")))
 }
 
 /// Runs `ip ARGS...` in the current namespace, failing with ip's message.

@@ -44,15 +44,56 @@ pub struct DiagSocket {
     pub remote: SocketAddr,
     /// MPTCP sockets only, when the kernel sent it.
     pub mptcp_info: Option<MptcpInfo>,
+    /// TCP sockets of [`dump_tcp_info`] only: `tcpi_bytes_sent` and
+    /// `tcpi_bytes_received`, when the kernel's `tcp_info` has them.
+    pub tcp_bytes: Option<TcpBytes>,
+}
+
+/// Bytes one TCP socket (an MPTCP subflow) sent and received.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpBytes {
+    pub sent: Option<u64>,
+    pub received: Option<u64>,
+}
+
+impl TcpBytes {
+    /// From `struct tcp_info` (linux/tcp.h): `tcpi_bytes_received` at byte
+    /// 128 (Linux 4.1+), `tcpi_bytes_sent` at 200 (4.19+); older kernels
+    /// send a shorter structure.
+    pub fn parse(bytes: &[u8]) -> TcpBytes {
+        let u64_at = |at: usize| {
+            bytes
+                .get(at..at + 8)
+                .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
+        };
+        TcpBytes {
+            sent: u64_at(200),
+            received: u64_at(128),
+        }
+    }
 }
 
 /// Every TCP or MPTCP (`protocol`) socket of both families in the network
 /// namespace of `channel`.
 pub fn dump(channel: &mut Channel, protocol: u16) -> io::Result<Vec<DiagSocket>> {
+    dump_with(channel, protocol, false)
+}
+
+/// [`dump`], asking for `struct tcp_info` of TCP sockets too (the bytes
+/// each subflow carried, for `testnet status`).
+pub fn dump_tcp_info(channel: &mut Channel) -> io::Result<Vec<DiagSocket>> {
+    dump_with(channel, libc::IPPROTO_TCP as u16, true)
+}
+
+fn dump_with(channel: &mut Channel, protocol: u16, tcp_info: bool) -> io::Result<Vec<DiagSocket>> {
     let mut sockets = Vec::new();
     for family in [libc::AF_INET as u8, libc::AF_INET6 as u8] {
         let sequence = channel.next_sequence();
-        let request = request_bytes(family, protocol, sequence);
+        let mut request = request_bytes(family, protocol, sequence);
+        if tcp_info {
+            // idiag_ext, after the 16-byte header and family and protocol.
+            request[18] |= ExtensionFlags::INFO.bits();
+        }
         let answers: Vec<SockDiagMessage> = channel.exchange(&request, sequence, true)?;
         sockets.extend(
             answers
@@ -117,6 +158,14 @@ pub fn socket_from(answer: &SockDiagMessage, protocol: u16) -> Option<DiagSocket
     } else {
         None
     };
+    let tcp_bytes = if protocol == IPPROTO_MPTCP {
+        None
+    } else {
+        response.nlas.iter().find_map(|nla| match nla {
+            Nla::TcpInfo(bytes) => Some(TcpBytes::parse(bytes)),
+            _ => None,
+        })
+    };
     Some(DiagSocket {
         protocol,
         inode: header.inode,
@@ -124,6 +173,7 @@ pub fn socket_from(answer: &SockDiagMessage, protocol: u16) -> Option<DiagSocket
         local: SocketAddr::new(unmap(id.source_address), id.source_port),
         remote: SocketAddr::new(unmap(id.destination_address), id.destination_port),
         mptcp_info,
+        tcp_bytes,
     })
 }
 
@@ -205,6 +255,17 @@ mod tests {
         assert_eq!(unmap(mapped), "127.0.0.1".parse::<IpAddr>().unwrap());
         let v6: IpAddr = "::1".parse().unwrap();
         assert_eq!(unmap(v6), v6);
+    }
+
+    #[test]
+    fn tcp_info_bytes() {
+        let mut info = vec![0u8; 232];
+        info[128..136].copy_from_slice(&7u64.to_ne_bytes());
+        info[200..208].copy_from_slice(&9u64.to_ne_bytes());
+        let bytes = TcpBytes::parse(&info);
+        assert_eq!((bytes.sent, bytes.received), (Some(9), Some(7)));
+        let old = TcpBytes::parse(&info[..136]);
+        assert_eq!((old.sent, old.received), (None, Some(7)));
     }
 
     #[test]
