@@ -58,6 +58,7 @@ fn cli_main() -> u8 {
         Some(Command::Status(args)) => finish(status::status(&args.request())),
         Some(Command::Demo(args)) => finish(demo::demo(&args.options()).map(|()| 0)),
         Some(Command::DemoPeer(args)) => finish(demo::run_peer(&args.role()).map(|()| 0)),
+        Some(Command::Testnet(args)) => finish(testnet_main(args.command)),
         Some(Command::Check(args)) => finish(mptcpize_rs::check::check(args.json)),
         Some(Command::Inspect(args)) => {
             finish(mptcpize_rs::inspect::inspect(&args.pids, args.json))
@@ -67,6 +68,34 @@ fn cli_main() -> u8 {
             let _ = write!(std::io::stderr(), "{}", Cli::command().render_help());
             exit_code::USAGE
         }
+    }
+}
+
+/// `testnet`'s subcommands.
+#[cfg_attr(test, allow(dead_code))]
+fn testnet_main(command: cli::TestnetCommand) -> Result<u8, Failure> {
+    use mptcpize_rs::testnet::{exec, network, status};
+    match command {
+        cli::TestnetCommand::Up(args) => {
+            let request = args.request().map_err(Failure::usage)?;
+            let paths = network::up(&request)?;
+            print!("{}", network::up_summary(&request.name, &paths));
+            Ok(0)
+        }
+        cli::TestnetCommand::Exec(args) => exec::exec(&args.request().map_err(Failure::usage)?),
+        cli::TestnetCommand::Path(args) => {
+            network::change_path(&args.name, args.path, args.change()).map(|()| 0)
+        }
+        cli::TestnetCommand::Status(args) => status::status(&args.name, args.json),
+        cli::TestnetCommand::Down(args) => match args.name {
+            Some(name) => network::down(&name).map(|()| 0),
+            None => {
+                for name in network::down_all()? {
+                    println!("removed testnet {name}");
+                }
+                Ok(0)
+            }
+        },
     }
 }
 

@@ -8,17 +8,20 @@ mod check;
 mod demo;
 mod run;
 mod systemd;
+mod testnet;
 
 pub use check::{CheckArgs, InspectArgs};
 pub use demo::{DemoArgs, DemoPeerArgs, DemoPeerRole};
 pub use run::{EngineArg, RuleArgs, RunArgs, plain_run};
 pub use systemd::{EnableArgs, StatusArgs, UnitArgs, UnitScopeArgs};
+pub use testnet::{TestnetArgs, TestnetCommand};
 
 use check::{CHECK_AFTER_HELP, INSPECT_AFTER_HELP};
 use clap::{ArgAction, Parser, Subcommand};
 use demo::DEMO_AFTER_HELP;
 use run::RUN_AFTER_HELP;
 use systemd::{ENABLE_AFTER_HELP, STATUS_AFTER_HELP};
+use testnet::TESTNET_AFTER_HELP;
 
 const ABOUT: &str = "Run unmodified programs over Multipath TCP";
 
@@ -58,6 +61,7 @@ mptcpize-rs run [-d] [--engine auto|preload|seccomp] [--require-mptcp] [--report
        mptcpize-rs disable [--user] [--root DIR] [--now] [--dry-run] UNIT
        mptcpize-rs status [--user] [--root DIR] [--json] [UNIT]
        mptcpize-rs demo [--rate MBIT] [--seconds N]
+       mptcpize-rs testnet up|exec|path|status|down ...
        mptcpize-rs check [--json]
        mptcpize-rs inspect [--json] PID...
        mptcpize-rs --version";
@@ -119,6 +123,10 @@ pub enum Command {
     /// One end of the demo's transfer (run by `demo` inside its namespaces)
     #[command(hide = true)]
     DemoPeer(DemoPeerArgs),
+
+    /// A multipath lab for any program: two hosts joined by N paths (root)
+    #[command(after_help = TESTNET_AFTER_HELP)]
+    Testnet(TestnetArgs),
 
     /// Can MPTCP work here? Kernel, settings, paths, a live test, the fix
     #[command(after_help = CHECK_AFTER_HELP)]

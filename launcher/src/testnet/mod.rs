@@ -1,3 +1,9 @@
+//! Test networks: `mptcpize-rs testnet` (named, N paths, left running for
+//! the user's programs: `plan.rs` the pure decisions, `network.rs` building
+//! and removing, `exec.rs` running a command inside, `status.rs` counters
+//! and subflows per path) and, below, [`TwoPathNet`], the two-path network
+//! the demo and the tests make for themselves and remove on drop.
+//!
 //! The two-path test network: a client and a server host, each a network
 //! namespace, joined by two veth paths on two subnets, each path shaped to a
 //! fixed rate with `tbf` (this needs no `netem`), and MPTCP set up on both
@@ -8,6 +14,11 @@
 //! benchmarking; they exist only inside the two namespaces. Servers must
 //! listen on the wildcard address: one bound to path 1's address refuses the
 //! join on path 2.
+
+pub mod exec;
+pub mod network;
+pub mod plan;
+pub mod status;
 
 use crate::kernel::netns::Netns;
 use std::collections::BTreeMap;
@@ -52,45 +63,10 @@ impl TwoPathNet {
         Ok(net)
     }
 
+    /// The same set-up as `testnet up --paths 2` ([`network::configure`]).
     fn configure(&self) -> io::Result<()> {
-        for host in [&self.client, &self.server] {
-            host.sysctl("net.mptcp.enabled", "1")?;
-            host.ip(MPTCP_LIMITS)?;
-        }
-        let (rate, burst) = tbf_parameters(self.rate_mbit);
-        for path in &self.paths {
-            let dev = path.interface.as_str();
-            // Created with its peer already in the server namespace: no
-            // interface ever appears on the host, none clash between networks.
-            let server = self.server.name();
-            let veth = [
-                "link", "add", dev, "type", "veth", "peer", "name", dev, "netns", server,
-            ];
-            self.client.ip(veth)?;
-            for (host, addr) in [
-                (&self.client, path.client_addr),
-                (&self.server, path.server_addr),
-            ] {
-                host.ip(["addr", "add", &format!("{addr}/24"), "dev", dev])?;
-                host.ip(["link", "set", dev, "up"])?;
-                let shape = [
-                    "qdisc", "add", "dev", dev, "root", "tbf", "rate", &rate, "burst", &burst,
-                ];
-                host.tc(shape.into_iter().chain(["latency", "50ms"]))?;
-            }
-        }
-        let second = &self.paths[1];
-        let address = second.server_addr.to_string();
-        let endpoint = [
-            "mptcp",
-            "endpoint",
-            "add",
-            &address,
-            "dev",
-            &second.interface,
-            "signal",
-        ];
-        self.server.ip(endpoint)
+        let plan = plan::address_plan(&[self.rate_mbit; 2], None);
+        network::configure(&self.client, &self.server, &plan)
     }
 
     /// Takes a path's link down or up (from the client end; the peer loses

@@ -1,0 +1,152 @@
+//! `testnet exec`: runs a command inside one host of a testnet. A child
+//! enters the namespace (setns), drops to the invoking user when started
+//! through sudo, and execs the command (or `mptcpize-rs run` around it,
+//! for `--mptcp`); the parent waits and exits with the command's status.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::Command;
+
+use crate::exit_code::{self, ChildStatus};
+use crate::failure::Failure;
+use crate::testnet::network::{self, namespace_file};
+use crate::testnet::plan;
+
+/// Which host of the testnet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecRequest {
+    pub name: String,
+    pub side: Side,
+    /// `Some(run's options)`: the command runs under `mptcpize-rs run`.
+    pub mptcp: Option<Vec<OsString>>,
+    pub command: Vec<OsString>,
+}
+
+/// The user to become after entering the namespace: sudo's caller, so
+/// files the command writes are theirs and it runs with no more rights
+/// than they have. Root itself, or no sudo, stays as it is.
+pub fn target_user(sudo_uid: Option<&str>, sudo_gid: Option<&str>) -> Option<(u32, u32)> {
+    let uid: u32 = sudo_uid?.parse().ok()?;
+    let gid: u32 = sudo_gid?.parse().ok()?;
+    (uid != 0).then_some((uid, gid))
+}
+
+/// The program and arguments to exec: CMD, or `mptcpize-rs run OPTIONS
+/// -- CMD` with this very executable.
+pub fn argv(launcher: OsString, mptcp: Option<&[OsString]>, command: &[OsString]) -> Vec<OsString> {
+    match mptcp {
+        None => command.to_vec(),
+        Some(options) => {
+            let mut argv = vec![launcher, "run".into()];
+            argv.extend(options.iter().cloned());
+            argv.push("--".into());
+            argv.extend(command.iter().cloned());
+            argv
+        }
+    }
+}
+
+pub fn exec(request: &ExecRequest) -> Result<u8, Failure> {
+    network::require_root("testnet exec")?;
+    network::hosts(&request.name)?;
+    let (client, server) = plan::namespaces(&request.name);
+    let namespace = match request.side {
+        Side::Client => client,
+        Side::Server => server,
+    };
+    let file = File::open(namespace_file(&namespace))
+        .map_err(|error| Failure::new(format!("cannot open namespace {namespace}: {error}")))?;
+    let launcher = std::env::current_exe()
+        .map_err(|error| Failure::new(format!("cannot find mptcpize-rs itself: {error}")))?;
+    let argv = argv(
+        launcher.into_os_string(),
+        request.mptcp.as_deref(),
+        &request.command,
+    );
+    let user = target_user(
+        std::env::var("SUDO_UID").ok().as_deref(),
+        std::env::var("SUDO_GID").ok().as_deref(),
+    );
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]);
+    let ns_fd = file.as_raw_fd();
+    // SAFETY: the closure runs in the forked child before exec and makes
+    // only async-signal-safe system calls (setns, setgroups, setgid,
+    // setuid) on values computed before the fork; `file` outlives spawn.
+    unsafe {
+        command.pre_exec(move || enter(ns_fd, user));
+    }
+    let mut child = command.spawn().map_err(|error| Failure {
+        exit_code: exit_code::CANNOT_EXECUTE,
+        message: format!("cannot run {}: {error}", argv[0].to_string_lossy()),
+    })?;
+    drop(file);
+    let status = child
+        .wait()
+        .map_err(|error| Failure::new(format!("waiting for the command: {error}")))?;
+    Ok(exit_code::exit_like(ChildStatus::from_wait_status(
+        status.into_raw(),
+    )))
+}
+
+/// In the child: the namespace first (entering needs root), then the
+/// groups, the group and the user, in that order (each step needs the
+/// rights the next one drops).
+fn enter(ns_fd: i32, user: Option<(u32, u32)>) -> std::io::Result<()> {
+    // SAFETY: setns takes an open descriptor (kept open by the parent
+    // until after spawn) and a namespace type.
+    if unsafe { libc::setns(ns_fd, libc::CLONE_NEWNET) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if let Some((uid, gid)) = user {
+        let groups = [gid];
+        // SAFETY: a pointer to one gid_t that lives across the call.
+        if unsafe { libc::setgroups(1, groups.as_ptr()) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: setgid takes a plain id.
+        if unsafe { libc::setgid(gid) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: setuid takes a plain id; last, as it drops the right to
+        // change the others.
+        if unsafe { libc::setuid(uid) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sudo_caller_is_the_user() {
+        assert_eq!(target_user(Some("1000"), Some("100")), Some((1000, 100)));
+        assert_eq!(target_user(Some("0"), Some("0")), None);
+        assert_eq!(target_user(None, Some("100")), None);
+        assert_eq!(target_user(Some("x"), Some("100")), None);
+    }
+
+    #[test]
+    fn mptcp_wraps_in_run() {
+        let cmd: Vec<OsString> = vec!["iperf3".into(), "-s".into()];
+        assert_eq!(argv("/bin/m".into(), None, &cmd), cmd);
+        let options: Vec<OsString> = vec!["--engine".into(), "seccomp".into()];
+        let wrapped = argv("/bin/m".into(), Some(&options), &cmd);
+        let text: Vec<_> = wrapped.iter().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            text,
+            ["/bin/m", "run", "--engine", "seccomp", "--", "iperf3", "-s"]
+        );
+    }
+}
