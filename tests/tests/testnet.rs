@@ -130,7 +130,7 @@ fn iperf3(net: &Testnet) -> (f64, Value, Vec<u64>) {
             .stdout(Stdio::null()),
     );
     net.wait_for_listen(5201);
-    let client = net.exec(
+    let mut client = net.exec(
         "client",
         &[
             "iperf3",
@@ -143,7 +143,7 @@ fn iperf3(net: &Testnet) -> (f64, Value, Vec<u64>) {
             "--json",
         ],
     );
-    let client = ChildGuard::spawn(&mut { client }.stdout(Stdio::piped()).stderr(Stdio::piped()));
+    let client = ChildGuard::spawn(client.stdout(Stdio::piped()).stderr(Stdio::piped()));
     thread::sleep(Duration::from_millis(1500));
     let during = net.status();
     let out = client.output_timeout(SHORT);
