@@ -367,3 +367,33 @@ fn bad_requests_create_nothing() {
         .stderr_has(&["exists already"]);
     assert_eq!(namespaces(), with_one);
 }
+
+/// The README's CI example (`tests/ci-example.sh`) runs as written: a
+/// python3 http.server and curl under mptcpize-rs on a two-path testnet,
+/// path 1 failed mid-download, the file intact and path 2's bytes checked
+/// from `status --json`; nothing left behind.
+#[test]
+fn the_readme_ci_example_runs_as_written() {
+    require_root("network namespaces");
+    require_mptcp();
+    require_program("curl");
+    require_program("python3");
+    ensure_built();
+    let name = "ciex";
+    let _ = testnet(&["down", name]);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ci-example.sh");
+    let mut cmd = Command::new("bash");
+    cmd.arg(&script)
+        .env("MPTCPIZE_RS", launcher())
+        .env("NAME", name)
+        .env_remove("SUDO_UID")
+        .env_remove("SUDO_GID")
+        .stdin(Stdio::null());
+    let out = run_timeout(&mut cmd, Duration::from_secs(120));
+    out.success()
+        .stdout_has(&["ci-example: ok: 16 MiB intact; path 2 received"]);
+    assert!(
+        !namespaces().contains(&format!("mpz-{name}-")),
+        "left behind"
+    );
+}
