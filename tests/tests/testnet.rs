@@ -293,6 +293,17 @@ fn exec_as_the_sudo_caller_and_exit_status() {
     // Inside: the paths' addresses, not the host's interfaces.
     let out = testnet(&["exec", net.name, "client", "--", "ip", "-br", "addr"]);
     out.success().stdout_has(&["198.18.1.1/24"]);
+    // The command has exec's PID: a signal sent to it (a CI script's
+    // `kill %1`) reaches the command.
+    let script = "trap 'exit 9' TERM; echo ready; while :; do sleep 0.05; done";
+    let mut command = testnet_command(&["exec", net.name, "server", "--", "sh", "-c", script]);
+    command.stdout(Stdio::piped());
+    let mut child = ChildGuard::spawn(&mut command);
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut ready = [0u8; 6];
+    std::io::Read::read_exact(&mut stdout, &mut ready).expect("the script starts");
+    child.signal(libc::SIGTERM);
+    assert_eq!(child.wait_timeout(SHORT).code(), Some(9));
 }
 
 /// `down` removes namespaces, links and processes; `down --all` finds a

@@ -1,15 +1,16 @@
-//! `testnet exec`: runs a command inside one host of a testnet. A child
-//! enters the namespace (setns), drops to the invoking user when started
-//! through sudo, and execs the command (or `mptcpize-rs run` around it,
-//! for `--mptcp`); the parent waits and exits with the command's status.
+//! `testnet exec`: runs a command inside one host of a testnet. This
+//! process enters the namespace (setns), drops to the invoking user when
+//! started through sudo, and execs the command (or `mptcpize-rs run` around
+//! it, for `--mptcp`): the command has exec's PID, so its signals and exit
+//! status are the command's own.
 
 use std::ffi::OsString;
 use std::fs::File;
 use std::os::fd::AsRawFd;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 
-use crate::exit_code::{self, ChildStatus};
+use crate::exit_code;
 use crate::failure::Failure;
 use crate::testnet::network::{self, namespace_file};
 use crate::testnet::plan;
@@ -78,26 +79,34 @@ pub fn exec(request: &ExecRequest) -> Result<u8, Failure> {
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]);
     let ns_fd = file.as_raw_fd();
-    // SAFETY: the closure runs in the forked child before exec and makes
-    // only async-signal-safe system calls (setns, setgroups, setgid,
-    // setuid) on values computed before the fork; `file` outlives spawn.
+    // CMD replaces this process (same PID), as `run` does: a signal sent
+    // to `testnet exec` (a CI script's `kill %1`) reaches CMD, and its exit
+    // status is CMD's own.
+    // SAFETY: the closure runs in this single-threaded process just before
+    // execve and makes only system calls (setns, setgroups, setgid, setuid,
+    // sigaction) on values computed before; `file` is open until execve
+    // (close-on-exec).
     unsafe {
-        command.pre_exec(move || enter(ns_fd, user));
+        command.pre_exec(move || {
+            enter(ns_fd, user)?;
+            // std resets SIGPIPE to its default; CMD gets it as we were
+            // given it.
+            crate::run::signals::restore_inherited_sigpipe();
+            Ok(())
+        });
     }
-    let mut child = command.spawn().map_err(|error| Failure {
-        exit_code: exit_code::CANNOT_EXECUTE,
-        message: format!("cannot run {}: {error}", argv[0].to_string_lossy()),
-    })?;
+    let error = command.exec();
     drop(file);
-    let status = child
-        .wait()
-        .map_err(|error| Failure::new(format!("waiting for the command: {error}")))?;
-    Ok(exit_code::exit_like(ChildStatus::from_wait_status(
-        status.into_raw(),
-    )))
+    Err(Failure {
+        exit_code: match error.raw_os_error() {
+            Some(libc::ENOENT) => exit_code::NOT_FOUND,
+            _ => exit_code::CANNOT_EXECUTE,
+        },
+        message: format!("cannot run {}: {error}", argv[0].to_string_lossy()),
+    })
 }
 
-/// In the child: the namespace first (entering needs root), then the
+/// Before exec: the namespace first (entering needs root), then the
 /// groups, the group and the user, in that order (each step needs the
 /// rights the next one drops).
 fn enter(ns_fd: i32, user: Option<(u32, u32)>) -> std::io::Result<()> {
