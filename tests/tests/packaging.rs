@@ -26,7 +26,7 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
 const SHIM_PATH: &str = "/usr/lib/mptcpize-rs/libmptcpize_preload.so";
 /// Visible subcommands: each gets a man page and appears in the completions.
 const SUBCOMMANDS: &[&str] = &[
-    "run", "enable", "disable", "status", "demo", "check", "inspect",
+    "run", "enable", "disable", "status", "demo", "check", "inspect", "testnet",
 ];
 
 fn packaging_target_dir() -> PathBuf {

@@ -379,12 +379,15 @@ fn bad_requests_create_nothing() {
     assert_eq!(namespaces(), with_one);
 }
 
-/// The README's CI example (`tests/ci-example.sh`) runs as written: a
+/// The README's CI example (`tests/ci-example.sh`) runs as written, as
+/// root and as sudo's caller (nobody: `testnet exec` drops to it): a
 /// python3 http.server and curl under mptcpize-rs on a two-path testnet,
-/// path 1 failed mid-download, the file intact and path 2's bytes checked
-/// from `status --json`; nothing left behind.
+/// path 1 failed mid-download once path 2 has a subflow, the file intact
+/// and path 2's bytes since the failure checked from `status --json`;
+/// nothing left behind.
 #[test]
 fn the_readme_ci_example_runs_as_written() {
+    let _turn = my_turn();
     require_root("network namespaces");
     require_mptcp();
     require_program("curl");
@@ -393,18 +396,23 @@ fn the_readme_ci_example_runs_as_written() {
     let name = "ciex";
     let _ = testnet(&["down", name]);
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("ci-example.sh");
-    let mut cmd = Command::new("bash");
-    cmd.arg(&script)
-        .env("MPTCPIZE_RS", launcher())
-        .env("NAME", name)
-        .env_remove("SUDO_UID")
-        .env_remove("SUDO_GID")
-        .stdin(Stdio::null());
-    let out = run_timeout(&mut cmd, Duration::from_secs(120));
-    out.success()
-        .stdout_has(&["ci-example: ok: 16 MiB intact; path 2 received"]);
-    assert!(
-        !namespaces().contains(&format!("mpz-{name}-")),
-        "left behind"
-    );
+    for sudo_caller in [None, Some("65534")] {
+        let mut cmd = Command::new("bash");
+        cmd.arg(&script)
+            .env("MPTCPIZE_RS", launcher())
+            .env("TESTNET_NAME", name)
+            .env_remove("SUDO_UID")
+            .env_remove("SUDO_GID")
+            .stdin(Stdio::null());
+        if let Some(id) = sudo_caller {
+            cmd.env("SUDO_UID", id).env("SUDO_GID", id);
+        }
+        let out = run_timeout(&mut cmd, Duration::from_secs(120));
+        out.success()
+            .stdout_has(&["ci-example: ok: 16 MiB intact; path 2 received"]);
+        assert!(
+            !namespaces().contains(&format!("mpz-{name}-")),
+            "left behind ({sudo_caller:?})"
+        );
+    }
 }

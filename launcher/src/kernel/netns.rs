@@ -5,6 +5,7 @@
 use std::ffi::OsStr;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
 use std::process::{Command, Output, Stdio};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -87,9 +88,27 @@ impl Netns {
     /// SIGKILLs every process inside and waits (bounded) for them to go:
     /// a namespace with live processes vanishes from `ip netns` but lives
     /// on behind them, its links with it.
+    ///
+    /// Never in the host's namespace or this process's: a name under
+    /// `/run/netns` may be bound to either (`ip netns attach NAME 1`), and
+    /// killing every process there would take the host (and us) down. This
+    /// process is never killed either.
     pub fn kill_all(&self) {
+        let identity = |path: &str| {
+            std::fs::metadata(path)
+                .ok()
+                .map(|meta| (meta.dev(), meta.ino()))
+        };
+        let ours = identity(&format!("/run/netns/{}", self.name));
+        if ours.is_none()
+            || ours == identity("/proc/1/ns/net")
+            || ours == identity("/proc/self/ns/net")
+        {
+            return;
+        }
+        let me = std::process::id() as libc::pid_t;
         for _ in 0..50 {
-            let pids = self.pids();
+            let pids: Vec<libc::pid_t> = self.pids().into_iter().filter(|&pid| pid != me).collect();
             if pids.is_empty() {
                 return;
             }

@@ -110,8 +110,8 @@ pub fn exec(request: &ExecRequest) -> Result<u8, Failure> {
 /// groups, the group and the user, in that order (each step needs the
 /// rights the next one drops).
 fn enter(ns_fd: i32, user: Option<(u32, u32)>) -> std::io::Result<()> {
-    // SAFETY: setns takes an open descriptor (kept open by the parent
-    // until after spawn) and a namespace type.
+    // SAFETY: setns takes an open descriptor (open until execve, as it is
+    // close-on-exec) and a namespace type.
     if unsafe { libc::setns(ns_fd, libc::CLONE_NEWNET) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
