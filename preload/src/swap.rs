@@ -283,30 +283,13 @@ fn copy_option(from: c_int, to: c_int, level: c_int, name: c_int) -> bool {
         return true;
     }
     let mut value = old;
-    let mut len = old_len;
-    let buffer = level == libc::SOL_SOCKET && (name == libc::SO_RCVBUF || name == libc::SO_SNDBUF);
-    if buffer && len == 4 {
-        // The kernel reports twice what was asked for (its bookkeeping share).
-        let halved = c_int::from_ne_bytes([old[0], old[1], old[2], old[3]]) / 2;
-        value[..4].copy_from_slice(&halved.to_ne_bytes());
-    }
-    if level == libc::SOL_TCP && name == libc::TCP_CONGESTION {
-        len = old[..old_len]
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(old_len);
-    }
+    let len = mptcpize_contract::swap_options::value_to_set(level, name, &mut value, old_len);
     real::setsockopt(to, level, name, value.as_ptr().cast(), len as socklen_t);
     if same(to) {
         return true;
     }
-    if buffer {
+    if let Some(forced) = mptcpize_contract::swap_options::forced(level, name) {
         // Set with SO_*BUFFORCE beyond the sysctl maximum: force it again.
-        let forced = if name == libc::SO_RCVBUF {
-            libc::SO_RCVBUFFORCE
-        } else {
-            libc::SO_SNDBUFFORCE
-        };
         real::setsockopt(to, level, forced, value.as_ptr().cast(), len as socklen_t);
         return same(to);
     }

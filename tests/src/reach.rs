@@ -57,22 +57,7 @@ pub fn reach_result(stdout: &str) -> (String, i32) {
 /// program using `net` dynamically against libc (the resolver): a Go
 /// program the dynamic loader, and so LD_PRELOAD, does start in.
 pub fn build_go_fixture_with_cgo(dir: &Path, name: &str) -> PathBuf {
-    let go = require_program("go");
-    require_program("cc");
-    let out_path = dir.join(format!("{name}-cgo"));
-    let mut cmd = Command::new(go);
-    cmd.args(["build", "-o"])
-        .arg(&out_path)
-        .arg(fixture(&format!("{name}.go")))
-        .current_dir(dir)
-        .env("CGO_ENABLED", "1")
-        .env("GOCACHE", dir.join("go-cache"))
-        .env("GOPATH", dir.join("go-path"))
-        .env("GOTOOLCHAIN", "local")
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "")
-        .env_remove("GOROOT");
-    run_timeout(&mut cmd, Duration::from_secs(600)).success();
+    let out_path = crate::seccomp::go_build(dir, name, &format!("{name}-cgo"), true);
     assert!(
         is_dynamically_linked(&out_path),
         "cgo with net should give a dynamically linked binary: {}",

@@ -32,14 +32,29 @@ pub fn build_gofetch(dir: &Path) -> PathBuf {
 /// Builds `fixtures/NAME.go` into `DIR/NAME`, statically (`CGO_ENABLED=0`),
 /// with caches in DIR and nothing downloaded.
 pub fn build_go_fixture(dir: &Path, name: &str) -> PathBuf {
+    let out_path = go_build(dir, name, name, false);
+    assert!(
+        !is_dynamically_linked(&out_path),
+        "CGO_ENABLED=0 should give a static binary: {}",
+        out_path.display()
+    );
+    out_path
+}
+
+/// `go build` of `fixtures/NAME.go` into `DIR/OUT`, with cgo or without,
+/// caches in DIR and nothing downloaded.
+pub fn go_build(dir: &Path, name: &str, out: &str, cgo: bool) -> PathBuf {
     let go = require_program("go");
-    let out_path = dir.join(name);
+    if cgo {
+        require_program("cc");
+    }
+    let out_path = dir.join(out);
     let mut cmd = Command::new(go);
     cmd.args(["build", "-o"])
         .arg(&out_path)
         .arg(fixture(&format!("{name}.go")))
         .current_dir(dir)
-        .env("CGO_ENABLED", "0")
+        .env("CGO_ENABLED", if cgo { "1" } else { "0" })
         .env("GOCACHE", dir.join("go-cache"))
         .env("GOPATH", dir.join("go-path"))
         .env("GOTOOLCHAIN", "local")
@@ -47,11 +62,6 @@ pub fn build_go_fixture(dir: &Path, name: &str) -> PathBuf {
         .env("GOFLAGS", "")
         .env_remove("GOROOT");
     run_timeout(&mut cmd, Duration::from_secs(600)).success();
-    assert!(
-        !is_dynamically_linked(&out_path),
-        "CGO_ENABLED=0 should give a static binary: {}",
-        out_path.display()
-    );
     out_path
 }
 

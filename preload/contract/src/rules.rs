@@ -329,9 +329,79 @@ pub fn parse_port(text: &[u8]) -> Option<u16> {
     (port != 0).then_some(port)
 }
 
+/// The destination of `connect()` from the bytes of its `sockaddr`: the
+/// address as IPv6 (IPv4 mapped) and the port; `None` for other families
+/// or short addresses (the kernel then judges the call, nothing is decided).
+pub fn destination(addr: &[u8]) -> Option<([u8; 16], u16)> {
+    let family = libc::c_int::from(u16::from_ne_bytes([*addr.first()?, *addr.get(1)?]));
+    let port = u16::from_be_bytes([*addr.get(2)?, *addr.get(3)?]);
+    match family {
+        libc::AF_INET if addr.len() >= core::mem::size_of::<libc::sockaddr_in>() => {
+            Some((mapped_v4([addr[4], addr[5], addr[6], addr[7]]), port))
+        }
+        libc::AF_INET6 if addr.len() >= core::mem::size_of::<libc::sockaddr_in6>() => {
+            Some((addr[8..24].try_into().ok()?, port))
+        }
+        _ => None,
+    }
+}
+
+/// Whether a `getsockname()` result shows a bound socket: a port, or an
+/// address (bound with IP_BIND_ADDRESS_NO_PORT, port still 0).
+pub fn is_bound(addr: &[u8]) -> bool {
+    match destination(addr) {
+        Some((ip, port)) => port != 0 || (ip != [0; 16] && ip != mapped_v4([0; 4])),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn sockaddr_in(ip: [u8; 4], port: u16) -> Vec<u8> {
+        let mut bytes = vec![0u8; size_of::<libc::sockaddr_in>()];
+        bytes[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+        bytes[2..4].copy_from_slice(&port.to_be_bytes());
+        bytes[4..8].copy_from_slice(&ip);
+        bytes
+    }
+
+    fn sockaddr_in6(ip: [u8; 16], port: u16) -> Vec<u8> {
+        let mut bytes = vec![0u8; size_of::<libc::sockaddr_in6>()];
+        bytes[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+        bytes[2..4].copy_from_slice(&port.to_be_bytes());
+        bytes[8..24].copy_from_slice(&ip);
+        bytes
+    }
+
+    #[test]
+    fn destinations() {
+        let v4 = mapped_v4([127, 0, 0, 1]);
+        assert_eq!(
+            destination(&sockaddr_in([127, 0, 0, 1], 80)),
+            Some((v4, 80))
+        );
+        let mut ip6 = [0u8; 16];
+        ip6[15] = 1;
+        assert_eq!(destination(&sockaddr_in6(ip6, 443)), Some((ip6, 443)));
+        assert_eq!(destination(&sockaddr_in([1, 2, 3, 4], 80)[..15]), None);
+        assert_eq!(destination(&sockaddr_in6(ip6, 1)[..27]), None);
+        assert_eq!(destination(&[]), None);
+        let mut unix = sockaddr_in([1, 2, 3, 4], 80);
+        unix[..2].copy_from_slice(&(libc::AF_UNIX as u16).to_ne_bytes());
+        assert_eq!(destination(&unix), None);
+    }
+
+    #[test]
+    fn bound_addresses() {
+        assert!(!is_bound(&sockaddr_in([0; 4], 0)));
+        assert!(!is_bound(&sockaddr_in6([0; 16], 0)));
+        assert!(is_bound(&sockaddr_in([0; 4], 8080)));
+        assert!(is_bound(&sockaddr_in([10, 0, 0, 1], 0)));
+        assert!(is_bound(&sockaddr_in6([0; 16], 1)));
+        assert!(!is_bound(&[]));
+    }
 
     fn v4(a: u8, b: u8, c: u8, d: u8) -> [u8; 16] {
         mapped_v4([a, b, c, d])

@@ -161,9 +161,60 @@ const IPV6_TRANSPARENT: c_int = 75;
 const IPV6_FREEBIND: c_int = 78;
 const TCP_TX_DELAY: c_int = 37;
 
+/// For a buffer size the program may have forced beyond the sysctl
+/// maximum (`SO_RCVBUFFORCE`, `SO_SNDBUFFORCE`): the option that sets it
+/// again so, where setting it plainly did not give the same.
+pub fn forced(level: libc::c_int, name: libc::c_int) -> Option<libc::c_int> {
+    match (level, name) {
+        (libc::SOL_SOCKET, libc::SO_RCVBUF) => Some(libc::SO_RCVBUFFORCE),
+        (libc::SOL_SOCKET, libc::SO_SNDBUF) => Some(libc::SO_SNDBUFFORCE),
+        _ => None,
+    }
+}
+
+/// Turns an option's value as read back from one socket (`value[..len]`)
+/// into what `setsockopt()` takes to give another socket the same, in
+/// place, and returns the length to pass: the kernel reports `SO_RCVBUF`
+/// and `SO_SNDBUF` doubled (its bookkeeping share) and `TCP_CONGESTION` as
+/// a NUL-padded name. Shared by the shim's swap and the supervisor's.
+pub fn value_to_set(level: libc::c_int, name: libc::c_int, value: &mut [u8], len: usize) -> usize {
+    let buffer = level == libc::SOL_SOCKET && (name == libc::SO_RCVBUF || name == libc::SO_SNDBUF);
+    if buffer && len == 4 {
+        let halved = libc::c_int::from_ne_bytes([value[0], value[1], value[2], value[3]]) / 2;
+        value[..4].copy_from_slice(&halved.to_ne_bytes());
+    }
+    if level == libc::SOL_TCP && name == libc::TCP_CONGESTION {
+        return value[..len].iter().position(|&b| b == 0).unwrap_or(len);
+    }
+    len
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn values_read_back_become_values_to_set() {
+        let mut buffer = 8192i32.to_ne_bytes();
+        let len = value_to_set(libc::SOL_SOCKET, libc::SO_RCVBUF, &mut buffer, 4);
+        assert_eq!((i32::from_ne_bytes(buffer), len), (4096, 4));
+        let mut name = *b"cubic\0\0\0";
+        assert_eq!(
+            value_to_set(libc::SOL_TCP, libc::TCP_CONGESTION, &mut name, 8),
+            5
+        );
+        let mut other = 7i32.to_ne_bytes();
+        assert_eq!(
+            value_to_set(libc::SOL_TCP, libc::TCP_NODELAY, &mut other, 4),
+            4
+        );
+        assert_eq!(i32::from_ne_bytes(other), 7);
+        assert_eq!(
+            forced(libc::SOL_SOCKET, libc::SO_SNDBUF),
+            Some(libc::SO_SNDBUFFORCE)
+        );
+        assert_eq!(forced(libc::SOL_TCP, libc::TCP_NODELAY), None);
+    }
 
     #[test]
     fn judgements() {

@@ -70,34 +70,9 @@ pub fn write_memory(tid: u32, addr: u64, buf: &[u8]) -> io::Result<usize> {
     Ok(n as usize)
 }
 
-/// The inet destination in a `connect()` address: the IP as IPv6 (IPv4
-/// mapped) and the port, as the rules compare them. `None` for another
-/// family or a short address: the kernel answers that call.
-pub fn destination(addr: &[u8]) -> Option<([u8; 16], u16)> {
-    let family = i32::from(u16::from_ne_bytes([*addr.first()?, *addr.get(1)?]));
-    let port = u16::from_be_bytes([*addr.get(2)?, *addr.get(3)?]);
-    match family {
-        libc::AF_INET if addr.len() >= size_of::<libc::sockaddr_in>() => Some((
-            mptcpize_contract::rules::mapped_v4([addr[4], addr[5], addr[6], addr[7]]),
-            port,
-        )),
-        libc::AF_INET6 if addr.len() >= size_of::<libc::sockaddr_in6>() => {
-            Some((addr[8..24].try_into().ok()?, port))
-        }
-        _ => None,
-    }
-}
-
-/// Whether a `getsockname()` result shows a bound socket: a port, or an
-/// address (bound with `IP_BIND_ADDRESS_NO_PORT`, port still 0).
-pub fn is_bound(addr: &[u8]) -> bool {
-    match destination(addr) {
-        Some((ip, port)) => {
-            port != 0 || (ip != [0; 16] && ip != mptcpize_contract::rules::mapped_v4([0; 4]))
-        }
-        None => false,
-    }
-}
+/// The inet destination in a `connect()` address, and whether a
+/// `getsockname()` address is bound: the contract's, which the shim shares.
+pub use mptcpize_contract::rules::{destination, is_bound};
 
 /// The thread group (process) of thread `tid`, from `/proc/TID/status`.
 pub fn thread_group(tid: u32) -> Option<u32> {

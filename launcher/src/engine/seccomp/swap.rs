@@ -700,30 +700,13 @@ fn copy_option(from: BorrowedFd<'_>, to: BorrowedFd<'_>, level: i32, name: i32) 
         return true;
     }
     let mut value = old;
-    let mut len = old_len;
-    let buffer = level == libc::SOL_SOCKET && (name == libc::SO_RCVBUF || name == libc::SO_SNDBUF);
-    if buffer && len == 4 {
-        // The kernel reports twice what was asked for (its bookkeeping share).
-        let halved = i32::from_ne_bytes([old[0], old[1], old[2], old[3]]) / 2;
-        value[..4].copy_from_slice(&halved.to_ne_bytes());
-    }
-    if level == libc::SOL_TCP && name == libc::TCP_CONGESTION {
-        len = old[..old_len]
-            .iter()
-            .position(|&b| b == 0)
-            .unwrap_or(old_len);
-    }
+    let len = mptcpize_contract::swap_options::value_to_set(level, name, &mut value, old_len);
     set_option(to, level, name, &value[..len]);
     if same(to) {
         return true;
     }
-    if buffer {
+    if let Some(forced) = mptcpize_contract::swap_options::forced(level, name) {
         // Set with SO_*BUFFORCE beyond the sysctl maximum: force it again.
-        let forced = if name == libc::SO_RCVBUF {
-            libc::SO_RCVBUFFORCE
-        } else {
-            libc::SO_SNDBUFFORCE
-        };
         set_option(to, level, forced, &value[..len]);
         return same(to);
     }
