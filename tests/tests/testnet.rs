@@ -288,6 +288,37 @@ fn exec_as_the_sudo_caller_and_exit_status() {
         out.success();
         assert_eq!(out.stdout.trim(), "65534", "{out}");
     }
+    // As a login would: the caller's groups, HOME, USER and LOGNAME (here
+    // the passwd entry of nobody), not root's.
+    let mut command = testnet_command(&[
+        "exec",
+        net.name,
+        "client",
+        "--",
+        "sh",
+        "-c",
+        "echo $HOME $USER $LOGNAME; id -g; id -G",
+    ]);
+    command
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65534")
+        .env("HOME", "/root")
+        .env("USER", "root");
+    let out = run_timeout(&mut command, SHORT);
+    out.success();
+    let entry = run_timeout(Command::new("getent").args(["passwd", "65534"]), SHORT);
+    let fields: Vec<&str> = entry.success().stdout.trim().split(':').collect();
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("{} {} {}", fields[5], fields[0], fields[0]),
+        "{out}"
+    );
+    assert_eq!(lines[1], "65534", "{out}");
+    assert!(
+        !lines[2].split(' ').any(|g| g == "0"),
+        "no root group: {out}"
+    );
     let out = testnet(&["exec", net.name, "server", "--", "sh", "-c", "exit 7"]);
     out.expect_code(7);
     // Inside: the paths' addresses, not the host's interfaces.

@@ -40,6 +40,61 @@ pub fn target_user(sudo_uid: Option<&str>, sudo_gid: Option<&str>) -> Option<(u3
     (uid != 0).then_some((uid, gid))
 }
 
+/// What a login would give sudo's caller: home, name, and every group.
+struct Account {
+    home: OsString,
+    name: OsString,
+    groups: Vec<libc::gid_t>,
+}
+
+/// The account of `uid` from the user database (`getpwuid_r`,
+/// `getgrouplist`); `None` when it has no entry (then only `gid`).
+fn account_of(uid: u32, gid: u32) -> Option<Account> {
+    use std::ffi::CStr;
+    use std::os::unix::ffi::OsStrExt;
+    let mut entry: libc::passwd = empty_passwd();
+    let mut strings = vec![0 as libc::c_char; 16 * 1024];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: getpwuid_r fills `entry` with pointers into `strings`, both
+    // ours and alive while they are read below; `found` says whether.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &mut entry,
+            strings.as_mut_ptr(),
+            strings.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() {
+        return None;
+    }
+    // SAFETY: on success pw_name and pw_dir point to NUL-terminated
+    // strings in `strings`.
+    let (name, home) = unsafe { (CStr::from_ptr(entry.pw_name), CStr::from_ptr(entry.pw_dir)) };
+    let mut groups = vec![0 as libc::gid_t; 256];
+    let mut count = groups.len() as libc::c_int;
+    // SAFETY: getgrouplist writes at most `count` gids into `groups` and
+    // the number it found into `count`.
+    let rc = unsafe { libc::getgrouplist(entry.pw_name, gid, groups.as_mut_ptr(), &mut count) };
+    // Too many groups for the buffer: the primary one only.
+    groups.truncate(if rc < 0 { 0 } else { count.max(0) as usize });
+    if !groups.contains(&gid) {
+        groups.insert(0, gid);
+    }
+    Some(Account {
+        home: std::ffi::OsStr::from_bytes(home.to_bytes()).to_os_string(),
+        name: std::ffi::OsStr::from_bytes(name.to_bytes()).to_os_string(),
+        groups,
+    })
+}
+
+fn empty_passwd() -> libc::passwd {
+    // SAFETY: passwd is plain data (pointers and integers); all-zero bytes
+    // are a valid value, filled by getpwuid_r before use.
+    unsafe { std::mem::zeroed() }
+}
+
 /// The program and arguments to exec: CMD, or `mptcpize-rs run OPTIONS
 /// -- CMD` with this very executable.
 pub fn argv(launcher: OsString, mptcp: Option<&[OsString]>, command: &[OsString]) -> Vec<OsString> {
@@ -76,8 +131,24 @@ pub fn exec(request: &ExecRequest) -> Result<u8, Failure> {
         std::env::var("SUDO_UID").ok().as_deref(),
         std::env::var("SUDO_GID").ok().as_deref(),
     );
+    // sudo's caller as a login would make them: their supplementary groups
+    // and HOME, USER and LOGNAME (sudo leaves root's HOME on some systems),
+    // looked up now, before exec (no lookup is safe in pre_exec).
+    let account = user.and_then(|(uid, gid)| account_of(uid, gid));
+    let groups: Vec<libc::gid_t> = match (&account, user) {
+        (Some(account), _) => account.groups.clone(),
+        (None, Some((_, gid))) => vec![gid],
+        (None, None) => Vec::new(),
+    };
+
     let mut command = Command::new(&argv[0]);
     command.args(&argv[1..]);
+    if let Some(account) = &account {
+        command
+            .env("HOME", &account.home)
+            .env("USER", &account.name)
+            .env("LOGNAME", &account.name);
+    }
     let ns_fd = file.as_raw_fd();
     // CMD replaces this process (same PID), as `run` does: a signal sent
     // to `testnet exec` (a CI script's `kill %1`) reaches CMD, and its exit
@@ -88,7 +159,7 @@ pub fn exec(request: &ExecRequest) -> Result<u8, Failure> {
     // (close-on-exec).
     unsafe {
         command.pre_exec(move || {
-            enter(ns_fd, user)?;
+            enter(ns_fd, user, &groups)?;
             // std resets SIGPIPE to its default; CMD gets it as we were
             // given it.
             crate::run::signals::restore_inherited_sigpipe();
@@ -109,16 +180,15 @@ pub fn exec(request: &ExecRequest) -> Result<u8, Failure> {
 /// Before exec: the namespace first (entering needs root), then the
 /// groups, the group and the user, in that order (each step needs the
 /// rights the next one drops).
-fn enter(ns_fd: i32, user: Option<(u32, u32)>) -> std::io::Result<()> {
+fn enter(ns_fd: i32, user: Option<(u32, u32)>, groups: &[libc::gid_t]) -> std::io::Result<()> {
     // SAFETY: setns takes an open descriptor (open until execve, as it is
     // close-on-exec) and a namespace type.
     if unsafe { libc::setns(ns_fd, libc::CLONE_NEWNET) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
     if let Some((uid, gid)) = user {
-        let groups = [gid];
-        // SAFETY: a pointer to one gid_t that lives across the call.
-        if unsafe { libc::setgroups(1, groups.as_ptr()) } != 0 {
+        // SAFETY: a pointer to `groups.len()` gid_t that live across the call.
+        if unsafe { libc::setgroups(groups.len(), groups.as_ptr()) } != 0 {
             return Err(std::io::Error::last_os_error());
         }
         // SAFETY: setgid takes a plain id.

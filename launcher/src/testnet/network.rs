@@ -192,8 +192,13 @@ pub fn down_all() -> Result<Vec<String>, Failure> {
         .unwrap_or_default();
     names.sort();
     names.dedup();
-    for name in &names {
-        remove(name)?;
+    // Every testnet is tried, whatever one refuses; the failures together.
+    let failures: Vec<String> = names
+        .iter()
+        .filter_map(|name| remove(name).err().map(|failure| failure.to_string()))
+        .collect();
+    if !failures.is_empty() {
+        return Err(Failure::new(failures.join("; ")));
     }
     Ok(names)
 }
