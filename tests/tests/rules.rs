@@ -16,6 +16,24 @@ use mptcpize_rs_tests::*;
 /// Path 1's and path 2's server addresses on the two-path network.
 const SERVER1: &str = "198.18.1.2";
 const SERVER2: &str = "198.18.2.2";
+
+/// Each rule on the two-path network (server listening on PORT 5300 at
+/// both addresses): its flags, the server address connected to, and the
+/// protocol the connection must have. The shim's and the seccomp engine's
+/// tests run the same cases.
+const TWO_PATH_RULE_CASES: &[(&[&str], &str, i32)] = &[
+    (&[], SERVER1, MPTCP),
+    (&["--exclude", "198.18.1.0/24"], SERVER1, TCP),
+    (&["--exclude", "198.18.1.0/24"], SERVER2, MPTCP),
+    (&["--exclude", "198.18.2.2"], SERVER2, TCP),
+    (&["--exclude-port", "5300"], SERVER1, TCP),
+    (&["--exclude-port", "5301"], SERVER1, MPTCP),
+    (&["--include", "198.18.2.0/24"], SERVER1, TCP),
+    (&["--include", "198.18.2.0/24"], SERVER2, MPTCP),
+    (&["--include-port", "5300"], SERVER1, MPTCP),
+    (&["--include-port", "80"], SERVER1, TCP),
+    (&["--loopback"], SERVER1, MPTCP),
+];
 const PORT: u16 = 5300;
 
 /// `sockprobe connect ADDR PORT EXTRA...`, under `run FLAGS` when `flags`
@@ -119,19 +137,7 @@ fn rules_on_the_two_path_network() {
     server.args(["-l", "-k", &PORT.to_string()]);
     let _server = ChildGuard::spawn(server.stdin(Stdio::null()).stdout(Stdio::null()));
     wait_for_listen(&net.server, PORT, SHORT);
-    let cases: &[(&[&str], &str, i32)] = &[
-        (&[], SERVER1, MPTCP),
-        (&["--exclude", "198.18.1.0/24"], SERVER1, TCP),
-        (&["--exclude", "198.18.1.0/24"], SERVER2, MPTCP),
-        (&["--exclude", "198.18.2.2"], SERVER2, TCP),
-        (&["--exclude-port", "5300"], SERVER1, TCP),
-        (&["--exclude-port", "5301"], SERVER1, MPTCP),
-        (&["--include", "198.18.2.0/24"], SERVER1, TCP),
-        (&["--include", "198.18.2.0/24"], SERVER2, MPTCP),
-        (&["--include-port", "5300"], SERVER1, MPTCP),
-        (&["--include-port", "80"], SERVER1, TCP),
-        (&["--loopback"], SERVER1, MPTCP),
-    ];
+    let cases = TWO_PATH_RULE_CASES;
     for &(flags, host, want) in cases {
         let out = probe_connect(Some(&net.client), Some(flags), (host, PORT), &[]);
         assert_eq!(protocol(&out), want, "run {flags:?} to {host}: {out}");
@@ -417,19 +423,7 @@ fn seccomp_rules_on_the_two_path_network() {
     let probe = build_connprobe(tmp.path());
     let net = two_path_net(100);
     let _server = echo_server(&net.server);
-    let cases: &[(&[&str], &str, i32)] = &[
-        (&[], SERVER1, MPTCP),
-        (&["--exclude", "198.18.1.0/24"], SERVER1, TCP),
-        (&["--exclude", "198.18.1.0/24"], SERVER2, MPTCP),
-        (&["--exclude", "198.18.2.2"], SERVER2, TCP),
-        (&["--exclude-port", "5300"], SERVER1, TCP),
-        (&["--exclude-port", "5301"], SERVER1, MPTCP),
-        (&["--include", "198.18.2.0/24"], SERVER1, TCP),
-        (&["--include", "198.18.2.0/24"], SERVER2, MPTCP),
-        (&["--include-port", "5300"], SERVER1, MPTCP),
-        (&["--include-port", "80"], SERVER1, TCP),
-        (&["--loopback"], SERVER1, MPTCP),
-    ];
+    let cases = TWO_PATH_RULE_CASES;
     for &(flags, host, want) in cases {
         let extra = ["--echo", "65536"];
         let out = static_connect(&net.client, &probe, flags, (host, PORT), &extra);
