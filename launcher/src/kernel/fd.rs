@@ -54,9 +54,9 @@ pub fn pidfd_getfd(pidfd: &OwnedFd, target_fd: RawFd) -> io::Result<OwnedFd> {
     new_descriptor(fd)
 }
 
-/// The result of a system call that returns a new descriptor (or -1 and
-/// errno). Private: only for results just returned by the calls above.
-fn new_descriptor(fd: libc::c_long) -> io::Result<OwnedFd> {
+/// The result of a system call (or ioctl) that returns a new descriptor
+/// (or -1 and errno): only for a result just returned, owned by nothing.
+pub fn new_descriptor(fd: libc::c_long) -> io::Result<OwnedFd> {
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }

@@ -19,11 +19,12 @@
 
 use std::cell::{Cell, RefCell};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 
 use super::credentials::{self, FsIds};
 use super::respond::NetnsId;
+use crate::kernel::fd;
 
 /// What a socket made for the caller depends on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,9 +37,6 @@ pub struct Caller {
     pub process: Option<u32>,
 }
 
-/// `pidfd_open`'s flag for a thread rather than a thread group leader
-/// (`PIDFD_THREAD`, which is `O_EXCL`).
-const PIDFD_THREAD: libc::c_int = libc::O_EXCL;
 /// `_IO(PIDFS_IOCTL_MAGIC, 4)`.
 const PIDFD_GET_NET_NAMESPACE: libc::c_ulong = 0xFF04;
 /// `_IOWR(PIDFS_IOCTL_MAGIC, 11, struct pidfd_info)` (its first, 64-byte
@@ -132,16 +130,14 @@ fn unsupported(error: &io::Error) -> bool {
 /// A pidfd for thread `tid` (not only a thread group leader).
 fn open_pidfd(tid: u32) -> io::Result<OwnedFd> {
     let tid = libc::pid_t::try_from(tid).map_err(|_| io::Error::from_raw_os_error(libc::ESRCH))?;
-    // SAFETY: pidfd_open takes a PID and flags and returns a new descriptor.
-    let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, tid, PIDFD_THREAD) };
-    owned(pidfd as libc::c_int)
+    fd::pidfd_open_thread(tid)
 }
 
 fn by_pidfd(pidfd: &OwnedFd, want_ids: bool) -> io::Result<Caller> {
     // SAFETY: this ioctl returns a new descriptor; its argument must be 0
     // (the kernel refuses anything else with EINVAL).
     let netns = unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_NET_NAMESPACE, 0) };
-    let netns = std::fs::File::from(owned(netns)?).metadata()?;
+    let netns = std::fs::File::from(fd::new_descriptor(netns.into())?).metadata()?;
     let mut info = PidfdInfo {
         mask: PIDFD_INFO_CREDS,
         ..PidfdInfo::default()
@@ -182,15 +178,6 @@ fn by_proc(tid: u32, want_ids: bool) -> io::Result<Caller> {
         ids,
         process: None,
     })
-}
-
-/// A descriptor a system call returned (or its error).
-fn owned(fd: libc::c_int) -> io::Result<OwnedFd> {
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a new descriptor, owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]
