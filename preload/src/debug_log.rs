@@ -44,29 +44,25 @@ pub enum LogRefusal {
 /// (O_NONBLOCK: a FIFO without a reader fails with ENXIO instead of
 /// waiting for one), never becomes the controlling terminal, and keeps
 /// only a regular file or a terminal.
-pub fn open_file(path: *const libc::c_char) -> Result<(), LogRefusal> {
+pub fn open_file(path: &core::ffi::CStr) -> Result<(), LogRefusal> {
     use mptcpize_contract::log::{MODE, OPEN_FLAGS};
-    // SAFETY: `path` is a NUL-terminated string from getenv.
-    let mut fd = unsafe { libc::open(path, OPEN_FLAGS, MODE) };
+    // SAFETY: `path` is NUL-terminated.
+    let mut fd = unsafe { crate::sys::open(path.as_ptr(), OPEN_FLAGS, MODE) };
     if fd < 0 {
         // SAFETY: __errno_location() returns this thread's errno.
         return Err(LogRefusal::Open(unsafe { *libc::__errno_location() }));
     }
     if !is_file_or_terminal(fd) {
-        // SAFETY: closing the descriptor we just opened.
-        unsafe { libc::close(fd) };
+        crate::sys::close(fd);
         return Err(LogRefusal::NotFileOrTerminal);
     }
-    // SAFETY: fcntl/close on a descriptor we own.
-    let high = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, LOG_FD_FLOOR) };
+    let high = crate::sys::fcntl(fd, libc::F_DUPFD_CLOEXEC, LOG_FD_FLOOR);
     if high >= 0 {
-        // SAFETY: `fd` is ours and replaced by `high`.
-        unsafe { libc::close(fd) };
+        crate::sys::close(fd);
         fd = high;
     }
     let Some((dev, ino)) = identity(fd) else {
-        // SAFETY: our descriptor.
-        unsafe { libc::close(fd) };
+        crate::sys::close(fd);
         return Err(LogRefusal::NotFileOrTerminal);
     };
     LOG_DEV.store(dev, Ordering::Relaxed);
@@ -79,14 +75,13 @@ pub fn open_file(path: *const libc::c_char) -> Result<(), LogRefusal> {
 fn is_file_or_terminal(fd: c_int) -> bool {
     let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat fills `st` when it returns 0.
-    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+    if unsafe { crate::sys::fstat(fd, st.as_mut_ptr()) } != 0 {
         return false;
     }
     // SAFETY: fstat succeeded, so `st` is initialised.
     match unsafe { st.assume_init() }.st_mode & libc::S_IFMT {
         libc::S_IFREG => true,
-        // SAFETY: isatty on our descriptor (a TCGETS ioctl).
-        libc::S_IFCHR => (unsafe { libc::isatty(fd) }) == 1,
+        libc::S_IFCHR => crate::sys::isatty(fd),
         _ => false,
     }
 }
@@ -132,11 +127,10 @@ pub fn decision(domain: c_int, ty: c_int, protocol: c_int, fd: c_int, outcome: O
     let saved = unsafe { *errno };
     if let Some(target) = target() {
         let mut line = Line::new();
-        // SAFETY: getpid has no preconditions.
-        let pid = unsafe { libc::getpid() };
+        let pid = crate::sys::getpid();
         format_decision(&mut line, pid, domain, ty, protocol, fd, saved, outcome);
         // SAFETY: writes `len` initialised bytes from our buffer.
-        unsafe { libc::write(target, line.buf.as_ptr().cast(), line.len) };
+        unsafe { crate::sys::write(target, line.buf.as_ptr().cast(), line.len) };
     }
     // SAFETY: as above.
     unsafe { *errno = saved };
@@ -160,10 +154,9 @@ pub fn swap(
     let saved = unsafe { *errno };
     if let Some(target) = target() {
         let mut line = Line::new();
-        // SAFETY: getpid has no preconditions.
         format_swap(
             &mut line,
-            unsafe { libc::getpid() },
+            crate::sys::getpid(),
             fd,
             call,
             option,
@@ -171,7 +164,7 @@ pub fn swap(
             result,
         );
         // SAFETY: writes `len` initialised bytes from our buffer.
-        unsafe { libc::write(target, line.buf.as_ptr().cast(), line.len) };
+        unsafe { crate::sys::write(target, line.buf.as_ptr().cast(), line.len) };
     }
     // SAFETY: as above.
     unsafe { *errno = saved };
@@ -238,7 +231,7 @@ pub fn format_swap(
 pub fn notice(text: &str) {
     if let Some(target) = target() {
         // SAFETY: writes `text.len()` initialised bytes.
-        unsafe { libc::write(target, text.as_ptr().cast(), text.len()) };
+        unsafe { crate::sys::write(target, text.as_ptr().cast(), text.len()) };
     }
 }
 
@@ -279,7 +272,7 @@ fn target() -> Option<c_int> {
     }
     let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat fills `st` when it returns 0.
-    if unsafe { libc::fstat(libc::STDERR_FILENO, st.as_mut_ptr()) } != 0 {
+    if unsafe { crate::sys::fstat(libc::STDERR_FILENO, st.as_mut_ptr()) } != 0 {
         return None; // closed
     }
     // SAFETY: fstat succeeded, so `st` is initialised.
@@ -291,7 +284,7 @@ fn target() -> Option<c_int> {
 fn identity(fd: c_int) -> Option<(u64, u64)> {
     let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat fills `st` when it returns 0.
-    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+    if unsafe { crate::sys::fstat(fd, st.as_mut_ptr()) } != 0 {
         return None;
     }
     // SAFETY: fstat succeeded, so `st` is initialised.
@@ -316,6 +309,10 @@ impl Line {
         }
     }
 
+    // Out of line, here and in `int`: called from every formatter, inlined
+    // they made the library a third larger (issue 20: its pages are mapped
+    // in every process).
+    #[inline(never)]
     pub fn text(&mut self, s: &str) {
         for &b in s.as_bytes() {
             if self.len < self.buf.len() {
@@ -325,6 +322,7 @@ impl Line {
         }
     }
 
+    #[inline(never)]
     pub fn int(&mut self, value: c_int) {
         if value < 0 {
             self.text("-");

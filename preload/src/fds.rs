@@ -35,7 +35,7 @@ static CONVERTED: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
 static CONFIGURED: [AtomicU64; WORDS] = [const { AtomicU64::new(0) }; WORDS];
 
 /// The word index and bit for `fd`, if it is tracked.
-#[inline]
+#[inline(always)]
 fn slot(fd: c_int) -> Option<(usize, u64)> {
     let fd = usize::try_from(fd).ok()?;
     (fd < LIMIT).then(|| (fd / 64, 1 << (fd % 64)))
@@ -49,7 +49,7 @@ pub fn mark(fd: c_int) {
 }
 
 /// Whether `fd` is a converted socket not yet decided nor shared.
-#[inline]
+#[inline(always)]
 pub fn is_converted(fd: c_int) -> bool {
     slot(fd).is_some_and(|(i, bit)| CONVERTED[i].load(Ordering::Relaxed) & bit != 0)
 }
@@ -70,7 +70,7 @@ pub fn has_options(fd: c_int) -> bool {
 /// recorded epoll registrations. One load on the usual path, where the bit
 /// is already clear; nothing else can set it meanwhile, because the number
 /// is still open.
-#[inline]
+#[inline(always)]
 pub fn forget(fd: c_int) {
     if let Some((i, bit)) = slot(fd)
         && CONVERTED[i].load(Ordering::Relaxed) & bit != 0

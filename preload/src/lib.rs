@@ -21,7 +21,9 @@
 //!   mean "MPTCP is absent", which destinations stay TCP), unit-tested
 //!   without FFI;
 //! - `availability`: what this process has learned about MPTCP being absent;
-//! - `real`: the next definitions of the wrapped functions (libc's);
+//! - `real`: the next definitions of the wrapped functions (libc's), each
+//!   looked up on its first call by `next`, which takes no lock;
+//! - `sys`: the shim's own system calls, through libc's `syscall()`;
 //! - `config`: settings read once from the environment when the library loads
 //!   (none under secure execution: setuid programs get the defaults);
 //! - `debug_log`: the optional one-line-per-decision log;
@@ -30,14 +32,23 @@
 //!
 //! The crate is `no_std` and built with `panic = "abort"`: no allocator, no
 //! unwinding, no formatting machinery, so the library stays a few KiB and its
-//! hot path is a handful of instructions.
+//! hot path is a handful of instructions. Loading it costs every process
+//! about what loading the reference's one-function library costs (issue 20):
+//! five imports, a constructor that only reads the environment, no lookups
+//! until a wrapped call needs one (`build.rs`, `sys`, `next`, `mptcpize_mem`).
 #![cfg_attr(not(test), no_std)]
 // Unit tests exercise the pure parts; the entry points are not exported in
 // the test harness (it must not interpose `socket` on itself).
 #![cfg_attr(test, allow(dead_code))]
 
 // The contract with the launcher: settings, rules, report table layout.
+use core::ffi::{c_char, c_int};
 use mptcpize_contract::{env, report_layout, rules};
+
+// The compiler's memory functions, inside the library (`mem`'s docs say
+// why); not in the unit tests, which use the standard library's.
+#[cfg(not(test))]
+use mptcpize_mem as _;
 
 mod availability;
 mod close;
@@ -50,6 +61,7 @@ mod fcntl;
 mod fds;
 mod getsockopt;
 mod listen;
+mod next;
 mod policy;
 mod real;
 mod registrations;
@@ -59,6 +71,7 @@ mod setsockopt;
 mod shared;
 mod socket;
 mod swap;
+mod sys;
 mod user_memory;
 
 /// Never unwind into the C program: abort instead. Nothing in the shim is
@@ -66,25 +79,33 @@ mod user_memory;
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
-    // SAFETY: abort() has no preconditions and never returns.
-    unsafe { libc::abort() }
+    sys::abort()
 }
 
 /// Runs once when the dynamic loader maps the library, before the program's
-/// `main`: reads the configuration and resolves libc's functions, so the hot
-/// paths never touch the environment or `dlsym`.
-extern "C" fn on_load() {
-    config::load();
-    real::resolve();
+/// `main`: reads the configuration, so the hot paths never touch the
+/// environment, and watches `fork()`. Nothing else: this runs in every
+/// process, and what only a socket needs (finding libc's functions, `real`)
+/// waits for the first call that needs it (issue 20).
+///
+/// glibc calls `.init_array` functions with `argc`, `argv` and the
+/// environment, as Rust's own standard library relies on for
+/// `std::env::args`; reading `envp` spares an import of `getenv`.
+extern "C" fn on_load(_argc: c_int, _argv: *const *const c_char, envp: *const *const c_char) {
+    // SAFETY: glibc passes the process's environment, null-terminated.
+    unsafe { config::load(envp) };
     shared::watch_forks();
 }
+
+#[cfg(not(target_env = "gnu"))]
+compile_error!("the shim reads its environment as glibc passes it to constructors (lib.rs)");
 
 /// Registers `on_load` as an ELF constructor, as the `ctor` crate would, in
 /// two lines instead of a dependency.
 #[cfg(not(test))]
 #[used]
 #[unsafe(link_section = ".init_array")]
-static ON_LOAD: extern "C" fn() = on_load;
+static ON_LOAD: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = on_load;
 
 /// Precompiled `core` refers to the unwinding personality routine even though
 /// this library never unwinds (`panic = "abort"`); optimised builds drop the

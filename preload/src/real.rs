@@ -6,27 +6,43 @@
 //! Inside the shim, these must be used instead of `libc::socket`,
 //! `libc::close`, ...: a call to a name the shim itself exports would land in
 //! its own hook.
+//!
+//! Each is looked up on its first call, not when the library loads: a
+//! process that never calls it never pays the lookup (issue 20). That
+//! first call may be in a signal handler, where `dlsym` could wait forever
+//! for the loader's lock, so `next` finds the definition without it;
+//! `dlsym` is asked only where `next` cannot tell. Threads that race to a
+//! first call store the same address (`tests/tests/startup.rs`).
 
+use core::ffi::CStr;
 use core::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::next::Next;
 use libc::{c_int, c_void, epoll_event, msghdr, sockaddr, socklen_t, ssize_t};
 
-/// Looks `name` (NUL-terminated) up and caches its address in `slot` (0
-/// when there is none).
-fn lookup(slot: &AtomicUsize, name: &'static str) -> usize {
-    // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name has no other
-    // preconditions; it returns null when there is no later definition.
-    let address = unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr().cast()) } as usize;
+/// Looks `name` up and caches its address in `slot` (0 when there is
+/// none).
+fn lookup(slot: &AtomicUsize, name: &'static CStr) -> usize {
+    let address = match crate::next::find(name) {
+        Next::At(address) => address,
+        Next::Absent => 0,
+        // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name has no
+        // other preconditions; it returns null when there is no later
+        // definition.
+        Next::Unknown => (unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) }) as usize,
+    };
     slot.store(address, Ordering::Relaxed);
     address
 }
 
 /// Defines `pub fn $name(args) -> $ret` calling the next `$name`, looked up
-/// lazily if `resolve` has not run yet, or the system call `$sys`.
+/// on the first call, or the system call `$sys` if there is none.
 macro_rules! next {
     ($($slot:ident: fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $sys:expr;)*) => {
         $(
             static $slot: AtomicUsize = AtomicUsize::new(0);
 
+            #[inline(always)]
             pub fn $name($($arg: $ty),*) -> $ret {
                 type Next = unsafe extern "C" fn($($ty),*) -> $ret;
                 /// Calls the function at `address`.
@@ -38,12 +54,19 @@ macro_rules! next {
                     // SAFETY: the caller's arguments, passed through unchanged.
                     unsafe { next($($arg),*) }
                 }
-                /// Before `resolve` (or without a next definition): out of
-                /// line, so the usual path is a load and a jump.
+                /// The first call (or every call without a next
+                /// definition): out of line, so the usual path is a load
+                /// and a jump.
                 #[cold]
                 #[inline(never)]
                 fn unresolved($($arg: $ty),*) -> $ret {
-                    let address = lookup(&$slot, concat!(stringify!($name), "\0"));
+                    const NAME: &CStr = match CStr::from_bytes_with_nul(
+                        concat!(stringify!($name), "\0").as_bytes(),
+                    ) {
+                        Ok(name) => name,
+                        Err(_) => panic!("a function name is a C string"),
+                    };
+                    let address = lookup(&$slot, NAME);
                     if address == 0 {
                         // SAFETY: the system call of the same name takes the
                         // same arguments, passed through unchanged.
@@ -57,13 +80,6 @@ macro_rules! next {
                 }
             }
         )*
-
-        /// Looks every wrapped function up. Called from the load-time
-        /// constructor, so hot paths normally find them ready.
-        pub fn resolve() {
-            $( lookup(&$slot, concat!(stringify!($name), "\0")); )*
-            lookup(&NEXT_FCNTL, "fcntl\0");
-        }
     };
 }
 
@@ -106,7 +122,7 @@ static NEXT_FCNTL: AtomicUsize = AtomicUsize::new(0);
 pub fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     let mut address = NEXT_FCNTL.load(Ordering::Relaxed);
     if address == 0 {
-        address = lookup(&NEXT_FCNTL, "fcntl\0");
+        address = lookup(&NEXT_FCNTL, c"fcntl");
     }
     if address == 0 {
         // SAFETY: the system call takes the same three arguments.

@@ -147,8 +147,7 @@ pub fn collect(fd: c_int) -> Result<Carried, &'static str> {
     if USED.load(Ordering::Relaxed) == 0 {
         return Ok(carried);
     }
-    // SAFETY: getpid has no preconditions.
-    let pid = unsafe { libc::getpid() };
+    let pid = crate::sys::getpid();
     for entry in &TABLE {
         let key = entry.key.load(Ordering::Acquire);
         if key == EMPTY || (key >> 32) as u32 != fd as u32 {
@@ -221,16 +220,7 @@ fn still_registered(pid: libc::pid_t, epfd: c_int, fd: c_int) -> Result<bool, &'
         toff: 0,
     };
     // SAFETY: kcmp reads `slot` (a valid struct on our stack) and nothing else.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_kcmp,
-            pid,
-            pid,
-            KCMP_EPOLL_TFD,
-            fd,
-            &raw const slot,
-        )
-    };
+    let rc = unsafe { crate::sys::kcmp(pid, pid, KCMP_EPOLL_TFD, fd, (&raw const slot).addr()) };
     if rc == 0 {
         return Ok(true);
     }
@@ -257,9 +247,10 @@ fn in_fdinfo(epfd: c_int, fd: c_int) -> Option<Option<(u32, u64)>> {
     path.text("\0");
     // SAFETY: `path` is NUL-terminated; /proc/self is the process's own.
     let file = unsafe {
-        libc::open(
+        crate::sys::open(
             path.as_bytes().as_ptr().cast(),
             libc::O_RDONLY | libc::O_CLOEXEC,
+            0,
         )
     };
     if file < 0 {
@@ -278,7 +269,7 @@ fn in_fdinfo(epfd: c_int, fd: c_int) -> Option<Option<(u32, u64)>> {
 fn inode(fd: c_int) -> Option<u64> {
     let mut stat = core::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat writes a `struct stat` into our buffer.
-    let rc = unsafe { libc::fstat(fd, stat.as_mut_ptr()) };
+    let rc = unsafe { crate::sys::fstat(fd, stat.as_mut_ptr()) };
     // SAFETY: fstat succeeded, so the buffer is initialised.
     (rc == 0).then(|| unsafe { stat.assume_init() }.st_ino)
 }
@@ -290,7 +281,9 @@ fn scan_lines<T>(file: c_int, mut f: impl FnMut(&[u8]) -> Option<T>) -> Result<O
     let mut filled = 0;
     loop {
         // SAFETY: reads into the unfilled tail of our buffer.
-        let n = unsafe { libc::read(file, buf[filled..].as_mut_ptr().cast(), buf.len() - filled) };
+        let n = unsafe {
+            crate::sys::read(file, buf[filled..].as_mut_ptr().cast(), buf.len() - filled)
+        };
         if n < 0 {
             return Err(());
         }

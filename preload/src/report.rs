@@ -11,7 +11,7 @@
 //! its own and counts its decisions there with relaxed atomic adds: no
 //! lock, no lost counts with threads, and nothing to flush, so counts
 //! survive `exec`, `_exit` and signals. A forked child claims a fresh slot
-//! (`pthread_atfork`); an exec'd image claims one when the shim loads again.
+//! (`shared`'s fork handler); an exec'd image claims one when the shim loads again.
 //!
 //! The capacity is read from the header once, bounded by the sealed size,
 //! and kept here: whatever is later written into the shared header, no slot
@@ -36,9 +36,7 @@ static MY_SLOT: AtomicPtr<u8> = AtomicPtr::new(core::ptr::null_mut());
 
 /// Maps the table named by `value` (`FD:INODE`, from the environment) and
 /// claims a slot. Called once at load, before any thread exists.
-pub fn attach(value: *const libc::c_char) {
-    // SAFETY: `value` is a NUL-terminated string from getenv.
-    let value = unsafe { core::ffi::CStr::from_ptr(value) }.to_bytes();
+pub fn attach(value: &[u8]) {
     let Some((fd, inode)) = parse_value(value) else {
         return;
     };
@@ -50,7 +48,7 @@ pub fn attach(value: *const libc::c_char) {
     // size. The descriptor stays open: the programs this one execs inherit
     // it.
     let table = unsafe {
-        libc::mmap(
+        crate::sys::mmap(
             core::ptr::null_mut(),
             size,
             libc::PROT_READ | libc::PROT_WRITE,
@@ -65,8 +63,6 @@ pub fn attach(value: *const libc::c_char) {
     CAPACITY.store(capacity, Ordering::Relaxed);
     TABLE.store(table.cast(), Ordering::Relaxed);
     claim_slot();
-    // SAFETY: registers a plain function for the child side of fork().
-    unsafe { libc::pthread_atfork(None, None, Some(claim_slot_in_child)) };
 }
 
 /// The descriptor and inode in `FD:INODE` (pure). Descriptors 0 to 2 are
@@ -131,7 +127,7 @@ pub fn accept(facts: &Facts, inode: u64, euid: u32) -> Option<usize> {
 fn verify(fd: libc::c_int, inode: u64) -> Option<usize> {
     let mut st = core::mem::MaybeUninit::<libc::stat>::uninit();
     // SAFETY: fstat fills `st` when it returns 0.
-    if unsafe { libc::fstat(fd, st.as_mut_ptr()) } != 0 {
+    if unsafe { crate::sys::fstat(fd, st.as_mut_ptr()) } != 0 {
         return None;
     }
     // SAFETY: fstat succeeded, so `st` is initialised.
@@ -139,11 +135,11 @@ fn verify(fd: libc::c_int, inode: u64) -> Option<usize> {
     if st.st_mode & libc::S_IFMT != libc::S_IFREG {
         return None; // a pipe, socket or device: do not even read it
     }
-    // SAFETY: fcntl on a descriptor number; fails harmlessly if not sealable.
-    let seals = unsafe { libc::fcntl(fd, libc::F_GET_SEALS) };
+    // Fails harmlessly if not sealable.
+    let seals = crate::sys::fcntl(fd, libc::F_GET_SEALS, 0);
     let mut header = [0u8; HEADER];
     // SAFETY: reads at most HEADER bytes into our buffer.
-    let read = unsafe { libc::pread(fd, header.as_mut_ptr().cast(), HEADER, 0) };
+    let read = unsafe { crate::sys::pread(fd, header.as_mut_ptr().cast(), HEADER, 0) };
     let facts = Facts {
         mode: st.st_mode,
         inode: st.st_ino,
@@ -152,11 +148,11 @@ fn verify(fd: libc::c_int, inode: u64) -> Option<usize> {
         seals,
         header: (read == HEADER as isize).then_some(header),
     };
-    // SAFETY: geteuid has no preconditions.
-    accept(&facts, inode, unsafe { libc::geteuid() })
+    accept(&facts, inode, crate::sys::geteuid())
 }
 
-extern "C" fn claim_slot_in_child() {
+/// In a forked child (`shared::after_fork_in_child`): a slot of its own.
+pub fn claim_slot_in_child() {
     claim_slot();
 }
 
@@ -177,8 +173,8 @@ fn claim_slot() {
     }
     // SAFETY: index < capacity, so the slot lies inside the mapping.
     let slot = unsafe { table.add(HEADER + index * SLOT) };
-    // SAFETY: getpid has no preconditions; the slot is ours alone.
-    unsafe { u32_at(slot, PID) }.store(unsafe { libc::getpid() } as u32, Ordering::Relaxed);
+    // SAFETY: the slot is ours alone.
+    unsafe { u32_at(slot, PID) }.store(crate::sys::getpid() as u32, Ordering::Relaxed);
     // SAFETY: the 16-byte name field lies inside our slot.
     read_comm(unsafe { core::slice::from_raw_parts_mut(slot.add(COMM), COMM_LEN) });
     MY_SLOT.store(slot, Ordering::Relaxed);
@@ -226,15 +222,16 @@ pub fn count_swap() {
 fn read_comm(into: &mut [u8]) {
     // SAFETY: open/read/close with a NUL-terminated path and our buffer.
     unsafe {
-        let fd = libc::open(
+        let fd = crate::sys::open(
             c"/proc/self/comm".as_ptr(),
             libc::O_RDONLY | libc::O_CLOEXEC,
+            0,
         );
         if fd < 0 {
             return;
         }
-        let n = libc::read(fd, into.as_mut_ptr().cast(), into.len());
-        libc::close(fd);
+        let n = crate::sys::read(fd, into.as_mut_ptr().cast(), into.len());
+        crate::sys::close(fd);
         if n > 0 && into[n as usize - 1] == b'\n' {
             into[n as usize - 1] = 0;
         }

@@ -11,12 +11,12 @@
 //! children that inherit a descriptor without close-on-exec, `pidfd_getfd`
 //! from another process) is listed in the README with the rule that applies.
 
-use crate::{config, debug_log, fds, registrations};
+use crate::{config, debug_log, fds, registrations, report};
 use libc::c_int;
 
 /// `fd` is being shared by `call`: never swap it. Cheap when `fd` is not a
 /// converted, undecided socket (one load).
-#[inline]
+#[inline(always)]
 pub fn pin(fd: c_int, call: &str) {
     if fds::is_converted(fd) {
         pin_tracked(fd, call, "shared before its connection was decided");
@@ -32,15 +32,44 @@ pub fn pin_tracked(fd: c_int, call: &str, why: &str) {
     }
 }
 
-/// Registered with `pthread_atfork` for both sides of `fork()`: after it,
-/// every undecided socket is shared between parent and child.
-pub extern "C" fn after_fork() {
+/// Run in the parent after `fork()`: every undecided socket is now shared
+/// with the child.
+extern "C" fn after_fork_in_parent() {
     fds::forget_all();
     registrations::forget_all();
 }
 
-/// Registers `after_fork`. Called once from the load-time constructor.
+/// Run in the child after `fork()`: the same, and the child counts its
+/// decisions in a `--report` slot of its own.
+extern "C" fn after_fork_in_child() {
+    after_fork_in_parent();
+    report::claim_slot_in_child();
+}
+
+unsafe extern "C" {
+    /// What glibc's `pthread_atfork` calls: `pthread_atfork` itself is a
+    /// stub in `libc_nonshared.a` that passes the caller's `__dso_handle`,
+    /// which the C start files define, and this library is linked without
+    /// them (`build.rs`). The handle only lets glibc drop the handlers of a
+    /// library being unloaded, and this one is never unloaded (`-z
+    /// nodelete`), so it is null.
+    fn __register_atfork(
+        prepare: Option<extern "C" fn()>,
+        parent: Option<extern "C" fn()>,
+        child: Option<extern "C" fn()>,
+        dso_handle: *mut libc::c_void,
+    ) -> libc::c_int;
+}
+
+/// Registers the fork handlers. Called once from the load-time constructor.
 pub fn watch_forks() {
     // SAFETY: registers plain functions with no preconditions.
-    unsafe { libc::pthread_atfork(None, Some(after_fork), Some(after_fork)) };
+    unsafe {
+        __register_atfork(
+            None,
+            Some(after_fork_in_parent),
+            Some(after_fork_in_child),
+            core::ptr::null_mut(),
+        )
+    };
 }

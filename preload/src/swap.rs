@@ -30,7 +30,7 @@ pub fn carries(level: c_int, name: c_int) -> bool {
     OPTIONS
         .iter()
         .chain(ALSO_CARRIED)
-        .any(|&(l, n, _)| (l, n) == (level, name))
+        .any(|option| option.is(level, name))
 }
 
 /// Options MPTCP rejects, and whether one is: the contract's list, which
@@ -42,8 +42,8 @@ pub fn option_name(level: c_int, name: c_int) -> Option<&'static str> {
     OPTIONS
         .iter()
         .chain(REJECTED)
-        .find(|&&(l, n, _)| (l, n) == (level, name))
-        .map(|&(_, _, text)| text)
+        .find(|option| option.is(level, name))
+        .map(|option| option.text())
 }
 
 /// Why no swap happened.
@@ -141,13 +141,14 @@ fn swap(fd: c_int, replacement: Option<Replacement>) -> Result<(), Failure> {
     // Options: only where the program set one (the `setsockopt` detour
     // notes it), so most swaps read none back.
     let options = if fds::has_options(fd) { OPTIONS } else { &[] };
-    for &(level, name, text) in options {
+    for option in options {
+        let (level, name) = (option.level, option.name);
         if level == libc::SOL_IPV6 && domain == libc::AF_INET {
             // Not an IPv6 socket (MPTCP reads them back all the same).
             continue;
         }
         if !copy_option(fd, tcp.0, level, name) {
-            return Err(Failure::Uncarried(text));
+            return Err(Failure::Uncarried(option.text()));
         }
     }
     let status = real::fcntl(fd, libc::F_GETFL, 0);
@@ -171,7 +172,7 @@ fn swap(fd: c_int, replacement: Option<Replacement>) -> Result<(), Failure> {
     if let Some((storage, len)) = bound {
         // The MPTCP socket, and its port, are gone: take the address again.
         // SAFETY: `storage` holds `len` bytes of the address getsockname gave.
-        unsafe { libc::bind(fd, (&raw const storage).cast(), len) };
+        unsafe { crate::sys::bind(fd, (&raw const storage).cast(), len) };
     }
     // The MPTCP socket's registrations went with it; make them again.
     let refused = registrations::restore(fd, &registrations);
@@ -232,7 +233,7 @@ pub fn undecided(fd: c_int) -> Option<c_int> {
     let mut peer = core::mem::MaybeUninit::<libc::sockaddr_storage>::uninit();
     let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
     // SAFETY: getpeername writes at most `len` bytes into `peer`.
-    let connected = unsafe { libc::getpeername(fd, peer.as_mut_ptr().cast(), &mut len) } == 0;
+    let connected = unsafe { crate::sys::getpeername(fd, peer.as_mut_ptr().cast(), &mut len) } == 0;
     (!connected && last_errno() == libc::ENOTCONN).then_some(domain)
 }
 
@@ -256,7 +257,7 @@ fn bound_address(fd: c_int) -> Option<(libc::sockaddr_storage, socklen_t)> {
     let mut storage: libc::sockaddr_storage = unsafe { core::mem::zeroed() };
     let mut len = size_of::<libc::sockaddr_storage>() as socklen_t;
     // SAFETY: getsockname writes at most `len` bytes into `storage`.
-    if unsafe { libc::getsockname(fd, (&raw mut storage).cast(), &mut len) } != 0 {
+    if unsafe { crate::sys::getsockname(fd, (&raw mut storage).cast(), &mut len) } != 0 {
         return None;
     }
     let shown = usize::try_from(len)

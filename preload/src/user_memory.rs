@@ -36,8 +36,8 @@ pub fn read(from: *const u8, into: &mut [u8]) -> Result<(), c_int> {
             iov_len: into.len(),
         };
         // SAFETY: the kernel writes at most `into.len()` bytes into `into`
-        // and checks `from` itself; getpid has no preconditions.
-        let copied = unsafe { libc::process_vm_readv(libc::getpid(), &local, 1, &remote, 1, 0) };
+        // and checks `from` itself.
+        let copied = unsafe { crate::sys::read_own_memory(&local, &remote) };
         // SAFETY: as above.
         let failure = unsafe { core::mem::replace(&mut *errno, saved) };
         if copied == into.len() as isize {

@@ -25,6 +25,10 @@ impl Var {
     }
 }
 
+/// What every name below starts with (the shim looks further only at
+/// entries that do).
+pub const PREFIX: &[u8] = b"MPTCPIZE_RS_";
+
 /// `1`: one debug line per `socket()` decision (`run -d`).
 pub const DEBUG: Var = Var(c"MPTCPIZE_RS_DEBUG");
 /// `FILE`: the debug lines go to FILE (appending) instead of stderr.
@@ -49,5 +53,8 @@ mod tests {
     fn names() {
         assert_eq!(super::RULES.name(), "MPTCPIZE_RS_RULES");
         assert_eq!(super::LOG.c_name(), c"MPTCPIZE_RS_LOG");
+        for var in super::ALL {
+            assert!(var.name().as_bytes().starts_with(super::PREFIX), "{var:?}");
+        }
     }
 }

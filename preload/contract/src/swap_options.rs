@@ -11,70 +11,115 @@
 
 use libc::c_int;
 
+/// A socket option: its level, its number and its name. The name is held
+/// in the entry, not behind a pointer, so the shim's tables of options need
+/// no relocation when the dynamic loader maps the library (issue 20).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SockOpt {
+    pub level: c_int,
+    pub name: c_int,
+    text: [u8; NAME_MAX],
+    len: u8,
+}
+
+/// The longest option name held (`TCP_THIN_LINEAR_TIMEOUTS`).
+const NAME_MAX: usize = 24;
+
+impl SockOpt {
+    /// Its name, as the C headers spell it.
+    pub fn text(&self) -> &str {
+        // Copied from a `&str` by `opt`, so always UTF-8.
+        core::str::from_utf8(&self.text[..usize::from(self.len)]).unwrap_or("?")
+    }
+
+    /// Whether it is option `name` at `level`.
+    pub fn is(&self, level: c_int, name: c_int) -> bool {
+        (self.level, self.name) == (level, name)
+    }
+}
+
+/// One table entry (the build fails on a name longer than `NAME_MAX`).
+const fn opt(level: c_int, name: c_int, text: &str) -> SockOpt {
+    let bytes = text.as_bytes();
+    assert!(bytes.len() <= NAME_MAX, "option name longer than NAME_MAX");
+    let mut held = [0u8; NAME_MAX];
+    let mut i = 0;
+    while i < bytes.len() {
+        held[i] = bytes[i];
+        i += 1;
+    }
+    SockOpt {
+        level,
+        name,
+        text: held,
+        len: bytes.len() as u8,
+    }
+}
+
 /// Options copied to the TCP socket when their value differs from a fresh
 /// TCP socket's: every option MPTCP accepts and reads back (checked on
 /// kernel 6.18). Also names options in the debug log.
-pub const OPTIONS: &[(c_int, c_int, &str)] = &[
-    (libc::SOL_SOCKET, libc::SO_REUSEADDR, "SO_REUSEADDR"),
-    (libc::SOL_SOCKET, libc::SO_REUSEPORT, "SO_REUSEPORT"),
-    (libc::SOL_SOCKET, libc::SO_KEEPALIVE, "SO_KEEPALIVE"),
-    (libc::SOL_SOCKET, libc::SO_RCVBUF, "SO_RCVBUF"),
-    (libc::SOL_SOCKET, libc::SO_SNDBUF, "SO_SNDBUF"),
-    (libc::SOL_SOCKET, libc::SO_LINGER, "SO_LINGER"),
-    (libc::SOL_SOCKET, libc::SO_RCVTIMEO, "SO_RCVTIMEO"),
-    (libc::SOL_SOCKET, libc::SO_SNDTIMEO, "SO_SNDTIMEO"),
-    (libc::SOL_SOCKET, libc::SO_RCVLOWAT, "SO_RCVLOWAT"),
-    (libc::SOL_SOCKET, libc::SO_PRIORITY, "SO_PRIORITY"),
-    (libc::SOL_SOCKET, libc::SO_MARK, "SO_MARK"),
-    (libc::SOL_SOCKET, libc::SO_BINDTODEVICE, "SO_BINDTODEVICE"),
-    (libc::SOL_SOCKET, SO_BINDTOIFINDEX, "SO_BINDTOIFINDEX"),
-    (libc::SOL_SOCKET, libc::SO_DEBUG, "SO_DEBUG"),
-    (libc::SOL_SOCKET, libc::SO_INCOMING_CPU, "SO_INCOMING_CPU"),
-    (libc::SOL_SOCKET, libc::SO_BUSY_POLL, "SO_BUSY_POLL"),
-    (libc::SOL_SOCKET, SO_PREFER_BUSY_POLL, "SO_PREFER_BUSY_POLL"),
-    (libc::SOL_SOCKET, libc::SO_TIMESTAMP, "SO_TIMESTAMP"),
-    (libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, "SO_TIMESTAMPNS"),
-    (libc::SOL_SOCKET, SO_TIMESTAMP_NEW, "SO_TIMESTAMP_NEW"),
-    (libc::SOL_SOCKET, SO_TIMESTAMPNS_NEW, "SO_TIMESTAMPNS_NEW"),
-    (libc::SOL_SOCKET, libc::SO_TIMESTAMPING, "SO_TIMESTAMPING"),
-    (libc::SOL_IP, libc::IP_TOS, "IP_TOS"),
-    (libc::SOL_IP, libc::IP_FREEBIND, "IP_FREEBIND"),
-    (libc::SOL_IP, libc::IP_TRANSPARENT, "IP_TRANSPARENT"),
-    (
+pub const OPTIONS: &[SockOpt] = &[
+    opt(libc::SOL_SOCKET, libc::SO_REUSEADDR, "SO_REUSEADDR"),
+    opt(libc::SOL_SOCKET, libc::SO_REUSEPORT, "SO_REUSEPORT"),
+    opt(libc::SOL_SOCKET, libc::SO_KEEPALIVE, "SO_KEEPALIVE"),
+    opt(libc::SOL_SOCKET, libc::SO_RCVBUF, "SO_RCVBUF"),
+    opt(libc::SOL_SOCKET, libc::SO_SNDBUF, "SO_SNDBUF"),
+    opt(libc::SOL_SOCKET, libc::SO_LINGER, "SO_LINGER"),
+    opt(libc::SOL_SOCKET, libc::SO_RCVTIMEO, "SO_RCVTIMEO"),
+    opt(libc::SOL_SOCKET, libc::SO_SNDTIMEO, "SO_SNDTIMEO"),
+    opt(libc::SOL_SOCKET, libc::SO_RCVLOWAT, "SO_RCVLOWAT"),
+    opt(libc::SOL_SOCKET, libc::SO_PRIORITY, "SO_PRIORITY"),
+    opt(libc::SOL_SOCKET, libc::SO_MARK, "SO_MARK"),
+    opt(libc::SOL_SOCKET, libc::SO_BINDTODEVICE, "SO_BINDTODEVICE"),
+    opt(libc::SOL_SOCKET, SO_BINDTOIFINDEX, "SO_BINDTOIFINDEX"),
+    opt(libc::SOL_SOCKET, libc::SO_DEBUG, "SO_DEBUG"),
+    opt(libc::SOL_SOCKET, libc::SO_INCOMING_CPU, "SO_INCOMING_CPU"),
+    opt(libc::SOL_SOCKET, libc::SO_BUSY_POLL, "SO_BUSY_POLL"),
+    opt(libc::SOL_SOCKET, SO_PREFER_BUSY_POLL, "SO_PREFER_BUSY_POLL"),
+    opt(libc::SOL_SOCKET, libc::SO_TIMESTAMP, "SO_TIMESTAMP"),
+    opt(libc::SOL_SOCKET, libc::SO_TIMESTAMPNS, "SO_TIMESTAMPNS"),
+    opt(libc::SOL_SOCKET, SO_TIMESTAMP_NEW, "SO_TIMESTAMP_NEW"),
+    opt(libc::SOL_SOCKET, SO_TIMESTAMPNS_NEW, "SO_TIMESTAMPNS_NEW"),
+    opt(libc::SOL_SOCKET, libc::SO_TIMESTAMPING, "SO_TIMESTAMPING"),
+    opt(libc::SOL_IP, libc::IP_TOS, "IP_TOS"),
+    opt(libc::SOL_IP, libc::IP_FREEBIND, "IP_FREEBIND"),
+    opt(libc::SOL_IP, libc::IP_TRANSPARENT, "IP_TRANSPARENT"),
+    opt(
         libc::SOL_IP,
         libc::IP_BIND_ADDRESS_NO_PORT,
         "IP_BIND_ADDRESS_NO_PORT",
     ),
-    (libc::SOL_IP, IP_LOCAL_PORT_RANGE, "IP_LOCAL_PORT_RANGE"),
-    (libc::SOL_IPV6, libc::IPV6_V6ONLY, "IPV6_V6ONLY"),
-    (libc::SOL_IPV6, IPV6_FREEBIND, "IPV6_FREEBIND"),
-    (libc::SOL_IPV6, IPV6_TRANSPARENT, "IPV6_TRANSPARENT"),
-    (libc::SOL_TCP, libc::TCP_NODELAY, "TCP_NODELAY"),
-    (libc::SOL_TCP, libc::TCP_CORK, "TCP_CORK"),
-    (libc::SOL_TCP, libc::TCP_KEEPIDLE, "TCP_KEEPIDLE"),
-    (libc::SOL_TCP, libc::TCP_KEEPINTVL, "TCP_KEEPINTVL"),
-    (libc::SOL_TCP, libc::TCP_KEEPCNT, "TCP_KEEPCNT"),
-    (libc::SOL_TCP, libc::TCP_CONGESTION, "TCP_CONGESTION"),
-    (libc::SOL_TCP, libc::TCP_NOTSENT_LOWAT, "TCP_NOTSENT_LOWAT"),
-    (libc::SOL_TCP, libc::TCP_FASTOPEN, "TCP_FASTOPEN"),
-    (
+    opt(libc::SOL_IP, IP_LOCAL_PORT_RANGE, "IP_LOCAL_PORT_RANGE"),
+    opt(libc::SOL_IPV6, libc::IPV6_V6ONLY, "IPV6_V6ONLY"),
+    opt(libc::SOL_IPV6, IPV6_FREEBIND, "IPV6_FREEBIND"),
+    opt(libc::SOL_IPV6, IPV6_TRANSPARENT, "IPV6_TRANSPARENT"),
+    opt(libc::SOL_TCP, libc::TCP_NODELAY, "TCP_NODELAY"),
+    opt(libc::SOL_TCP, libc::TCP_CORK, "TCP_CORK"),
+    opt(libc::SOL_TCP, libc::TCP_KEEPIDLE, "TCP_KEEPIDLE"),
+    opt(libc::SOL_TCP, libc::TCP_KEEPINTVL, "TCP_KEEPINTVL"),
+    opt(libc::SOL_TCP, libc::TCP_KEEPCNT, "TCP_KEEPCNT"),
+    opt(libc::SOL_TCP, libc::TCP_CONGESTION, "TCP_CONGESTION"),
+    opt(libc::SOL_TCP, libc::TCP_NOTSENT_LOWAT, "TCP_NOTSENT_LOWAT"),
+    opt(libc::SOL_TCP, libc::TCP_FASTOPEN, "TCP_FASTOPEN"),
+    opt(
         libc::SOL_TCP,
         libc::TCP_FASTOPEN_CONNECT,
         "TCP_FASTOPEN_CONNECT",
     ),
-    (libc::SOL_TCP, libc::TCP_MAXSEG, "TCP_MAXSEG"),
-    (libc::SOL_TCP, libc::TCP_INQ, "TCP_INQ"),
-    (libc::SOL_TCP, libc::TCP_DEFER_ACCEPT, "TCP_DEFER_ACCEPT"),
+    opt(libc::SOL_TCP, libc::TCP_MAXSEG, "TCP_MAXSEG"),
+    opt(libc::SOL_TCP, libc::TCP_INQ, "TCP_INQ"),
+    opt(libc::SOL_TCP, libc::TCP_DEFER_ACCEPT, "TCP_DEFER_ACCEPT"),
 ];
 
 /// Options carried through another entry of [`OPTIONS`]: the forced buffer
 /// sizes read back as `SO_RCVBUF`/`SO_SNDBUF` (and are forced again when
 /// needed), the 64-bit timeouts as `SO_RCVTIMEO`/`SO_SNDTIMEO`.
-pub const ALSO_CARRIED: &[(c_int, c_int, &str)] = &[
-    (libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, "SO_RCVBUFFORCE"),
-    (libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, "SO_SNDBUFFORCE"),
-    (libc::SOL_SOCKET, SO_RCVTIMEO_NEW, "SO_RCVTIMEO_NEW"),
-    (libc::SOL_SOCKET, SO_SNDTIMEO_NEW, "SO_SNDTIMEO_NEW"),
+pub const ALSO_CARRIED: &[SockOpt] = &[
+    opt(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, "SO_RCVBUFFORCE"),
+    opt(libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, "SO_SNDBUFFORCE"),
+    opt(libc::SOL_SOCKET, SO_RCVTIMEO_NEW, "SO_RCVTIMEO_NEW"),
+    opt(libc::SOL_SOCKET, SO_SNDTIMEO_NEW, "SO_SNDTIMEO_NEW"),
 ];
 
 /// Options MPTCP rejects (checked on kernel 6.18: ENOPROTOOPT or
@@ -83,25 +128,25 @@ pub const ALSO_CARRIED: &[(c_int, c_int, &str)] = &[
 /// socket's value, the only value it can have, since MPTCP never took
 /// another (except those in [`READ_BY_MPTCP`]). Also names options in the
 /// debug log.
-pub const REJECTED: &[(c_int, c_int, &str)] = &[
-    (libc::SOL_TCP, libc::TCP_SYNCNT, "TCP_SYNCNT"),
-    (libc::SOL_TCP, libc::TCP_LINGER2, "TCP_LINGER2"),
-    (libc::SOL_TCP, libc::TCP_WINDOW_CLAMP, "TCP_WINDOW_CLAMP"),
-    (libc::SOL_TCP, libc::TCP_QUICKACK, "TCP_QUICKACK"),
-    (libc::SOL_TCP, libc::TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT"),
-    (libc::SOL_TCP, TCP_TX_DELAY, "TCP_TX_DELAY"),
-    (
+pub const REJECTED: &[SockOpt] = &[
+    opt(libc::SOL_TCP, libc::TCP_SYNCNT, "TCP_SYNCNT"),
+    opt(libc::SOL_TCP, libc::TCP_LINGER2, "TCP_LINGER2"),
+    opt(libc::SOL_TCP, libc::TCP_WINDOW_CLAMP, "TCP_WINDOW_CLAMP"),
+    opt(libc::SOL_TCP, libc::TCP_QUICKACK, "TCP_QUICKACK"),
+    opt(libc::SOL_TCP, libc::TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT"),
+    opt(libc::SOL_TCP, TCP_TX_DELAY, "TCP_TX_DELAY"),
+    opt(
         libc::SOL_TCP,
         libc::TCP_THIN_LINEAR_TIMEOUTS,
         "TCP_THIN_LINEAR_TIMEOUTS",
     ),
-    (libc::SOL_TCP, libc::TCP_SAVE_SYN, "TCP_SAVE_SYN"),
-    (libc::SOL_TCP, libc::TCP_MD5SIG, "TCP_MD5SIG"),
-    (libc::SOL_IP, libc::IP_TTL, "IP_TTL"),
-    (libc::SOL_IP, libc::IP_RECVERR, "IP_RECVERR"),
-    (libc::SOL_IP, libc::IP_MTU_DISCOVER, "IP_MTU_DISCOVER"),
-    (libc::SOL_IPV6, libc::IPV6_TCLASS, "IPV6_TCLASS"),
-    (libc::SOL_SOCKET, libc::SO_OOBINLINE, "SO_OOBINLINE"),
+    opt(libc::SOL_TCP, libc::TCP_SAVE_SYN, "TCP_SAVE_SYN"),
+    opt(libc::SOL_TCP, libc::TCP_MD5SIG, "TCP_MD5SIG"),
+    opt(libc::SOL_IP, libc::IP_TTL, "IP_TTL"),
+    opt(libc::SOL_IP, libc::IP_RECVERR, "IP_RECVERR"),
+    opt(libc::SOL_IP, libc::IP_MTU_DISCOVER, "IP_MTU_DISCOVER"),
+    opt(libc::SOL_IPV6, libc::IPV6_TCLASS, "IPV6_TCLASS"),
+    opt(libc::SOL_SOCKET, libc::SO_OOBINLINE, "SO_OOBINLINE"),
 ];
 
 /// Rejected options MPTCP still reads (`getsockopt` answers): its answer
@@ -110,7 +155,7 @@ pub const READ_BY_MPTCP: &[(c_int, c_int)] = &[(libc::SOL_SOCKET, libc::SO_OOBIN
 
 /// Whether MPTCP rejects setting option `(level, name)` (see [`REJECTED`]).
 pub fn rejected(level: c_int, name: c_int) -> bool {
-    REJECTED.iter().any(|&(l, n, _)| (l, n) == (level, name))
+    REJECTED.iter().any(|option| option.is(level, name))
 }
 
 /// Whether MPTCP rejects reading option `(level, name)`: a fresh TCP
@@ -247,8 +292,11 @@ mod tests {
         assert!(mptcp_rejects(libc::EOPNOTSUPP));
         assert!(!mptcp_rejects(libc::EINVAL));
         // No option is both carried and rejected.
-        for &(level, name, text) in OPTIONS {
-            assert!(!rejected(level, name), "{text}");
+        for option in OPTIONS {
+            assert!(!rejected(option.level, option.name), "{}", option.text());
         }
+        assert_eq!(OPTIONS[0].text(), "SO_REUSEADDR");
+        let longest = REJECTED.iter().map(|option| option.text().len()).max();
+        assert_eq!(longest, Some(NAME_MAX));
     }
 }

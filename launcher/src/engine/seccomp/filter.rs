@@ -51,7 +51,7 @@
 //! sockets with `IORING_OP_SOCKET` (which no filter sees) falls back to
 //! `socket()`. [`program`] is the filter as installed.
 
-use mptcpize_contract::swap_options::{READ_BY_MPTCP, REJECTED};
+use mptcpize_contract::swap_options::{READ_BY_MPTCP, REJECTED, SockOpt};
 
 use super::ffi::{
     self, AUDIT_ARCH_AARCH64, AUDIT_ARCH_X86_64, NR_CONNECT_AARCH64, NR_CONNECT_X86_64,
@@ -287,7 +287,7 @@ pub fn filter(arch: Arch, traps: Traps) -> Vec<sock_filter> {
 /// One block per level: the level compared once, then each of its names.
 fn option_names(steps: &mut Vec<Step>, wanted: impl Fn(i32, i32) -> bool) {
     let mut levels: Vec<(i32, Vec<i32>)> = Vec::new();
-    for &(level, name, _) in REJECTED {
+    for &SockOpt { level, name, .. } in REJECTED {
         if !wanted(level, name) {
             continue;
         }
@@ -770,7 +770,8 @@ mod tests {
         for arch in [X86_64, AARCH64] {
             let program = filter(arch, traps);
             let at = |nr: u32, args| run(&program, arch.audit_arch, i64::from(nr), args);
-            for &(level, name, text) in REJECTED {
+            for option @ &SockOpt { level, name, .. } in REJECTED {
+                let text = option.text();
                 assert_eq!(
                     at(arch.nr_setsockopt, option_args(level, name)),
                     RET_USER_NOTIF,

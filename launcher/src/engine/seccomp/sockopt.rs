@@ -387,10 +387,10 @@ pub fn format_option(pid: u32, call: OptionCall, outcome: OptionOutcome) -> Opti
     };
     let text = swap_options::REJECTED
         .iter()
-        .find(|&&(l, n, _)| (l, n) == (level, name))
+        .find(|option| option.is(level, name))
         .map_or_else(
             || format!("level {level} option {name}"),
-            |&(_, _, t)| t.to_string(),
+            |option| option.text().to_string(),
         );
     Some(format!(
         "{}[{pid}]: {}({fd}, {text}): {result}: {why} (seccomp)",

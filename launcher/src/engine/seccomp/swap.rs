@@ -41,7 +41,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::MetadataExt;
 
 use mptcpize_contract::rules::{Rules, Verdict, Why};
-use mptcpize_contract::swap_options::OPTIONS;
+use mptcpize_contract::swap_options::{OPTIONS, SockOpt};
 
 use super::caller::{self, Registration};
 use super::converted::{self, Converted};
@@ -629,7 +629,8 @@ fn carry_options(from: BorrowedFd<'_>, to: BorrowedFd<'_>, domain: i32) -> Resul
         libc::IPPROTO_MPTCP,
     )
     .map_err(|e| Kept::Errno(e.raw_os_error().unwrap_or(0)))?;
-    for &(level, name, text) in OPTIONS {
+    for option @ &SockOpt { level, name, .. } in OPTIONS {
+        let text = option.text();
         if level == libc::SOL_IPV6 && domain == libc::AF_INET {
             continue;
         }
