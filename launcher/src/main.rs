@@ -38,7 +38,7 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 #[cfg_attr(test, allow(dead_code))]
 fn cli_main() -> u8 {
     let args: Vec<OsString> = std::env::args_os().collect();
-    if let Some(request) = args.get(1..).and_then(cli::plain_run) {
+    if let Some(request) = args.get(1..).and_then(cli::run_without_clap) {
         return run_main(&request);
     }
     let cli = Cli::parse_from(args);

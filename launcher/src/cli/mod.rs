@@ -12,7 +12,7 @@ mod testnet;
 
 pub use check::{CheckArgs, InspectArgs};
 pub use demo::{DemoArgs, DemoPeerArgs, DemoPeerRole};
-pub use run::{EngineArg, RuleArgs, RunArgs, plain_run};
+pub use run::{EngineArg, RuleArgs, RunArgs, run_without_clap};
 pub use systemd::{EnableArgs, StatusArgs, UnitArgs, UnitScopeArgs};
 pub use testnet::{TestnetArgs, TestnetCommand};
 

@@ -1,6 +1,6 @@
 //! `run`'s arguments: PROG and its options, the connection rules (shared
-//! with `enable`), the engine; and the fast path that recognises the plain
-//! `run PROG ARGS...` without clap.
+//! with `enable`), the engine; and the fast path that reads them without
+//! clap.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -196,23 +196,28 @@ impl From<EngineArg> for EngineOption {
     }
 }
 
-/// Recognizes the commonest form, `run PROG [ARGS]...` with no option
-/// before PROG, without clap: `run` sits in the start-up path of every
-/// program it wraps, and building clap's parser was most of its work before
-/// exec (page faults, not instructions; see BENCHMARKS.md). `args` is argv
-/// without argv[0]. Anything else (an option or `--` first, no PROG) gives
-/// None and goes through clap; the tests check that clap makes the same
-/// request of every argv accepted here.
-pub fn plain_run(args: &[OsString]) -> Option<RunRequest> {
-    let [subcommand, program, program_args @ ..] = args else {
-        return None;
-    };
-    if subcommand != "run" || program.as_encoded_bytes().starts_with(b"-") {
+/// Reads `run [OPTIONS] [--] PROG [ARGS]...` without clap, when every
+/// option before PROG is one of `run`'s, written as `run --help` shows it
+/// (`--engine seccomp`, not `--engine=seccomp`), each at most once but the
+/// repeatable rules, with a value `run` accepts. `run` sits in the
+/// start-up path of every program it wraps, and clap was most of its work
+/// before exec (its parser and the heap pages it touches: BENCHMARKS.md).
+/// Anything else (`--help`, an unknown or repeated option, a bad value,
+/// `--keep-pid` with `--report`, no PROG) gives None, and clap parses the
+/// line, with its errors and help. `args` is argv without argv[0].
+///
+/// The tests hold it to clap: over every short command line built from
+/// `run`'s options and some wrong words, whatever this accepts, clap
+/// accepts with the same request; and every option clap defines for `run`
+/// is one this reads.
+pub fn run_without_clap(args: &[OsString]) -> Option<RunRequest> {
+    let (subcommand, mut rest) = args.split_first()?;
+    if subcommand != "run" {
         return None;
     }
-    Some(RunRequest {
-        program: program.clone(),
-        args: program_args.to_vec(),
+    let mut request = RunRequest {
+        program: OsString::new(),
+        args: Vec::new(),
         debug: false,
         engine: EngineOption::Auto,
         require_mptcp: false,
@@ -221,7 +226,84 @@ pub fn plain_run(args: &[OsString]) -> Option<RunRequest> {
         keep_pid: false,
         argv0: None,
         no_io_uring: false,
-    })
+    };
+    let mut engine_given = false;
+    loop {
+        let (word, after) = rest.split_first()?;
+        let word_bytes = word.as_encoded_bytes();
+        if word == "--" {
+            rest = after;
+            break;
+        }
+        if !word_bytes.starts_with(b"-") {
+            break;
+        }
+        // An option's value: present, not empty, not option-like (clap
+        // would read those otherwise, or refuse them).
+        let value = after
+            .first()
+            .filter(|v| !v.is_empty() && !v.as_encoded_bytes().starts_with(b"-"));
+        let rules = &mut request.rules;
+        let takes_value = match word.to_str()? {
+            "-d" | "--debug" => set_once(&mut request.debug)?,
+            "--require-mptcp" => set_once(&mut request.require_mptcp)?,
+            "--keep-pid" => set_once(&mut request.keep_pid)?,
+            "--no-io-uring" => set_once(&mut request.no_io_uring)?,
+            "--loopback" => set_once(&mut rules.loopback)?,
+            "--no-listen" => set_once(&mut rules.no_listen)?,
+            "--engine" => {
+                set_once(&mut engine_given)?;
+                let engine = EngineArg::from_str(value?.to_str()?, false).ok()?;
+                request.engine = engine.into();
+                true
+            }
+            "--report" if request.report.is_none() => {
+                request.report = Some(PathBuf::from(value?));
+                true
+            }
+            "--argv0" if request.argv0.is_none() => {
+                request.argv0 = Some(value?.clone());
+                true
+            }
+            "--exclude" => push(&mut rules.exclude, value?, crate::rules::parse_net)?,
+            "--include" => push(&mut rules.include, value?, crate::rules::parse_net)?,
+            "--exclude-port" => push(&mut rules.exclude_ports, value?, crate::rules::parse_port)?,
+            "--include-port" => push(&mut rules.include_ports, value?, crate::rules::parse_port)?,
+            _ => return None,
+        };
+        rest = if takes_value { &after[1..] } else { after };
+    }
+    let (program, program_args) = rest.split_first()?;
+    // `--keep-pid` conflicts with `--report`; a PROG named like an option
+    // after `--` is left to clap.
+    if request.keep_pid && request.report.is_some() || program.as_encoded_bytes().starts_with(b"-")
+    {
+        return None;
+    }
+    request.program = program.clone();
+    request.args = program_args.to_vec();
+    Some(request)
+}
+
+/// Sets a flag given once (clap refuses a second time): Some(false), the
+/// flag takes no value.
+fn set_once(flag: &mut bool) -> Option<bool> {
+    if *flag {
+        return None;
+    }
+    *flag = true;
+    Some(false)
+}
+
+/// Adds a repeatable option's value, checked by clap's own value parser:
+/// Some(true), the option took a value.
+fn push(
+    list: &mut Vec<String>,
+    value: &OsString,
+    check: fn(&str) -> Result<String, String>,
+) -> Option<bool> {
+    list.push(check(value.to_str()?).ok()?);
+    Some(true)
 }
 
 impl RunArgs {
@@ -384,10 +466,22 @@ mod tests {
         }
     }
 
+    /// What clap makes of `args` (argv without argv[0]), if it accepts it.
+    fn clap_request(args: &[OsString]) -> Option<RunRequest> {
+        let argv = std::iter::once("mptcpize-rs".into()).chain(args.iter().cloned());
+        match Cli::try_parse_from(argv) {
+            Ok(Cli {
+                command: Some(Command::Run(run)),
+                ..
+            }) => Some(run.into_request()),
+            _ => None,
+        }
+    }
+
     #[test]
-    fn plain_run_makes_the_request_clap_makes() {
+    fn the_fast_path_makes_the_request_clap_makes() {
         use std::os::unix::ffi::OsStringExt;
-        let accepted: [Vec<OsString>; 7] = [
+        let accepted: Vec<Vec<OsString>> = vec![
             strings(&["run", "true"]),
             strings(&["run", "curl", "-d", "x", "--debug", "--", "-V", "URL"]),
             strings(&["run", "iperf3", "--engine", "seccomp", "--report", "f"]),
@@ -396,30 +490,150 @@ mod tests {
             strings(&["run", "", "x"]),
             strings(&["run", "./my prog", "--"]),
             vec!["run".into(), OsString::from_vec(b"caf\xe9".to_vec())],
+            strings(&["run", "-d", "curl"]),
+            strings(&["run", "--", "curl"]),
+            strings(&["run", "--loopback", "--", "curl", "--loopback"]),
+            strings(&[
+                "run",
+                "--engine",
+                "seccomp",
+                "--require-mptcp",
+                "--keep-pid",
+                "--argv0",
+                "@x",
+                "--no-io-uring",
+                "--exclude",
+                "10.0.0.0/8",
+                "--exclude",
+                "::1",
+                "--exclude-port",
+                "22",
+                "--include",
+                "198.18.0.0/15",
+                "--include-port",
+                "5201",
+                "--no-listen",
+                "--debug",
+                "prog",
+                "-d",
+            ]),
         ];
         for args in accepted {
-            let by_clap = match Cli::try_parse_from(
-                std::iter::once("mptcpize-rs".into()).chain(args.clone()),
-            ) {
-                Ok(Cli {
-                    command: Some(Command::Run(run)),
-                    ..
-                }) => run.into_request(),
-                other => panic!("{args:?}: clap gave {other:?}"),
-            };
-            assert_eq!(plain_run(&args), Some(by_clap), "{args:?}");
+            let by_clap = clap_request(&args).unwrap_or_else(|| panic!("clap refuses {args:?}"));
+            assert_eq!(run_without_clap(&args), Some(by_clap), "{args:?}");
         }
         for args in [
             &[][..],
             &["run"],
-            &["run", "-d", "curl"],
-            &["run", "--", "curl"],
             &["run", "--help"],
             &["run", "-"],
+            &["run", "--", "-x"],
+            &["run", "-d", "-d", "curl"],
+            &["run", "--engine=seccomp", "curl"],
+            &["run", "--engine", "nope", "curl"],
+            &["run", "--exclude", "10.0.0.0/33", "curl"],
+            &["run", "--keep-pid", "--report", "f", "curl"],
             &["runs", "curl"],
             &["enable", "nginx"],
         ] {
-            assert_eq!(plain_run(&strings(args)), None, "{args:?}");
+            assert_eq!(run_without_clap(&strings(args)), None, "{args:?}");
+        }
+    }
+
+    /// Every command line of up to three words from `run`'s options, their
+    /// values and wrong words, then PROG: whatever the fast path accepts,
+    /// clap accepts with the same request.
+    #[test]
+    fn the_fast_path_never_disagrees_with_clap() {
+        let words = [
+            "-d",
+            "--debug",
+            "--engine",
+            "seccomp",
+            "bogus",
+            "--require-mptcp",
+            "--report",
+            "f",
+            "--keep-pid",
+            "--argv0",
+            "--no-io-uring",
+            "--loopback",
+            "--exclude",
+            "10.0.0.0/8",
+            "--exclude-port",
+            "80",
+            "0",
+            "--include",
+            "--include-port",
+            "--no-listen",
+            "--",
+            "-x",
+            "",
+            "--engine=auto",
+            "-h",
+            "prog",
+        ];
+        let mut accepted = 0;
+        let mut line = vec![OsString::from("run")];
+        let mut check = |line: &[OsString]| {
+            let mut args = line.to_vec();
+            args.extend(strings(&["prog", "-d"]));
+            if let Some(fast) = run_without_clap(&args) {
+                accepted += 1;
+                assert_eq!(Some(fast), clap_request(&args), "{args:?}");
+            }
+        };
+        check(&line);
+        for a in words {
+            line.push(a.into());
+            check(&line);
+            for b in words {
+                line.push(b.into());
+                check(&line);
+                for c in words {
+                    line.push(c.into());
+                    check(&line);
+                    line.pop();
+                }
+                line.pop();
+            }
+            line.pop();
+        }
+        // The fast path takes the common lines, not just the bare one.
+        assert!(accepted > 1000, "only {accepted} lines took the fast path");
+    }
+
+    /// Every option clap defines for `run` is one the fast path reads (an
+    /// option added to `RunArgs` must be added there too).
+    #[test]
+    fn the_fast_path_knows_every_run_option() {
+        let mut command = Cli::command();
+        command.build();
+        let run = command.find_subcommand("run").expect("run subcommand");
+        let sample = |long: &str| match long {
+            "engine" => Some("preload"),
+            "report" => Some("f"),
+            "argv0" => Some("n"),
+            "exclude" | "include" => Some("10.0.0.0/8"),
+            "exclude-port" | "include-port" => Some("80"),
+            _ => None,
+        };
+        for arg in run.get_arguments() {
+            let Some(long) = arg.get_long() else {
+                continue;
+            };
+            if long == "help" {
+                continue;
+            }
+            let mut args = strings(&["run", &format!("--{long}")]);
+            if arg.get_action().takes_values() {
+                let value = sample(long).unwrap_or_else(|| panic!("no sample value for --{long}"));
+                args.push(value.into());
+            }
+            args.push("prog".into());
+            let fast = run_without_clap(&args);
+            assert!(fast.is_some(), "the fast path does not read --{long}");
+            assert_eq!(fast, clap_request(&args), "{args:?}");
         }
     }
 
