@@ -1,6 +1,9 @@
 //! The shipped build: `cargo build --release` puts the launcher and the shim
 //! side by side, the launcher finds that shim, and the shim exports exactly
-//! the calls it wraps (a preload library must not interpose anything more).
+//! the calls it wraps (a preload library must not interpose anything more:
+//! its own `memcpy` and the like stay inside) and imports exactly five
+//! symbols (each import is a lookup the dynamic loader makes in every
+//! process the shim is loaded into, about 760 instructions: issue 20).
 
 use std::process::Command;
 use std::time::Duration;
@@ -65,6 +68,27 @@ fn release_build_layout_and_exports() {
             "sendmsg",
             "setsockopt",
             "socket"
+        ],
+        "{symbols}"
+    );
+    let mut nm = Command::new("nm");
+    nm.args(["-D", "--undefined-only"]).arg(&shim);
+    let symbols = run_timeout(&mut nm, Duration::from_secs(10));
+    let imported: Vec<&str> = symbols
+        .success()
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .map(|name| name.split('@').next().unwrap_or(name))
+        .collect();
+    assert_eq!(
+        imported,
+        [
+            "__errno_location",
+            "__register_atfork",
+            "dlsym",
+            "getauxval",
+            "syscall"
         ],
         "{symbols}"
     );

@@ -688,6 +688,134 @@ fn signals(count: usize, tcp_port: u16, mptcp_port: u16) -> ExitCode {
     }
 }
 
+/// `first-sockets THREADS`: THREADS threads wait at a barrier, then each
+/// makes the process's first TCP socket at once (the shim looks libc's
+/// `socket` up on its first call: issue 20), reads its protocol, and
+/// closes it after a second barrier (the first `close` too, at once).
+fn first_sockets(threads: usize) -> ExitCode {
+    let start = std::sync::Arc::new(std::sync::Barrier::new(threads));
+    let close = std::sync::Arc::new(std::sync::Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (start, close) = (start.clone(), close.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                // SAFETY: plain socket(2), closed below.
+                let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+                let protocol = if fd >= 0 {
+                    so_protocol(fd)
+                } else {
+                    Err(errno())
+                };
+                close.wait();
+                if fd >= 0 {
+                    // SAFETY: our descriptor.
+                    unsafe { libc::close(fd) };
+                }
+                protocol
+            })
+        })
+        .collect();
+    let results: Vec<Result<i32, i32>> = handles
+        .into_iter()
+        .map(|h| h.join().unwrap_or(Err(-1)))
+        .collect();
+    let mptcp = results.iter().filter(|r| **r == Ok(IPPROTO_MPTCP)).count();
+    let code = if mptcp == threads {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
+    print_and_exit(
+        &format!("first-sockets mptcp {mptcp} of {threads}: {results:?}\n"),
+        code,
+    )
+}
+
+/// The protocol of the socket `first-socket-in-handler`'s handler made
+/// (0: not yet; negative: an errno).
+static FIRST_IN_HANDLER: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Its SIGALRM handler: the process's first `socket`, `getsockopt` and
+/// `close`, so the shim looks them up here, in the handler.
+extern "C" fn on_first_alarm(_: libc::c_int) {
+    let saved = errno();
+    // SAFETY: socket(2), getsockopt(2) and close(2) are async-signal-safe;
+    // errno is restored for the interrupted code.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        let protocol = if fd >= 0 {
+            so_protocol(fd)
+        } else {
+            Err(errno())
+        };
+        if fd >= 0 {
+            libc::close(fd);
+        }
+        let value = protocol.unwrap_or_else(|e| -e.max(1));
+        FIRST_IN_HANDLER.store(value, std::sync::atomic::Ordering::Relaxed);
+        *libc::__errno_location() = saved;
+    }
+}
+
+/// `first-socket-in-handler idle|busy`: the process's first socket is made
+/// in a SIGALRM handler. `idle` raises the signal; `busy` arms a timer and
+/// meanwhile loops in `dlopen`/`dlclose` and `malloc`/`free`, so the
+/// handler (and the shim's first `dlsym`) may interrupt the dynamic loader
+/// or the allocator. Prints the protocol; a deadlock would hang it (the
+/// test's timeout catches that).
+fn first_socket_in_handler(busy: bool) -> ExitCode {
+    use std::sync::atomic::Ordering::Relaxed;
+    // SAFETY: an all-zero sigaction is valid; the handler only makes
+    // async-signal-safe calls.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = on_first_alarm as extern "C" fn(libc::c_int) as libc::sighandler_t;
+        action.sa_flags = libc::SA_RESTART;
+        libc::sigaction(libc::SIGALRM, &action, std::ptr::null_mut());
+    }
+    if busy {
+        let timer = libc::itimerval {
+            it_interval: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
+            it_value: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 300,
+            },
+        };
+        // SAFETY: arms a one-shot timer.
+        unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while FIRST_IN_HANDLER.load(Relaxed) == 0 && std::time::Instant::now() < deadline {
+            // SAFETY: dlopen/dlclose of a library the process has loaded
+            // (a reference count, under the loader's lock).
+            unsafe {
+                let handle = libc::dlopen(c"libc.so.6".as_ptr(), libc::RTLD_NOW);
+                if !handle.is_null() {
+                    libc::dlclose(handle);
+                }
+            }
+            let heap = std::hint::black_box(vec![0u8; 4096]);
+            drop(heap);
+        }
+    } else {
+        // SAFETY: delivers SIGALRM to this thread, handled above.
+        unsafe { libc::raise(libc::SIGALRM) };
+    }
+    let protocol = FIRST_IN_HANDLER.load(Relaxed);
+    let code = if protocol == IPPROTO_MPTCP {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    };
+    print_and_exit(
+        &format!("first-socket-in-handler protocol {protocol}\n"),
+        code,
+    )
+}
+
 // From <linux/mptcp.h>: getsockopt level and options.
 const SOL_MPTCP: i32 = 284;
 const MPTCP_INFO: i32 = 1;
@@ -988,7 +1116,7 @@ fn usage() -> ExitCode {
         "usage: sockprobe sockets | child | stress THREADS COUNT | orphan FILE DELAY_MS | bench COUNT \
          | bench-connect COUNT | connect ADDR PORT [--opt NAME=VALUE]... [--nonblock] [--cloexec] [--echo N] \
          | churn THREADS COUNT TCP_PORT MPTCP_PORT | signals COUNT TCP_PORT MPTCP_PORT \
-         | mptcp-echo ADDR PORT BYTES"
+         | mptcp-echo ADDR PORT BYTES | first-sockets THREADS | first-socket-in-handler idle|busy"
     );
     ExitCode::from(2)
 }
@@ -1031,6 +1159,13 @@ fn main() -> ExitCode {
                 (Ok(c), Ok(tp), Ok(mp)) => signals(c, tp, mp),
                 _ => usage(),
             }
+        }
+        ["first-sockets", threads] => match threads.parse() {
+            Ok(t) if t > 0 => first_sockets(t),
+            _ => usage(),
+        },
+        ["first-socket-in-handler", mode @ ("idle" | "busy")] => {
+            first_socket_in_handler(*mode == "busy")
         }
         ["mptcp-echo", addr, port, bytes] => match (addr.parse(), port.parse(), bytes.parse()) {
             (Ok(a), Ok(p), Ok(b)) => mptcp_echo(std::net::SocketAddr::new(a, p), b),
