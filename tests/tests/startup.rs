@@ -107,19 +107,20 @@ fn a_signal_sent_to_a_wrapped_program_ends_it_as_it_ends_a_bare_one() {
     }
 }
 
+/// `mptcpize-rs run sockprobe ARGS...`, bounded by [`SHORT`].
+fn sockprobe_under_run(args: &[&str]) -> CmdOutput {
+    let mut command = launch(["run".as_ref(), sockprobe().as_os_str()]);
+    command.args(args);
+    run_timeout(&mut command, SHORT)
+}
+
 #[test]
 fn first_sockets_racing_in_threads_are_mptcp() {
     require_mptcp();
     // Each run is a new process, so a new race to the first lookup.
     for _ in 0..20 {
-        let mut command = launch([
-            "run".as_ref(),
-            sockprobe().as_os_str(),
-            "first-sockets".as_ref(),
-            "16".as_ref(),
-        ]);
-        let out = run_timeout(&mut command, SHORT);
-        out.expect_code(0)
+        sockprobe_under_run(&["first-sockets", "16"])
+            .expect_code(0)
             .stdout_has(&["first-sockets mptcp 16 of 16"]);
     }
 }
@@ -127,25 +128,15 @@ fn first_sockets_racing_in_threads_are_mptcp() {
 #[test]
 fn the_first_socket_in_a_signal_handler_is_mptcp() {
     require_mptcp();
-    let mut command = launch([
-        "run".as_ref(),
-        sockprobe().as_os_str(),
-        "first-socket-in-handler".as_ref(),
-        "idle".as_ref(),
-    ]);
-    let out = run_timeout(&mut command, SHORT);
-    out.expect_code(0).stdout_has(&["protocol 262"]);
+    sockprobe_under_run(&["first-socket-in-handler", "idle"])
+        .expect_code(0)
+        .stdout_has(&["protocol 262"]);
     // The handler interrupts dlopen/dlclose and malloc/free at a random
     // point; a deadlock would end in the timeout.
     for _ in 0..100 {
-        let mut command = launch([
-            "run".as_ref(),
-            sockprobe().as_os_str(),
-            "first-socket-in-handler".as_ref(),
-            "busy".as_ref(),
-        ]);
-        let out = run_timeout(&mut command, SHORT);
-        out.expect_code(0).stdout_has(&["protocol 262"]);
+        sockprobe_under_run(&["first-socket-in-handler", "busy"])
+            .expect_code(0)
+            .stdout_has(&["protocol 262"]);
     }
 }
 

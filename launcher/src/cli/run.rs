@@ -341,6 +341,22 @@ mod tests {
         }
     }
 
+    /// Every rule option but --loopback, each list with two kinds of
+    /// entries where it takes more.
+    const EVERY_RULE: &[&str] = &[
+        "--exclude",
+        "10.0.0.0/8",
+        "--exclude",
+        "::1",
+        "--exclude-port",
+        "22",
+        "--include",
+        "198.18.0.0/15",
+        "--include-port",
+        "5201",
+        "--no-listen",
+    ];
+
     fn strings(values: &[&str]) -> Vec<OsString> {
         values.iter().map(OsString::from).collect()
     }
@@ -378,23 +394,10 @@ mod tests {
 
     #[test]
     fn rule_options() {
-        let req = run_request(&[
-            "run",
-            "--loopback",
-            "--exclude",
-            "10.0.0.0/8",
-            "--exclude",
-            "::1",
-            "--exclude-port",
-            "22",
-            "--include",
-            "198.18.0.0/15",
-            "--include-port",
-            "5201",
-            "--no-listen",
-            "curl",
-            "--exclude",
-        ]);
+        let mut args = vec!["run", "--loopback"];
+        args.extend(EVERY_RULE);
+        args.extend(["curl", "--exclude"]);
+        let req = run_request(&args);
         assert_eq!(req.program, "curl");
         assert_eq!(req.args, strings(&["--exclude"]));
         assert_eq!(
@@ -502,21 +505,12 @@ mod tests {
                 "--argv0",
                 "@x",
                 "--no-io-uring",
-                "--exclude",
-                "10.0.0.0/8",
-                "--exclude",
-                "::1",
-                "--exclude-port",
-                "22",
-                "--include",
-                "198.18.0.0/15",
-                "--include-port",
-                "5201",
-                "--no-listen",
                 "--debug",
-                "prog",
-                "-d",
-            ]),
+            ])
+            .into_iter()
+            .chain(strings(EVERY_RULE))
+            .chain(strings(&["prog", "-d"]))
+            .collect(),
         ];
         for args in accepted {
             let by_clap = clap_request(&args).unwrap_or_else(|| panic!("clap refuses {args:?}"));
