@@ -96,7 +96,9 @@ fn value_of<'a>(entry: &'a CStr, name: &CStr) -> Option<&'a CStr> {
 
 /// Reads the settings from `envp`, the environment glibc passes to the
 /// load-time constructor, before `main`, when no other thread of the
-/// program exists yet. One pass over it, and only for entries starting
+/// program exists yet. It is the environment the program was started
+/// with: a variable another library's constructor set with `setenv`
+/// before ours ran is not seen (`getenv` would have seen it). One pass over it, and only for entries starting
 /// with `MPTCPIZE_RS_` does anything more than a few byte compares happen.
 ///
 /// # Safety

@@ -13,14 +13,22 @@ use libc::c_int;
 
 #[cfg_attr(not(test), unsafe(no_mangle))]
 pub extern "C" fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    if cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC {
-        shared::pin(fd, "fcntl");
-    }
-    real::fcntl(fd, cmd, arg)
+    detour(fd, cmd, arg)
 }
 
 /// What programs built with `_FILE_OFFSET_BITS=64` call; the same function.
 #[cfg_attr(not(test), unsafe(no_mangle))]
 pub extern "C" fn fcntl64(fd: c_int, cmd: c_int, arg: usize) -> c_int {
-    fcntl(fd, cmd, arg)
+    detour(fd, cmd, arg)
+}
+
+/// Both detours. A Rust function, not the exported `fcntl`: a call to that
+/// from here would go through a symbol lookup the loader makes in every
+/// process (it may be interposed).
+#[inline(always)]
+fn detour(fd: c_int, cmd: c_int, arg: usize) -> c_int {
+    if cmd == libc::F_DUPFD || cmd == libc::F_DUPFD_CLOEXEC {
+        shared::pin(fd, "fcntl");
+    }
+    real::fcntl(fd, cmd, arg)
 }

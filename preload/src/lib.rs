@@ -34,7 +34,7 @@
 //! unwinding, no formatting machinery, so the library stays a few KiB and its
 //! hot path is a handful of instructions. Loading it costs every process
 //! about what loading the reference's one-function library costs (issue 20):
-//! five imports, a constructor that only reads the environment, no lookups
+//! four imports, a constructor that only reads the environment, no lookups
 //! until a wrapped call needs one (`build.rs`, `sys`, `next`, `mptcpize_mem`).
 #![cfg_attr(not(test), no_std)]
 // Unit tests exercise the pure parts; the entry points are not exported in
@@ -84,9 +84,10 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
 
 /// Runs once when the dynamic loader maps the library, before the program's
 /// `main`: reads the configuration, so the hot paths never touch the
-/// environment, and watches `fork()`. Nothing else: this runs in every
-/// process, and what only a socket needs (finding libc's functions, `real`)
-/// waits for the first call that needs it (issue 20).
+/// environment, watches `fork()`, and finds the next `socket` without a
+/// lock (`real::prepare`, which falls back to `dlsym` for every wrapped
+/// call where it cannot). Nothing else: this runs in every process, and
+/// the other lookups wait for the first call that needs them (issue 20).
 ///
 /// glibc calls `.init_array` functions with `argc`, `argv` and the
 /// environment, as Rust's own standard library relies on for
@@ -95,6 +96,7 @@ extern "C" fn on_load(_argc: c_int, _argv: *const *const c_char, envp: *const *c
     // SAFETY: glibc passes the process's environment, null-terminated.
     unsafe { config::load(envp) };
     shared::watch_forks();
+    real::prepare();
 }
 
 #[cfg(not(target_env = "gnu"))]

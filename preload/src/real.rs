@@ -10,29 +10,62 @@
 //! Each is looked up on its first call, not when the library loads: a
 //! process that never calls it never pays the lookup (issue 20). That
 //! first call may be in a signal handler, where `dlsym` could wait forever
-//! for the loader's lock, so `next` finds the definition without it;
-//! `dlsym` is asked only where `next` cannot tell. Threads that race to a
-//! first call store the same address (`tests/tests/startup.rs`).
+//! for the loader's lock, so `next` finds the definition without it. Where
+//! `next` cannot tell (see there), `prepare` looks every one up with
+//! `dlsym` at load instead, before any handler can run. Threads that race
+//! to a first call store the same address (`tests/tests/startup.rs`).
 
 use core::ffi::CStr;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::next::Next;
+use crate::next::{Before, Next};
 use libc::{c_int, c_void, epoll_event, msghdr, sockaddr, socklen_t, ssize_t};
 
-/// Looks `name` up and caches its address in `slot` (0 when there is
-/// none).
-fn lookup(slot: &AtomicUsize, name: &'static CStr) -> usize {
-    let address = match crate::next::find(name) {
+/// A slot's value before its lookup.
+const UNRESOLVED: usize = 0;
+/// A slot's value when nothing after this library defines the function:
+/// the system call is made instead. Never a function's address, and with
+/// `UNRESOLVED` below every one, so the usual path tests one comparison.
+const NONE: usize = 1;
+
+/// Looks `name` up and caches its address in `slot` (or `NONE`).
+fn lookup(slot: &AtomicUsize, name: &CStr) -> usize {
+    let address = match crate::next::find(name, Before::Skipped) {
         Next::At(address) => address,
-        Next::Absent => 0,
-        // SAFETY: dlsym with RTLD_NEXT and a NUL-terminated name has no
-        // other preconditions; it returns null when there is no later
-        // definition.
-        Next::Unknown => (unsafe { libc::dlsym(libc::RTLD_NEXT, name.as_ptr()) }) as usize,
+        Next::Absent => NONE,
+        Next::Unknown => with_dlsym(name),
     };
     slot.store(address, Ordering::Relaxed);
     address
+}
+
+/// `dlsym(RTLD_NEXT, name)`, or `NONE`. From `prepare` at load time, and
+/// on a first call only where `next` could tell for `socket` but not for
+/// this name (a library before libc defining it oddly). `dlsym` itself is
+/// found by `next::first`, not imported: an import is a lookup the loader
+/// makes in every process. Without it (no `DT_DEBUG`), the system call.
+fn with_dlsym(name: &CStr) -> usize {
+    type Dlsym = unsafe extern "C" fn(*mut c_void, *const libc::c_char) -> *mut c_void;
+    let Next::At(dlsym) = crate::next::first(c"dlsym") else {
+        return NONE;
+    };
+    // SAFETY: the address of libc's `dlsym` (or of a library's that
+    // interposes it), whose C signature `Dlsym` spells out.
+    let dlsym: Dlsym = unsafe { core::mem::transmute::<usize, Dlsym>(dlsym) };
+    // SAFETY: dlsym with RTLD_NEXT (next after its caller: this library)
+    // and a NUL-terminated name; null when there is no later definition.
+    match unsafe { dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize {
+        0 => NONE,
+        address => address,
+    }
+}
+
+/// The C name of a wrapped function, at compile time.
+const fn c_name(name_with_nul: &'static str) -> &'static CStr {
+    match CStr::from_bytes_with_nul(name_with_nul.as_bytes()) {
+        Ok(name) => name,
+        Err(_) => panic!("a function name is a C string"),
+    }
 }
 
 /// Defines `pub fn $name(args) -> $ret` calling the next `$name`, looked up
@@ -60,14 +93,12 @@ macro_rules! next {
                 #[cold]
                 #[inline(never)]
                 fn unresolved($($arg: $ty),*) -> $ret {
-                    const NAME: &CStr = match CStr::from_bytes_with_nul(
-                        concat!(stringify!($name), "\0").as_bytes(),
-                    ) {
-                        Ok(name) => name,
-                        Err(_) => panic!("a function name is a C string"),
+                    const NAME: &CStr = c_name(concat!(stringify!($name), "\0"));
+                    let address = match $slot.load(Ordering::Relaxed) {
+                        UNRESOLVED => lookup(&$slot, NAME),
+                        address => address,
                     };
-                    let address = lookup(&$slot, NAME);
-                    if address == 0 {
+                    if address == NONE {
                         // SAFETY: the system call of the same name takes the
                         // same arguments, passed through unchanged.
                         return unsafe { libc::syscall($sys, $($arg),*) } as $ret;
@@ -75,11 +106,29 @@ macro_rules! next {
                     call(address, $($arg),*)
                 }
                 match $slot.load(Ordering::Relaxed) {
-                    0 => unresolved($($arg),*),
-                    address => call(address, $($arg),*),
+                    address if address > NONE => call(address, $($arg),*),
+                    _ => unresolved($($arg),*),
                 }
             }
         )*
+
+        /// Called once from the load-time constructor: looks `socket` up
+        /// (a socket needs it first). Where `next` cannot tell, looks every
+        /// wrapped function up with `dlsym` now, so that no first call
+        /// asks `dlsym` from a signal handler.
+        pub fn prepare() {
+            match crate::next::find(c"socket", Before::Checked) {
+                Next::At(address) => NEXT_SOCKET.store(address, Ordering::Relaxed),
+                Next::Absent => NEXT_SOCKET.store(NONE, Ordering::Relaxed),
+                Next::Unknown => {
+                    $( $slot.store(
+                        with_dlsym(c_name(concat!(stringify!($name), "\0"))),
+                        Ordering::Relaxed,
+                    ); )*
+                    NEXT_FCNTL.store(with_dlsym(c"fcntl"), Ordering::Relaxed);
+                }
+            }
+        }
     };
 }
 
@@ -121,10 +170,10 @@ static NEXT_FCNTL: AtomicUsize = AtomicUsize::new(0);
 /// takes one, as a C caller's register would be (the callee ignores it).
 pub fn fcntl(fd: c_int, cmd: c_int, arg: usize) -> c_int {
     let mut address = NEXT_FCNTL.load(Ordering::Relaxed);
-    if address == 0 {
+    if address == UNRESOLVED {
         address = lookup(&NEXT_FCNTL, c"fcntl");
     }
-    if address == 0 {
+    if address == NONE {
         // SAFETY: the system call takes the same three arguments.
         return unsafe { libc::syscall(libc::SYS_fcntl, fd, cmd, arg) } as c_int;
     }

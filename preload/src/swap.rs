@@ -37,11 +37,15 @@ pub fn carries(level: c_int, name: c_int) -> bool {
 /// the seccomp supervisor's filter traps too.
 pub use mptcpize_contract::swap_options::{REJECTED, rejected};
 
-/// The option's name, if the shim knows it.
+/// The option's name, if the shim knows it (for the debug log).
 pub fn option_name(level: c_int, name: c_int) -> Option<&'static str> {
-    OPTIONS
+    // Searched as written: left to itself, the compiler turns this search
+    // into a table of pointers to the names, each a relocation the loader
+    // applies in every process the shim is loaded into (issue 20).
+    let (options, rejected) = core::hint::black_box((OPTIONS, REJECTED));
+    options
         .iter()
-        .chain(REJECTED)
+        .chain(rejected)
         .find(|option| option.is(level, name))
         .map(|option| option.text())
 }

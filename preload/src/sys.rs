@@ -10,14 +10,15 @@
 //! (`real`), where other preload libraries still see them.
 //!
 //! Each function has the signature and the errno behaviour of the libc
-//! function of the same name. Only 64-bit Linux: the numbers and `struct
-//! stat` are the kernel's there, and equal to glibc's.
+//! function of the same name. Written for x86_64 Linux (as `real.rs`'s
+//! `dup2` and `epoll_ctl` system calls are): the numbers and `struct stat`
+//! are the kernel's there, and equal to glibc's.
 //! `tests/tests/startup.rs` checks the library's imports stay this short.
 
 use libc::{c_char, c_int, c_long, c_void, off_t, pid_t, size_t, sockaddr, socklen_t, ssize_t};
 
-#[cfg(not(all(target_os = "linux", target_pointer_width = "64")))]
-compile_error!("the shim's raw system calls (sys.rs) are written for 64-bit Linux");
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+compile_error!("the shim's raw system calls (sys.rs, real.rs) are written for x86_64 Linux");
 
 /// `open(path, flags, mode)`, as glibc makes it: `openat(AT_FDCWD, ...)`.
 ///
@@ -90,7 +91,7 @@ pub fn fcntl(fd: c_int, cmd: c_int, arg: c_int) -> c_int {
 /// `st` is writable for a `struct stat`.
 pub unsafe fn fstat(fd: c_int, st: *mut libc::stat) -> c_int {
     // SAFETY: the kernel writes one `struct stat` at `st` (the same layout
-    // as glibc's on 64-bit Linux) and reads the empty path.
+    // as glibc's on x86_64 Linux) and reads the empty path.
     unsafe {
         libc::syscall(
             libc::SYS_newfstatat,
@@ -223,14 +224,23 @@ pub unsafe fn kcmp(pid1: pid_t, pid2: pid_t, kind: c_int, idx1: c_int, idx2: usi
     }
 }
 
-/// Ends the process with SIGABRT, as `abort()` does: the signal to this
-/// thread, then, should a handler return, the same default action
+/// Ends the process with SIGABRT, as `abort()` does: SIGABRT unblocked and
+/// sent to this thread, then, should a handler return, the default action
 /// restored and the signal again, then exit with the shell's status for
 /// it. Only reached if the shim has a bug (a panic).
 pub fn abort() -> ! {
-    // SAFETY: signals and exits touch no memory of ours; `default` is a
-    // valid kernel `struct sigaction` (handler SIG_DFL, nothing else).
+    let abrt: u64 = 1 << (libc::SIGABRT - 1);
+    // SAFETY: signals and exits touch no memory of ours but `abrt` and
+    // `default`, a kernel signal set and a valid kernel `struct sigaction`
+    // (handler SIG_DFL, nothing else; all zero, whatever the field order).
     unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_UNBLOCK as c_long,
+            &raw const abrt,
+            core::ptr::null_mut::<c_void>(),
+            8 as c_long,
+        );
         let tid = libc::syscall(libc::SYS_gettid);
         libc::syscall(
             libc::SYS_tgkill,

@@ -55,8 +55,8 @@ pub use seccomp::{
 };
 pub use systemd::{CONTAINER_LAUNCHER, CONTAINER_SHIM, ContainerPaths, SystemdContainer};
 pub use workspace::{
-    build_other_preload, ensure_built, fixture, is_dynamically_linked, launcher, shim, sockprobe,
-    target_dir, workspace_root,
+    build_fixture, build_other_preload, ensure_built, fixture, is_dynamically_linked, launcher,
+    shim, sockprobe, target_dir, workspace_root,
 };
 
 use std::time::Duration;

@@ -96,13 +96,23 @@ pub fn fixture(name: &str) -> PathBuf {
 /// The library hooks socket() (forwarding to the next definition) and
 /// appends marker lines to the file named by `$OTHER_PRELOAD_MARK`.
 pub fn build_other_preload(dir: &Path) -> PathBuf {
+    build_fixture(
+        dir,
+        "other_preload",
+        "libother.so",
+        &["-shared", "-fPIC", "-Wall", "-ldl"],
+    )
+}
+
+/// Compiles `fixtures/NAME.c` with `cc` and `ARGS` into `DIR/OUT`.
+pub fn build_fixture(dir: &Path, name: &str, out: &str, args: &[&str]) -> PathBuf {
     require_program("cc");
-    let out_path = dir.join("libother.so");
+    let out_path = dir.join(out);
     let mut cmd = Command::new("cc");
-    cmd.args(["-shared", "-fPIC", "-Wall", "-o"])
+    cmd.args(args)
+        .arg("-o")
         .arg(&out_path)
-        .arg(fixture("other_preload.c"))
-        .arg("-ldl");
+        .arg(fixture(&format!("{name}.c")));
     run_timeout(&mut cmd, Duration::from_secs(120)).success();
     out_path
 }

@@ -1,7 +1,7 @@
 //! The shipped build: `cargo build --release` puts the launcher and the shim
 //! side by side, the launcher finds that shim, and the shim exports exactly
 //! the calls it wraps (a preload library must not interpose anything more:
-//! its own `memcpy` and the like stay inside) and imports exactly five
+//! its own `memcpy` and the like stay inside) and imports exactly four
 //! symbols (each import is a lookup the dynamic loader makes in every
 //! process the shim is loaded into, about 760 instructions: issue 20).
 
@@ -86,7 +86,6 @@ fn release_build_layout_and_exports() {
         [
             "__errno_location",
             "__register_atfork",
-            "dlsym",
             "getauxval",
             "syscall"
         ],

@@ -2,7 +2,7 @@
 //! (issue 20). The shim is loaded into every program `run` starts and into
 //! everything those start; most never open a socket. So it does nothing at
 //! load but read its settings and watch `fork()`: libc's functions are
-//! looked up on their first call, and it imports five symbols from libc.
+//! looked up on their first call, and it imports four symbols from libc.
 //!
 //! - A program that opens no socket behaves under `run` exactly as bare:
 //!   exit status, output, death by a signal (its own or sent to it), and
@@ -12,9 +12,11 @@
 //!   interrupts the dynamic loader or the allocator (where `dlsym` would
 //!   wait forever for the loader's lock: the shim's own lookup takes none).
 //! - That lookup finds what `dlsym(RTLD_NEXT)` would: a preload library
-//!   after the shim gets the shim's calls.
+//!   after the shim gets the shim's calls, also through an object with
+//!   only the old SysV hash table. Loaded with `dlopen` instead, the shim never reads an object
+//!   another thread is unloading.
 //!
-//! `tests/tests/release.rs` checks the shipped library's imports (five) and
+//! `tests/tests/release.rs` checks the shipped library's imports (four) and
 //! exports (the wrapped calls).
 
 use std::os::unix::process::ExitStatusExt;
@@ -170,4 +172,51 @@ fn the_next_definition_can_be_a_later_preload_library() {
         asked_mptcp >= TCP_CASES.len(),
         "the later library saw {asked_mptcp} MPTCP socket calls:\n{marks}\n{out}"
     );
+}
+
+/// A library with only a SysV hash table between the shim and libc (an
+/// old build): the lookup reads that table too, and the busy handler
+/// never hangs.
+#[test]
+fn an_object_with_only_a_sysv_hash_table_is_read_too() {
+    require_mptcp();
+    let tmp = TempDir::new("sysvhash");
+    let sysv = build_fixture(
+        tmp.path(),
+        "sysv_hash",
+        "libsysv.so",
+        &["-shared", "-fPIC", "-Wl,--hash-style=sysv"],
+    );
+    let mut preload = shim().into_os_string();
+    preload.push(":");
+    preload.push(&sysv);
+    for _ in 0..50 {
+        let mut command = Command::new(sockprobe());
+        clean_env(&mut command);
+        command
+            .args(["first-socket-in-handler", "busy"])
+            .env("LD_PRELOAD", &preload);
+        run_timeout(&mut command, SHORT)
+            .expect_code(0)
+            .stdout_has(&["protocol 262"]);
+    }
+}
+
+/// The shim loaded with `dlopen` by a program while another thread loads
+/// and unloads a library: its lookups stop at libc (before it), so no
+/// crash, and its sockets are still MPTCP-or-TCP sockets.
+#[test]
+fn a_shim_loaded_with_dlopen_survives_other_libraries_coming_and_going() {
+    let tmp = TempDir::new("dlopenshim");
+    let program = build_fixture(
+        tmp.path(),
+        "dlopen_shim",
+        "dlopen_shim",
+        &["-O2", "-pthread", "-ldl"],
+    );
+    let mut command = Command::new(program);
+    clean_env(&mut command);
+    command.arg(shim()).arg("libresolv.so.2");
+    let out = run_timeout(&mut command, SHORT);
+    out.expect_code(0).stdout_has(&["ok "]);
 }

@@ -760,7 +760,7 @@ extern "C" fn on_first_alarm(_: libc::c_int) {
 
 /// `first-socket-in-handler idle|busy`: the process's first socket is made
 /// in a SIGALRM handler. `idle` raises the signal; `busy` arms a timer and
-/// meanwhile loops in `dlopen`/`dlclose` and `malloc`/`free`, so the
+/// meanwhile loops in `dlopen`/`dlclose` (of libresolv) and `malloc`/`free`, so the
 /// handler (and the shim's first `dlsym`) may interrupt the dynamic loader
 /// or the allocator. Prints the protocol; a deadlock would hang it (the
 /// test's timeout catches that).
@@ -789,10 +789,11 @@ fn first_socket_in_handler(busy: bool) -> ExitCode {
         unsafe { libc::setitimer(libc::ITIMER_REAL, &timer, std::ptr::null_mut()) };
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while FIRST_IN_HANDLER.load(Relaxed) == 0 && std::time::Instant::now() < deadline {
-            // SAFETY: dlopen/dlclose of a library the process has loaded
-            // (a reference count, under the loader's lock).
+            // SAFETY: dlopen/dlclose of a glibc library the probe does not
+            // otherwise load: each pair adds an object to the loader's
+            // list and removes it, under the loader's lock.
             unsafe {
-                let handle = libc::dlopen(c"libc.so.6".as_ptr(), libc::RTLD_NOW);
+                let handle = libc::dlopen(c"libresolv.so.2".as_ptr(), libc::RTLD_NOW);
                 if !handle.is_null() {
                     libc::dlclose(handle);
                 }
