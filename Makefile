@@ -6,11 +6,11 @@
 #   make deb                      target/debian/mptcpize-rs_VERSION_ARCH.deb (/usr)
 #   make test                     tests/run-all.sh (as root for the full suite)
 #
-# Use the same PREFIX for `make` and `make install`: the build records
-# PREFIX/lib/mptcpize-rs as the shim's last-resort directory (the installed
-# binary finds the shim through ../lib/mptcpize-rs/ first, so a staged
-# DESTDIR tree works too). `install` never runs cargo (root often has no
-# toolchain): run `make` first.
+# Use the same PREFIX for `make` and `make install`: the launcher is built
+# knowing both its directory and the shim's. It looks for the shim where
+# PKGLIBDIR is relative to its own directory first (../lib/mptcpize-rs/, so
+# a staged DESTDIR tree works too), then in PKGLIBDIR. `install` never
+# runs cargo (root often has no toolchain): run `make` first.
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -58,21 +58,22 @@ DOCS := README.md LICENSE-MIT LICENSE-APACHE
 all: build
 
 # cargo decides what is stale; the generator is cheap and always rerun (its
-# output depends on PKGLIBDIR). It is a separate, never-installed binary
-# behind the `gen` feature (see launcher/src/bin/gen.rs), built in the dev
+# output depends on BINDIR and PKGLIBDIR). It is a separate, never-installed
+# binary behind the `gen` feature (see launcher/src/bin/gen.rs), built in the dev
 # profile: clap_mangen/clap_complete never reach the shipped binary.
 build:
 	$(CARGO) build --release $(CARGO_FLAGS) \
 		--manifest-path '$(ROOT)/Cargo.toml' --target-dir '$(TARGET_DIR)' \
 		-p mptcpize-preload
-	MPTCPIZE_RS_LIBDIR='$(PKGLIBDIR)' \
+	MPTCPIZE_RS_LIBDIR='$(PKGLIBDIR)' MPTCPIZE_RS_BINDIR='$(BINDIR)' \
 	CARGO_TARGET_$(HOST_ENV)_RUSTFLAGS='-C target-feature=+crt-static' \
 		$(CARGO) build --release $(CARGO_FLAGS) --target '$(HOST)' \
 		--manifest-path '$(ROOT)/Cargo.toml' --target-dir '$(TARGET_DIR)' \
 		-p mptcpize-rs --bin mptcpize-rs
 	$(CARGO) run --quiet $(CARGO_FLAGS) \
 		--manifest-path '$(ROOT)/Cargo.toml' --target-dir '$(TARGET_DIR)' \
-		-p mptcpize-rs --features gen --bin mptcpize-rs-gen -- '$(GEN_DIR)' --libdir '$(PKGLIBDIR)'
+		-p mptcpize-rs --features gen --bin mptcpize-rs-gen -- '$(GEN_DIR)' \
+		--libdir '$(PKGLIBDIR)' --bindir '$(BINDIR)'
 
 install:
 	@for f in '$(BIN)' '$(SHIM)' '$(GEN_DIR)/man/mptcpize-rs.1' '$(GEN_DIR)/completions/mptcpize-rs.bash'; do \
