@@ -6,22 +6,28 @@
 #   make deb                      target/debian/mptcpize-rs_VERSION_ARCH.deb (/usr)
 #   make test                     tests/run-all.sh (as root for the full suite)
 #
-# Use the same PREFIX for `make` and `make install`: the launcher is built
-# knowing both its directory and the shim's. It looks for the shim where
-# PKGLIBDIR is relative to its own directory first (../lib/mptcpize-rs/, so
-# a staged DESTDIR tree works too), then in PKGLIBDIR. `install` never
-# runs cargo (root often has no toolchain): run `make` first.
+# Use the same PREFIX (and LIBDIR, BINDIR, LAUNCHER_LINK if you set them)
+# for `make` and `make install`: the launcher is built knowing both its
+# directory and the shim's. It looks for the shim where PKGLIBDIR is
+# relative to its own directory first (so a staged DESTDIR tree works too),
+# then in PKGLIBDIR; `install` refuses a build made for other directories.
+# `install` never runs cargo (root often has no toolchain): run `make` first.
 
 PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR ?= $(PREFIX)/bin
+# The library directory (a distribution's may be /usr/lib64 or
+# /usr/lib/x86_64-linux-gnu).
+LIBDIR ?= $(PREFIX)/lib
 # The shim's stable, unversioned home: systemd drop-ins written by
 # `mptcpize-rs enable` point here, so it must not move between versions.
-PKGLIBDIR ?= $(PREFIX)/lib/mptcpize-rs
+PKGLIBDIR ?= $(LIBDIR)/mptcpize-rs
 DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 MAN1DIR ?= $(MANDIR)/man1
 DOCDIR ?= $(DATADIR)/doc/mptcpize-rs
+# Fedora keeps licence texts apart (/usr/share/licenses/mptcpize-rs).
+LICENSEDIR ?= $(DOCDIR)
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 # zsh: site-functions is upstream's (and Fedora's) place; Debian packages
 # use vendor-completions (what `make deb` passes).
@@ -40,18 +46,26 @@ GEN_DIR := $(TARGET_DIR)/gen
 DEB_DIR := $(TARGET_DIR)/debian
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml | head -n 1)
 
-# The installed launcher is a static-pie executable: `run` is in the
+# `make install`'s launcher is a static-pie executable: `run` is in the
 # start-up path of every program it wraps, and a static binary starts
 # without the dynamic loader's work (measured: 0.3 ms less per launch; see
-# BENCHMARKS.md). crt-static applies to the host target only (not to the
-# shim, a shared library, nor to build scripts and proc-macros), hence the
-# explicit --target and target-scoped RUSTFLAGS.
+# BENCHMARKS.md). LAUNCHER_LINK=dynamic links it against the system's glibc
+# instead, as distributions want: glibc's updates then reach it.
+# crt-static applies to the host target only (not to the shim, a shared
+# library, nor to build scripts and proc-macros): with an
+# explicit --target, RUSTFLAGS reach only the target's crates. A RUSTFLAGS
+# from the environment (an rpm build's %set_build_flags) is kept.
+LAUNCHER_LINK ?= static
+LAUNCHER_RUSTFLAGS = $(strip $(RUSTFLAGS) $(if $(filter static,$(LAUNCHER_LINK)),-C target-feature=+crt-static))
 HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
-HOST_ENV := $(shell echo '$(HOST)' | tr 'a-z.-' 'A-Z__')
-STATIC_DIR := $(TARGET_DIR)/$(HOST)/release
-BIN := $(STATIC_DIR)/mptcpize-rs
+LAUNCHER_DIR := $(TARGET_DIR)/$(HOST)/release
+BIN := $(LAUNCHER_DIR)/mptcpize-rs
 SHIM := $(RELEASE_DIR)/libmptcpize_preload.so
-DOCS := README.md LICENSE-MIT LICENSE-APACHE
+DOCS := README.md
+LICENSES := LICENSE-MIT LICENSE-APACHE
+# What the build was made for; `install` checks it (see the top).
+BUILT_FOR := $(GEN_DIR)/built-for
+BUILT_FOR_TEXT = BINDIR=$(BINDIR) PKGLIBDIR=$(PKGLIBDIR) LAUNCHER_LINK=$(LAUNCHER_LINK)
 
 .PHONY: all build install uninstall deb test clean
 
@@ -62,11 +76,13 @@ all: build
 # binary behind the `gen` feature (see launcher/src/bin/gen.rs), built in the dev
 # profile: clap_mangen/clap_complete never reach the shipped binary.
 build:
+	@case '$(LAUNCHER_LINK)' in static|dynamic) ;; \
+		*) echo 'LAUNCHER_LINK is static or dynamic, not $(LAUNCHER_LINK)' >&2; exit 1 ;; esac
 	$(CARGO) build --release $(CARGO_FLAGS) \
 		--manifest-path '$(ROOT)/Cargo.toml' --target-dir '$(TARGET_DIR)' \
 		-p mptcpize-preload
 	MPTCPIZE_RS_LIBDIR='$(PKGLIBDIR)' MPTCPIZE_RS_BINDIR='$(BINDIR)' \
-	CARGO_TARGET_$(HOST_ENV)_RUSTFLAGS='-C target-feature=+crt-static' \
+	$(if $(LAUNCHER_RUSTFLAGS),RUSTFLAGS='$(LAUNCHER_RUSTFLAGS)') \
 		$(CARGO) build --release $(CARGO_FLAGS) --target '$(HOST)' \
 		--manifest-path '$(ROOT)/Cargo.toml' --target-dir '$(TARGET_DIR)' \
 		-p mptcpize-rs --bin mptcpize-rs
@@ -74,13 +90,18 @@ build:
 		--manifest-path '$(ROOT)/Cargo.toml' --target-dir '$(TARGET_DIR)' \
 		-p mptcpize-rs --features gen --bin mptcpize-rs-gen -- '$(GEN_DIR)' \
 		--libdir '$(PKGLIBDIR)' --bindir '$(BINDIR)'
+	printf '%s\n' '$(BUILT_FOR_TEXT)' >'$(BUILT_FOR).$$$$' && mv -f '$(BUILT_FOR).$$$$' '$(BUILT_FOR)'
 
 install:
-	@for f in '$(BIN)' '$(SHIM)' '$(GEN_DIR)/man/mptcpize-rs.1' '$(GEN_DIR)/completions/mptcpize-rs.bash'; do \
+	@for f in '$(BIN)' '$(SHIM)' '$(GEN_DIR)/man/mptcpize-rs.1' '$(GEN_DIR)/completions/mptcpize-rs.bash' '$(BUILT_FOR)'; do \
 		test -f "$$f" || { echo "$$f is missing: run \`make PREFIX=$(PREFIX)\` first" >&2; exit 1; }; \
 	done
+	@test "$$(cat '$(BUILT_FOR)')" = '$(BUILT_FOR_TEXT)' || { \
+		echo "the build is for $$(cat '$(BUILT_FOR)'), not $(BUILT_FOR_TEXT):" \
+			"run \`make\` with the same PREFIX (and LIBDIR, BINDIR, LAUNCHER_LINK) first" >&2; exit 1; }
 	$(INSTALL) -d -m 0755 '$(DESTDIR)$(BINDIR)' '$(DESTDIR)$(PKGLIBDIR)' '$(DESTDIR)$(MAN1DIR)' \
-		'$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(BASHCOMPDIR)' '$(DESTDIR)$(ZSHCOMPDIR)' '$(DESTDIR)$(FISHCOMPDIR)'
+		'$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(LICENSEDIR)' \
+		'$(DESTDIR)$(BASHCOMPDIR)' '$(DESTDIR)$(ZSHCOMPDIR)' '$(DESTDIR)$(FISHCOMPDIR)'
 	$(INSTALL) -m 0755 '$(BIN)' '$(DESTDIR)$(BINDIR)/mptcpize-rs'
 	$(INSTALL) -m 0644 '$(SHIM)' '$(DESTDIR)$(PKGLIBDIR)/libmptcpize_preload.so'
 	$(INSTALL) -m 0644 '$(GEN_DIR)'/man/*.1 '$(DESTDIR)$(MAN1DIR)/'
@@ -88,6 +109,7 @@ install:
 	$(INSTALL) -m 0644 '$(GEN_DIR)/completions/_mptcpize-rs' '$(DESTDIR)$(ZSHCOMPDIR)/_mptcpize-rs'
 	$(INSTALL) -m 0644 '$(GEN_DIR)/completions/mptcpize-rs.fish' '$(DESTDIR)$(FISHCOMPDIR)/mptcpize-rs.fish'
 	cd '$(ROOT)' && $(INSTALL) -m 0644 $(DOCS) '$(DESTDIR)$(DOCDIR)/'
+	cd '$(ROOT)' && $(INSTALL) -m 0644 $(LICENSES) '$(DESTDIR)$(LICENSEDIR)/'
 
 # Our own directories go when empty; shared ones (bin, man1, completion
 # dirs...) only inside a DESTDIR staging tree, never on the live system.
@@ -99,9 +121,10 @@ uninstall:
 		'$(DESTDIR)$(ZSHCOMPDIR)/_mptcpize-rs' \
 		'$(DESTDIR)$(FISHCOMPDIR)/mptcpize-rs.fish'
 	cd '$(DESTDIR)$(DOCDIR)' 2>/dev/null && rm -f $(DOCS) || true
-	rmdir '$(DESTDIR)$(PKGLIBDIR)' '$(DESTDIR)$(DOCDIR)' 2>/dev/null || :
+	cd '$(DESTDIR)$(LICENSEDIR)' 2>/dev/null && rm -f $(LICENSES) || true
+	rmdir '$(DESTDIR)$(PKGLIBDIR)' '$(DESTDIR)$(DOCDIR)' '$(DESTDIR)$(LICENSEDIR)' 2>/dev/null || :
 	@if [ -n '$(DESTDIR)' ] && [ -d '$(DESTDIR)' ]; then \
-		cd '$(DESTDIR)' && for d in '$(BINDIR)' '$(PKGLIBDIR)' '$(MAN1DIR)' '$(DOCDIR)' \
+		cd '$(DESTDIR)' && for d in '$(BINDIR)' '$(PKGLIBDIR)' '$(MAN1DIR)' '$(DOCDIR)' '$(LICENSEDIR)' \
 			'$(BASHCOMPDIR)' '$(ZSHCOMPDIR)' '$(FISHCOMPDIR)'; do \
 			d=$${d#/}; while [ -n "$$d" ]; do \
 				if [ -d "$$d" ]; then rmdir "$$d" 2>/dev/null || break; fi; \

@@ -36,6 +36,13 @@ fn packaging_target_dir() -> PathBuf {
 /// `make ARGS...` at the workspace root, into [`packaging_target_dir`];
 /// panics unless it succeeds.
 fn make(args: &[&str]) -> CmdOutput {
+    let out = try_make(args);
+    out.success();
+    out
+}
+
+/// `make ARGS...` like [`make`]; status not checked.
+fn try_make(args: &[&str]) -> CmdOutput {
     require_program("make");
     let mut cmd = Command::new("make");
     cmd.arg("-C")
@@ -46,9 +53,7 @@ fn make(args: &[&str]) -> CmdOutput {
             "CARGO_TARGET_DIR={}",
             packaging_target_dir().display()
         ));
-    let out = run_timeout(&mut cmd, BUILD_TIMEOUT);
-    out.success();
-    out
+    run_timeout(&mut cmd, BUILD_TIMEOUT)
 }
 
 /// Every file and directory below `root`, relative, sorted.
@@ -185,6 +190,19 @@ fn make_install_to_a_staged_destdir_then_uninstall() {
     let tmp = TempDir::new("make-install");
     let stage = tmp.join("stage");
     let destdir = format!("DESTDIR={}", stage.display());
+
+    // A build is installed only with the directories it was made for.
+    let out = try_make(&["install", "PREFIX=/opt/mptcpize-rs", &destdir]);
+    assert!(
+        !out.status.success() && out.stderr.contains("the build is for BINDIR=/usr/bin"),
+        "{out}"
+    );
+    assert!(
+        !stage.exists(),
+        "a refused install wrote {}",
+        stage.display()
+    );
+
     make(&["install", "PREFIX=/usr", &destdir]);
 
     let files: BTreeSet<String> = tree(&stage)
@@ -193,6 +211,8 @@ fn make_install_to_a_staged_destdir_then_uninstall() {
         .collect();
     assert_eq!(files, expected_files("site-functions", ""));
     let launcher = stage.join("usr/bin/mptcpize-rs");
+    // make install's launcher is a static-pie executable (see the Makefile).
+    assert!(!is_dynamically_linked(&launcher), "{}", launcher.display());
 
     // The staged binary finds the staged shim (relative layout).
     let mut version = Command::new(&launcher);
