@@ -16,8 +16,8 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR ?= $(PREFIX)/bin
-# The library directory (a distribution's may be /usr/lib64 or
-# /usr/lib/x86_64-linux-gnu).
+# The library directory: `make deb` passes Debian's multiarch one
+# (/usr/lib/x86_64-linux-gnu); Fedora's is /usr/lib64.
 LIBDIR ?= $(PREFIX)/lib
 # The shim's stable, unversioned home: systemd drop-ins written by
 # `mptcpize-rs enable` point here, so it must not move between versions.
@@ -49,12 +49,12 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml | head
 # `make install`'s launcher is a static-pie executable: `run` is in the
 # start-up path of every program it wraps, and a static binary starts
 # without the dynamic loader's work (measured: 0.3 ms less per launch; see
-# BENCHMARKS.md). LAUNCHER_LINK=dynamic links it against the system's glibc
-# instead, as distributions want: glibc's updates then reach it.
-# crt-static applies to the host target only (not to the shim, a shared
-# library, nor to build scripts and proc-macros): with an
-# explicit --target, RUSTFLAGS reach only the target's crates. A RUSTFLAGS
-# from the environment (an rpm build's %set_build_flags) is kept.
+# BENCHMARKS.md). The deb links it dynamically (LAUNCHER_LINK=dynamic), as
+# distributions want: glibc's updates then reach it. crt-static applies to
+# the host target only (not to the shim, a shared library, nor to build
+# scripts and proc-macros): with an explicit --target, RUSTFLAGS reach only
+# the target's crates. A RUSTFLAGS from the environment (an rpm build's
+# %set_build_flags) is kept.
 LAUNCHER_LINK ?= static
 LAUNCHER_RUSTFLAGS = $(strip $(RUSTFLAGS) $(if $(filter static,$(LAUNCHER_LINK)),-C target-feature=+crt-static))
 HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
@@ -133,17 +133,23 @@ uninstall:
 		done; \
 	fi
 
+# Debian's multiarch library directory: dpkg-dev's name for it, else the
+# compiler's.
+DEB_MULTIARCH = $(shell dpkg-architecture -qDEB_HOST_MULTIARCH 2>/dev/null || $(CC) -print-multiarch 2>/dev/null)
+DEB_SETTINGS = PREFIX=/usr LIBDIR=/usr/lib/$(DEB_MULTIARCH) LAUNCHER_LINK=dynamic
+
 # A plain dpkg-deb package from a staged `make install PREFIX=/usr` (no
 # extra tooling; see packaging/deb.sh). Safe to run concurrently: each run
 # stages in its own directory and renames the .deb into place.
 deb:
-	$(MAKE) -f '$(ROOT)/Makefile' build PREFIX=/usr
+	@test -n '$(DEB_MULTIARCH)' || { echo 'make deb: no multiarch directory (install dpkg-dev)' >&2; exit 1; }
+	$(MAKE) -f '$(ROOT)/Makefile' build $(DEB_SETTINGS)
 	mkdir -p '$(DEB_DIR)'
 	set -e; work=$$(mktemp -d '$(DEB_DIR)/build.XXXXXX'); \
 	trap 'rm -rf "$$work"' EXIT; \
-	$(MAKE) -f '$(ROOT)/Makefile' install PREFIX=/usr DESTDIR="$$work/debian/mptcpize-rs" \
+	$(MAKE) -f '$(ROOT)/Makefile' install $(DEB_SETTINGS) DESTDIR="$$work/debian/mptcpize-rs" \
 		ZSHCOMPDIR=/usr/share/zsh/vendor-completions; \
-	'$(ROOT)/packaging/deb.sh' "$$work" '$(VERSION)' '$(DEB_DIR)'
+	'$(ROOT)/packaging/deb.sh' "$$work" '$(VERSION)' '$(DEB_DIR)' '/usr/lib/$(DEB_MULTIARCH)/mptcpize-rs'
 
 test:
 	'$(ROOT)/tests/run-all.sh'

@@ -48,6 +48,9 @@ REQUIREMENTS=(
 	systemd-container:systemd-nspawn
 	make:make
 	rpm:rpmspec
+	# tests/packaging.rs: build the deb and lint it.
+	dpkg-dev:dpkg-architecture,dpkg-shlibdeps
+	lintian:lintian
 	# tests/compat.rs: real programs under run, and the reference tool.
 	nginx:nginx
 	haproxy:haproxy

@@ -35,6 +35,7 @@ fn package_for(program: &str) -> &str {
         "mount" => "mount",
         "rpmspec" | "rpmbuild" => "rpm",
         "dpkg-deb" => "dpkg",
+        "dpkg-architecture" | "dpkg-shlibdeps" => "dpkg-dev",
         other => other,
     }
 }
