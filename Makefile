@@ -4,6 +4,7 @@
 #   sudo make install             into PREFIX (default /usr/local); no cargo run
 #   sudo make uninstall           removes exactly what install put there
 #   make deb                      target/debian/mptcpize-rs_VERSION_ARCH.deb (/usr)
+#   make rpm                      target/rpm/*.rpm and *.src.rpm (packaging/mptcpize-rs.spec)
 #   make test                     tests/run-all.sh (as root for the full suite)
 #
 # Use the same PREFIX (and LIBDIR, BINDIR, LAUNCHER_LINK if you set them)
@@ -17,7 +18,7 @@ PREFIX ?= /usr/local
 DESTDIR ?=
 BINDIR ?= $(PREFIX)/bin
 # The library directory: `make deb` passes Debian's multiarch one
-# (/usr/lib/x86_64-linux-gnu); Fedora's is /usr/lib64.
+# (/usr/lib/x86_64-linux-gnu), the rpm spec %{_libdir} (/usr/lib64).
 LIBDIR ?= $(PREFIX)/lib
 # The shim's stable, unversioned home: systemd drop-ins written by
 # `mptcpize-rs enable` point here, so it must not move between versions.
@@ -26,7 +27,7 @@ DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 MAN1DIR ?= $(MANDIR)/man1
 DOCDIR ?= $(DATADIR)/doc/mptcpize-rs
-# Fedora keeps licence texts apart (/usr/share/licenses/mptcpize-rs).
+# Fedora keeps licence texts apart (the spec passes %{_licensedir}/mptcpize-rs).
 LICENSEDIR ?= $(DOCDIR)
 BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 # zsh: site-functions is upstream's (and Fedora's) place; Debian packages
@@ -44,17 +45,18 @@ TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),$(ROOT)/target))
 RELEASE_DIR := $(TARGET_DIR)/release
 GEN_DIR := $(TARGET_DIR)/gen
 DEB_DIR := $(TARGET_DIR)/debian
+RPM_DIR := $(TARGET_DIR)/rpm
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml | head -n 1)
 
 # `make install`'s launcher is a static-pie executable: `run` is in the
 # start-up path of every program it wraps, and a static binary starts
 # without the dynamic loader's work (measured: 0.3 ms less per launch; see
-# BENCHMARKS.md). The deb links it dynamically (LAUNCHER_LINK=dynamic), as
-# distributions want: glibc's updates then reach it. crt-static applies to
-# the host target only (not to the shim, a shared library, nor to build
-# scripts and proc-macros): with an explicit --target, RUSTFLAGS reach only
-# the target's crates. A RUSTFLAGS from the environment (an rpm build's
-# %set_build_flags) is kept.
+# BENCHMARKS.md). The packages link it dynamically (LAUNCHER_LINK=dynamic),
+# as distributions want: glibc's updates then reach it (see
+# packaging/README.md). crt-static applies to the host target only (not to
+# the shim, a shared library, nor to build scripts and proc-macros): with an
+# explicit --target, RUSTFLAGS reach only the target's crates. A RUSTFLAGS
+# from the environment (an rpm build's %set_build_flags) is kept.
 LAUNCHER_LINK ?= static
 LAUNCHER_RUSTFLAGS = $(strip $(RUSTFLAGS) $(if $(filter static,$(LAUNCHER_LINK)),-C target-feature=+crt-static))
 HOST := $(shell rustc -vV 2>/dev/null | sed -n 's/^host: //p')
@@ -67,7 +69,7 @@ LICENSES := LICENSE-MIT LICENSE-APACHE
 BUILT_FOR := $(GEN_DIR)/built-for
 BUILT_FOR_TEXT = BINDIR=$(BINDIR) PKGLIBDIR=$(PKGLIBDIR) LAUNCHER_LINK=$(LAUNCHER_LINK)
 
-.PHONY: all build install uninstall deb test clean
+.PHONY: all build install uninstall deb rpm test clean
 
 all: build
 
@@ -150,6 +152,42 @@ deb:
 	$(MAKE) -f '$(ROOT)/Makefile' install $(DEB_SETTINGS) DESTDIR="$$work/debian/mptcpize-rs" \
 		ZSHCOMPDIR=/usr/share/zsh/vendor-completions; \
 	'$(ROOT)/packaging/deb.sh' "$$work" '$(VERSION)' '$(DEB_DIR)' '/usr/lib/$(DEB_MULTIARCH)/mptcpize-rs'
+
+# rpmbuild checks BuildRequires against the rpm database, which on a system
+# that is not rpm-based (Debian) knows none of its packages: skip it there.
+RPMBUILD_FLAGS = $(shell rpm -q --quiet rpm 2>/dev/null || echo --nodeps)
+
+# Binary and source rpms from packaging/mptcpize-rs.spec: the sources are
+# the git checkout's files (committed or not, minus the ignored ones), the
+# crates Cargo.lock pins go in a second tarball (`cargo vendor`), so the
+# source rpm builds offline. The spec's own build runs in rpmbuild's tree,
+# without this make's settings (MAKEFLAGS) or target directory. rpm's
+# brp-compress needs bash but says #!/bin/sh, which is dash on Debian
+# (where it then compresses no man page): it is run with bash. Safe to run
+# concurrently, like `deb`.
+rpm:
+	@git -C '$(ROOT)' rev-parse --git-dir >/dev/null 2>&1 || \
+		{ echo 'make rpm: packs the files of a git checkout; $(ROOT) is not one' >&2; exit 1; }
+	@test -z '$(RPMBUILD_FLAGS)' || \
+		echo 'make rpm: rpmbuild $(RPMBUILD_FLAGS): this rpm database lists no system packages, so BuildRequires go unchecked' >&2
+	mkdir -p '$(RPM_DIR)'
+	set -e; work=$$(mktemp -d '$(RPM_DIR)/build.XXXXXX'); \
+	trap 'rm -rf "$$work"' EXIT; \
+	src=mptcpize-rs-$(VERSION); mkdir "$$work/SOURCES"; \
+	git -C '$(ROOT)' ls-files -z --cached --others --exclude-standard >"$$work/files"; \
+	tar -C '$(ROOT)' --null -T "$$work/files" --sort=name --owner=0 --group=0 --numeric-owner \
+		--transform "s,^,$$src/," -czf "$$work/SOURCES/$$src.tar.gz"; \
+	$(CARGO) vendor $(CARGO_FLAGS) --quiet --versioned-dirs \
+		--manifest-path '$(ROOT)/Cargo.toml' "$$work/vendor" >/dev/null; \
+	tar -C "$$work" --sort=name --owner=0 --group=0 --numeric-owner \
+		-cJf "$$work/SOURCES/$$src-vendor.tar.xz" vendor; \
+	env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CARGO_TARGET_DIR \
+		rpmbuild -ba $(RPMBUILD_FLAGS) --define "_topdir $$work" \
+		--define '__brp_compress /bin/bash %{_rpmconfigdir}/brp-compress %{?_prefix}' \
+		'$(ROOT)/packaging/mptcpize-rs.spec'; \
+	for f in "$$work"/RPMS/*/*.rpm "$$work"/SRPMS/*.src.rpm; do \
+		mv -f "$$f" '$(RPM_DIR)/'; echo '$(RPM_DIR)/'"$${f##*/}"; \
+	done
 
 test:
 	'$(ROOT)/tests/run-all.sh'

@@ -2,16 +2,17 @@
 //! staged binary finds the staged shim and converts sockets; man pages and
 //! completions are there; `make uninstall` leaves nothing); `make deb`
 //! installed, used and purged with dpkg inside a throwaway systemd container
-//! over the cached Debian root (never on the host); lintian reports nothing
-//! beyond the allowed list in packaging/; the RPM spec parsing.
+//! over the cached Debian root (never on the host); `make rpm` installed
+//! and erased with `rpm --root` in a temporary root; lintian and rpmlint
+//! report nothing beyond the allowed lists in packaging/.
 //!
 //! The Makefile builds into its own target directories: the `make install`
 //! tests into `TARGET/packaging` (the default directories, a static
-//! launcher), the deb into `TARGET/packaging-dist` (Debian's library
-//! directory, a dynamic launcher). Sharing one would rebuild the launcher
-//! back and forth, and `make install` would refuse a build made for the
-//! other's directories. The deb is built once per test process and shared
-//! by its tests.
+//! launcher), the packages into `TARGET/packaging-dist` (the distributions'
+//! library directories, a dynamic launcher). Sharing one would rebuild the
+//! launcher back and forth, and `make install` would refuse a build made
+//! for the other's directories. Each package is built once per test
+//! process and shared by its tests.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -121,6 +122,15 @@ impl Layout {
         }
     }
 
+    fn rpm() -> Layout {
+        Layout {
+            pkglibdir: format!("{}/mptcpize-rs", rpm_libdir().trim_start_matches('/')),
+            zsh_dir: "site-functions",
+            man_suffix: ".gz",
+            licensedir: "usr/share/licenses/mptcpize-rs",
+        }
+    }
+
     /// The shim's absolute path.
     fn shim(&self) -> String {
         format!("/{}/libmptcpize_preload.so", self.pkglibdir)
@@ -168,6 +178,17 @@ fn deb_multiarch() -> String {
             multiarch
         })
         .clone()
+}
+
+/// rpm's `%{_libdir}` here (`/usr/lib64` on x86_64).
+fn rpm_libdir() -> String {
+    let out = run_timeout(
+        Command::new(require_program("rpm")).args(["--eval", "%{_libdir}"]),
+        SHORT,
+    );
+    let libdir = out.success().stdout.trim().to_string();
+    assert!(libdir.starts_with("/usr/"), "%{{_libdir}} = {libdir:?}");
+    libdir
 }
 
 /// The roff source is a man page for the command and lists every visible
@@ -339,6 +360,48 @@ fn deb_package() -> PathBuf {
     .clone()
 }
 
+/// The rpms `make rpm` made, once per test process.
+struct Rpms {
+    binary: PathBuf,
+    source: PathBuf,
+}
+
+fn rpm_packages() -> &'static Rpms {
+    static RPMS: OnceLock<Rpms> = OnceLock::new();
+    RPMS.get_or_init(|| {
+        require_program("rpmbuild");
+        require_program("git");
+        let target = dist_target_dir();
+        let out = make_in(&target, &["rpm"]);
+        // make rpm prints the paths of what it made (the release may carry
+        // a dist tag: .fc41, .el9...).
+        let made: Vec<PathBuf> = out
+            .stdout
+            .lines()
+            .map(PathBuf::from)
+            .filter(|p| p.starts_with(target.join("rpm")) && p.is_file())
+            .collect();
+        let name = |p: &PathBuf| p.file_name().unwrap().to_string_lossy().into_owned();
+        let prefix = format!("mptcpize-rs-{VERSION}-1");
+        let source: Vec<&PathBuf> = made
+            .iter()
+            .filter(|p| name(p).starts_with(&prefix) && name(p).ends_with(".src.rpm"))
+            .collect();
+        let binary: Vec<&PathBuf> = made
+            .iter()
+            .filter(|p| name(p).starts_with(&prefix) && !name(p).ends_with(".src.rpm"))
+            .collect();
+        assert!(
+            source.len() == 1 && binary.len() == 1 && made.len() == 2,
+            "make rpm did not make one binary and one source rpm:\n{out}"
+        );
+        Rpms {
+            binary: binary[0].clone(),
+            source: source[0].clone(),
+        }
+    })
+}
+
 /// Every path below `/` inside the container, but for the directories that
 /// change under a running system (or hold dpkg's own records).
 fn container_paths(container: &SystemdContainer) -> BTreeSet<String> {
@@ -497,6 +560,133 @@ fn deb_installs_works_and_purges_cleanly_in_a_clean_debian() {
     );
 }
 
+/// `rpm --root ROOT --dbpath /var/lib/rpm ARGS...`; status not checked.
+fn rpm_in(root: &Path, args: &[&str]) -> CmdOutput {
+    let mut cmd = Command::new("rpm");
+    cmd.arg("--root")
+        .arg(root)
+        .args(["--dbpath", "/var/lib/rpm"])
+        .args(args);
+    run_timeout(&mut cmd, Duration::from_secs(120))
+}
+
+/// What rpm itself puts in a root: its database, and the build-id links
+/// it adds to packages with ELF files.
+fn is_rpm_own(path: &str) -> bool {
+    path.starts_with("var/lib/rpm/") || path.starts_with("usr/lib/.build-id/")
+}
+
+#[test]
+fn rpm_builds_installs_into_a_root_and_erases_cleanly() {
+    require_root("rpm installs as root, with a root-owned shim");
+    require_mptcp();
+    let rpms = rpm_packages();
+    let layout = Layout::rpm();
+
+    // The source rpm is the spec and the two source tarballs: what
+    // rebuilding it needs, with no network.
+    let out = run_timeout(Command::new("rpm").arg("-qlp").arg(&rpms.source), SHORT);
+    let sources: BTreeSet<&str> = out.success().stdout.lines().collect();
+    let expected_sources: BTreeSet<String> = [
+        "mptcpize-rs.spec".to_string(),
+        format!("mptcpize-rs-{VERSION}.tar.gz"),
+        format!("mptcpize-rs-{VERSION}-vendor.tar.xz"),
+    ]
+    .into();
+    assert_eq!(
+        sources,
+        expected_sources.iter().map(String::as_str).collect(),
+        "{out}"
+    );
+
+    let out = run_timeout(Command::new("rpm").arg("-qlp").arg(&rpms.binary), SHORT);
+    let listed: BTreeSet<String> = out
+        .success()
+        .stdout
+        .lines()
+        .map(|p| p.trim_start_matches('/').to_string())
+        .filter(|p| !is_rpm_own(&format!("{p}/")))
+        .collect();
+    let files = layout.files();
+    let own_dirs: BTreeSet<String> = [
+        layout.pkglibdir.clone(),
+        "usr/share/doc/mptcpize-rs".to_string(),
+        layout.licensedir.to_string(),
+    ]
+    .into();
+    assert_eq!(
+        listed,
+        files.union(&own_dirs).cloned().collect(),
+        "rpm -qlp:\n{out}"
+    );
+
+    let root = TempDir::new("rpm-root");
+    rpm_in(root.path(), &["--initdb"]).success();
+    let empty = tree(root.path());
+    // --nodeps: this root has no glibc package to satisfy libc.so.6.
+    rpm_in(root.path(), &["-i", "--nodeps", path_str(&rpms.binary)]).success();
+    let installed = tree(root.path());
+    let added: BTreeSet<String> = files_of(installed.difference(&empty).cloned().collect())
+        .into_iter()
+        .filter(|p| !is_rpm_own(p))
+        .collect();
+    assert_eq!(added, files);
+    rpm_in(root.path(), &["-q", "mptcpize-rs"]).success();
+
+    // The distributions' launcher is dynamically linked (see the Makefile)
+    // and finds the packaged shim with no environment variable: here
+    // relative to itself, at its compiled-in directory once moved away.
+    let launcher = root.join("usr/bin/mptcpize-rs");
+    assert!(is_dynamically_linked(&launcher), "{}", launcher.display());
+    let rooted_shim = root.join(&layout.shim()[1..]).canonicalize().unwrap();
+    assert_eq!(
+        version_of(&launcher),
+        format!("mptcpize-rs {VERSION}\nshim: {}\n", rooted_shim.display())
+    );
+    let elsewhere = TempDir::new("rpm-launcher");
+    let moved = elsewhere.join("mptcpize-rs");
+    fs::copy(&launcher, &moved).unwrap();
+    let version = version_of(&moved);
+    assert!(
+        version.ends_with(&format!(", {})\n", layout.shim())),
+        "the compiled-in directory is not {}:\n{version}",
+        layout.pkglibdir
+    );
+
+    let mut probe = Command::new(&launcher);
+    clean_env(&mut probe);
+    probe
+        .args(["run", "--engine", "preload"])
+        .arg(sockprobe())
+        .arg("sockets");
+    let out = run_timeout(&mut probe, SHORT);
+    assert_eq!(
+        probe_protocol(&out.success().stdout, "tcp4"),
+        MPTCP,
+        "{out}"
+    );
+    let ns = netns(true);
+    let mut check = ns.cmd(&launcher);
+    clean_env(&mut check);
+    let out = run_timeout(check.arg("check"), SHORT);
+    out.expect_code(0);
+    assert!(
+        out.stdout
+            .contains(&format!("preload: {}", rooted_shim.display())),
+        "{out}"
+    );
+
+    rpm_in(root.path(), &["-e", "mptcpize-rs"]).success();
+    let left: Vec<String> = files_of(tree(root.path()))
+        .into_iter()
+        .filter(|p| !p.starts_with("var/lib/rpm/"))
+        .collect();
+    assert!(left.is_empty(), "left behind by rpm -e: {left:?}");
+    for dir in &own_dirs {
+        assert!(!root.join(dir).exists(), "{dir} left behind by rpm -e");
+    }
+}
+
 /// The findings a linter printed (`E:`/`W:` lines, as `keep` selects and
 /// normalises them) compared with `packaging/ALLOWED`: any error, any
 /// finding not listed and any listed finding no longer reported fail.
@@ -567,48 +757,99 @@ fn deb_is_lintian_clean_but_for_the_allowed_findings() {
 }
 
 #[test]
-fn rpm_spec_parses_and_installs_the_same_layout() {
+fn rpms_are_rpmlint_clean_but_for_the_allowed_findings() {
+    let rpms = rpm_packages();
+    let mut rpmlint = Command::new(require_program("rpmlint"));
+    rpmlint
+        .arg("-c")
+        .arg(workspace_root().join("packaging/rpmlint.toml"))
+        .arg(&rpms.binary)
+        .arg(&rpms.source);
+    let out = run_timeout(&mut rpmlint, LINT_TIMEOUT);
+    // 0: clean, 64: errors, 66: over the badness threshold; else it failed.
+    assert!(
+        matches!(out.code(), Some(0 | 64 | 66)) && out.stdout.contains("packages and"),
+        "rpmlint did not run:\n{out}"
+    );
+    compare_findings("rpmlint", &out.stdout, "rpmlint-allowed", |line| {
+        let (what, finding) = line.split_once(": ")?;
+        if !(finding.starts_with("E: ") || finding.starts_with("W: ")) {
+            return None;
+        }
+        // A spec finding names its line and a binary rpm's its
+        // architecture: the list should depend on neither.
+        let what = what.split(':').next().unwrap_or(what);
+        let what = match what.rsplit_once('.') {
+            Some((name, arch)) if arch != "src" && arch != "spec" => format!("{name}.ARCH"),
+            _ => what.to_string(),
+        };
+        Some(format!("{what}: {finding}"))
+    });
+}
+
+/// The spec's and the Debian changelog's newest entries are for this
+/// version, and the spec installs the layout that `make rpm` is tested
+/// for: the distribution's library directory, the licences apart.
+#[test]
+fn package_metadata_names_this_version_and_layout() {
     require_program("rpmspec");
     let spec = workspace_root().join("packaging/mptcpize-rs.spec");
     let mut query = Command::new("rpmspec");
     query
-        .args(["-q", "--srpm", "--qf", "%{version}\\n"])
+        .args(["-q", "--srpm", "--qf", "%{version}-%{release}\\n"])
         .arg(&spec);
     let out = run_timeout(&mut query, SHORT);
-    assert_eq!(out.success().stdout.trim(), VERSION, "spec version: {out}");
+    let version_release = out.success().stdout.trim().to_string();
+    assert_eq!(
+        version_release,
+        format!("{VERSION}-1"),
+        "spec version: {out}"
+    );
 
     let mut parse = Command::new("rpmspec");
     parse.arg("-P").arg(&spec);
     let out = run_timeout(&mut parse, SHORT);
     let expanded = &out.success().stdout;
+    let libdir = rpm_libdir();
     assert!(
-        expanded
-            .lines()
-            .any(|l| l.contains("make install DESTDIR=") && l.contains("PREFIX=/usr")),
+        expanded.lines().any(|l| l.contains("make install DESTDIR=")
+            && l.contains("PREFIX=/usr")
+            && l.contains(&format!("LIBDIR={libdir}"))),
         "{out}"
+    );
+    let changelog = expanded
+        .split("%changelog")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no %changelog in:\n{expanded}"));
+    let newest = changelog.lines().find(|l| l.starts_with('*')).unwrap_or("");
+    assert!(
+        newest.ends_with(&format!(" - {version_release}")),
+        "newest %changelog entry: {newest:?}"
     );
     let files = expanded
         .split("%files")
         .nth(1)
         .and_then(|rest| rest.split("%changelog").next())
         .unwrap_or_else(|| panic!("no %files in:\n{expanded}"));
-    for path in [
-        "/usr/bin/mptcpize-rs",
-        "/usr/lib/mptcpize-rs/libmptcpize_preload.so",
-        "/usr/share/man/man1/mptcpize-rs.1*",
-        "/usr/share/man/man1/mptcpize-rs-*.1*",
-        "/usr/share/bash-completion/completions/mptcpize-rs",
-        "/usr/share/zsh/site-functions/_mptcpize-rs",
-        "/usr/share/fish/vendor_completions.d/mptcpize-rs.fish",
-        "/usr/share/doc/mptcpize-rs/README.md",
-        "/usr/share/doc/mptcpize-rs/LICENSE-MIT",
-        "/usr/share/doc/mptcpize-rs/LICENSE-APACHE",
-    ] {
+    let layout = Layout::rpm();
+    for file in layout.files() {
+        // %files spells man pages without their compression suffix.
+        let path = format!("/{}", file.trim_end_matches(".gz"));
+        let man = path.starts_with("/usr/share/man/man1/mptcpize-rs-");
         assert!(
-            files
-                .lines()
-                .any(|l| l.split_whitespace().last() == Some(path)),
+            files.lines().any(|l| {
+                let listed = l.split_whitespace().last().unwrap_or("");
+                listed == path
+                    || (listed.ends_with('*') && path.starts_with(listed.trim_end_matches('*')))
+                    || (man && listed == "/usr/share/man/man1/mptcpize-rs-*.1*")
+            }),
             "{path} not in %files:\n{files}"
         );
     }
+
+    let debian = fs::read_to_string(workspace_root().join("packaging/changelog")).unwrap();
+    assert!(
+        debian.starts_with(&format!("mptcpize-rs ({VERSION}) ")),
+        "packaging/changelog does not start with this version:\n{debian}"
+    );
 }
