@@ -1,9 +1,10 @@
 #!/bin/sh
 # Turn a staged `make install PREFIX=/usr DESTDIR=WORK/debian/mptcpize-rs`
 # into OUTDIR/mptcpize-rs_VERSION_ARCH.deb with plain dpkg-deb (run by
-# `make deb`; no debhelper, no cargo-deb).
+# `make deb`; no debhelper, no cargo-deb). PKGLIBDIR is the shim's
+# directory (/usr/lib/<multiarch>/mptcpize-rs).
 #
-#   packaging/deb.sh WORK VERSION OUTDIR
+#   packaging/deb.sh WORK VERSION OUTDIR PKGLIBDIR
 #
 # Depends comes from dpkg-shlibdeps when dpkg-dev is installed (it reads the
 # libraries' symbols files), else from the binaries' NEEDED entries: each
@@ -12,24 +13,36 @@
 # everything it installed.
 set -eu
 
-work=$1 version=$2 outdir=$3
+[ $# -eq 4 ] || { echo "usage: packaging/deb.sh WORK VERSION OUTDIR PKGLIBDIR" >&2; exit 2; }
+work=$1 version=$2 outdir=$3 pkglibdir=$4
 pkg=mptcpize-rs
+here=$(cd "$(dirname "$0")" && pwd)
 root=$work/debian/$pkg
 arch=$(dpkg --print-architecture)
-elves="$root/usr/bin/mptcpize-rs $root/usr/lib/mptcpize-rs/libmptcpize_preload.so"
+elves="$root/usr/bin/mptcpize-rs $root$pkglibdir/libmptcpize_preload.so"
 
 for f in $elves; do
 	[ -f "$f" ] || { echo "deb.sh: $f is missing (stage with make install)" >&2; exit 1; }
 done
 
-# Debian policy: compressed man pages, a copyright file in the doc directory.
+# The changelog states this version (lintian compares them).
+changelog_version=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' "$here/changelog")
+[ "$changelog_version" = "$version" ] || {
+	echo "deb.sh: packaging/changelog is for $changelog_version, not $version: add an entry" >&2
+	exit 1
+}
+
+# Debian policy: compressed man pages and changelog (a native package's is
+# changelog.gz), a copyright file in the doc directory.
 gzip -9nf "$root"/usr/share/man/man1/*.1
+gzip -9nc "$here/changelog" >"$root/usr/share/doc/$pkg/changelog.gz"
+chmod 0644 "$root/usr/share/doc/$pkg/changelog.gz"
 cat >"$root/usr/share/doc/$pkg/copyright" <<'EOF'
 Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: mptcpize-rs
 
 Files: *
-Copyright: the mptcpize-rs developers
+Copyright: 2026 the mptcpize-rs developers
 License: MIT or Apache-2.0
  The full texts are LICENSE-MIT and LICENSE-APACHE in this directory
  (Apache-2.0 also in /usr/share/common-licenses/Apache-2.0).
@@ -84,9 +97,15 @@ Description: run unmodified programs over Multipath TCP
  .
  It can also enable MPTCP for systemd services through a drop-in, check
  whether MPTCP works on this host, and inspect the sockets of running
- processes. The shim is installed at /usr/lib/mptcpize-rs/, a stable path
- that drop-ins point at across upgrades.
+ processes.
+ .
+ The shim is installed at $pkglibdir/,
+ a stable path that drop-ins point at across upgrades.
 EOF
+# What dpkg --verify checks the installed files against.
+(cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) \
+	>"$root/DEBIAN/md5sums"
+chmod 0644 "$root/DEBIAN/md5sums"
 
 mkdir -p "$outdir"
 deb=$outdir/${pkg}_${version}_${arch}.deb

@@ -47,7 +47,13 @@ REQUIREMENTS=(
 	debootstrap:debootstrap
 	systemd-container:systemd-nspawn
 	make:make
-	rpm:rpmspec
+	# tests/packaging.rs: build both packages and lint them.
+	rpm:rpmspec,rpmbuild
+	dpkg-dev:dpkg-architecture,dpkg-shlibdeps
+	lintian:lintian
+	rpmlint:rpmlint
+	xz-utils:xz
+	git:git
 	# tests/compat.rs: real programs under run, and the reference tool.
 	nginx:nginx
 	haproxy:haproxy

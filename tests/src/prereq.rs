@@ -33,8 +33,9 @@ fn package_for(program: &str) -> &str {
         "systemd-nspawn" => "systemd-container",
         "nsenter" | "unshare" | "setpriv" => "util-linux",
         "mount" => "mount",
-        "rpmspec" | "rpmbuild" => "rpm",
+        "rpm" | "rpmspec" | "rpmbuild" => "rpm",
         "dpkg-deb" => "dpkg",
+        "dpkg-architecture" | "dpkg-shlibdeps" => "dpkg-dev",
         other => other,
     }
 }

@@ -1,11 +1,13 @@
-//! `mptcpize-rs-gen OUTDIR [--libdir DIR]`: writes the man pages and the
+//! `mptcpize-rs-gen OUTDIR [--libdir DIR] [--bindir DIR]`: writes the man pages and the
 //! shell completions of `mptcpize-rs` from the very CLI definition the
 //! binary parses with (the library's `cli`), so they cannot drift.
 //!
 //! Output: `OUTDIR/man/mptcpize-rs.1` and one `mptcpize-rs-SUBCOMMAND.1` per
 //! visible subcommand; `OUTDIR/completions/mptcpize-rs.bash`,
 //! `_mptcpize-rs` (zsh) and `mptcpize-rs.fish`. `--libdir` is the shim's
-//! installed directory, named in the main page's FILES section.
+//! installed directory and `--bindir` the launcher's (the build-time
+//! directories the launcher was built with), named in the main page's FILES
+//! section.
 //!
 //! A build-time tool run by the Makefile (`cargo run --features gen --bin
 //! mptcpize-rs-gen`), never installed: clap_mangen and clap_complete stay
@@ -14,6 +16,7 @@
 //! `make`s sharing a target directory) never leave a torn file.
 
 use mptcpize_rs::cli;
+use mptcpize_rs::engine::preload::shim::{SHIM_FILE_NAME, relative_dir};
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -26,17 +29,23 @@ use clap_mangen::roff::{Roff, bold, roman};
 
 const NAME: &str = "mptcpize-rs";
 const DEFAULT_LIBDIR: &str = "/usr/local/lib/mptcpize-rs";
-const USAGE: &str = "usage: mptcpize-rs-gen OUTDIR [--libdir DIR]";
+const DEFAULT_BINDIR: &str = "/usr/local/bin";
+const USAGE: &str = "usage: mptcpize-rs-gen OUTDIR [--libdir DIR] [--bindir DIR]";
 
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);
     let mut out_dir = None;
     let mut libdir = PathBuf::from(DEFAULT_LIBDIR);
+    let mut bindir = PathBuf::from(DEFAULT_BINDIR);
     while let Some(arg) = args.next() {
-        if arg == "--libdir" {
-            match args.next() {
-                Some(dir) => libdir = PathBuf::from(dir),
-                None => return usage(),
+        if arg == "--libdir" || arg == "--bindir" {
+            let Some(dir) = args.next() else {
+                return usage();
+            };
+            if arg == "--libdir" {
+                libdir = PathBuf::from(dir);
+            } else {
+                bindir = PathBuf::from(dir);
             }
         } else if out_dir.is_none() && !arg.to_string_lossy().starts_with('-') {
             out_dir = Some(PathBuf::from(arg));
@@ -47,7 +56,7 @@ fn main() -> ExitCode {
     let Some(out_dir) = out_dir else {
         return usage();
     };
-    match generate(&out_dir, &libdir) {
+    match generate(&out_dir, &Dirs { libdir, bindir }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("mptcpize-rs-gen: {error}");
@@ -61,7 +70,13 @@ fn usage() -> ExitCode {
     ExitCode::from(2)
 }
 
-fn generate(out_dir: &Path, libdir: &Path) -> io::Result<()> {
+/// The directories the launcher was built with (see `engine::preload::shim`).
+struct Dirs {
+    libdir: PathBuf,
+    bindir: PathBuf,
+}
+
+fn generate(out_dir: &Path, dirs: &Dirs) -> io::Result<()> {
     let mut cmd = cli::Cli::command().bin_name(NAME);
     cmd.build();
 
@@ -81,7 +96,7 @@ fn generate(out_dir: &Path, libdir: &Path) -> io::Result<()> {
         .bin_name(NAME)
         .disable_help_subcommand(true);
     man_cmd.build();
-    let main_page = man_page(man_cmd, NAME, Some((libdir, &see_also)))?;
+    let main_page = man_page(man_cmd, NAME, Some((dirs, &see_also)))?;
     write_atomically(&man_dir.join(format!("{NAME}.1")), &main_page)?;
     for sub in subcommands {
         let title = format!("{NAME}-{}", sub.get_name());
@@ -138,12 +153,12 @@ fn without_hidden_subcommands(cmd: clap::Command) -> clap::Command {
 /// One page: clap_mangen's NAME, SYNOPSIS, DESCRIPTION, OPTIONS and
 /// SUBCOMMANDS, then the command's after-help text split into real sections
 /// at its own headings ("EXAMPLES:", "ENGINES:"...) instead of clap_mangen's
-/// single "EXTRA". The main page (`main` = libdir and the subcommand pages)
-/// also gets FILES and SEE ALSO.
+/// single "EXTRA". The main page (`main` = the directories and the
+/// subcommand pages) also gets FILES and SEE ALSO.
 fn man_page(
     cmd: clap::Command,
     title: &str,
-    main: Option<(&Path, &[String])>,
+    main: Option<(&Dirs, &[String])>,
 ) -> io::Result<Vec<u8>> {
     let after_help = cmd
         .get_after_long_help()
@@ -163,17 +178,22 @@ fn man_page(
     if let Some(text) = after_help {
         render_after_help(&mut roff, &text);
     }
-    if let Some((libdir, see_also)) = main {
+    if let Some((dirs, see_also)) = main {
         roff.control("SH", ["FILES"]);
         roff.control("TP", []);
-        roff.text([bold(
-            libdir.join("libmptcpize_preload.so").display().to_string(),
-        )]);
-        roff.text([roman(
-            "The LD_PRELOAD shim. The installed launcher finds it relative to \
-             its own directory (../lib/mptcpize-rs/), then here; \
-             mptcpize-rs --version shows which one run uses.",
-        )]);
+        roff.text([bold(dirs.libdir.join(SHIM_FILE_NAME).display().to_string())]);
+        // The launcher's own search order (engine::preload::shim).
+        let relative = match relative_dir(&dirs.bindir, &dirs.libdir) {
+            Some(relative) => format!(
+                "The LD_PRELOAD shim. The installed launcher looks for it relative to \
+                 its own directory ({}/), then here; ",
+                relative.display()
+            ),
+            None => "The LD_PRELOAD shim. The installed launcher looks for it here; ".to_string(),
+        };
+        roff.text([roman(format!(
+            "{relative}mptcpize-rs --version shows which one run uses."
+        ))]);
         roff.control("TP", []);
         roff.text([bold("/etc/systemd/system/UNIT.d/zz-mptcpize-rs.conf")]);
         roff.text([roman(
