@@ -112,14 +112,16 @@ macro_rules! next {
             }
         )*
 
-        /// Called once from the load-time constructor: looks `socket` up
-        /// (a socket needs it first). Where `next` cannot tell, looks every
-        /// wrapped function up with `dlsym` now, so that no first call
-        /// asks `dlsym` from a signal handler.
+        /// Called once from the load-time constructor: finds out whether
+        /// `next` can find the next `socket` (reading the libraries before
+        /// this one too), and where it cannot, looks every wrapped
+        /// function up with `dlsym` now, so that no first call asks
+        /// `dlsym` from a signal handler. Where it can, nothing is stored:
+        /// the slots' page stays untouched (one private page less in
+        /// every process) until a first call looks its function up.
         pub fn prepare() {
             match crate::next::find(c"socket", Before::Checked) {
-                Next::At(address) => NEXT_SOCKET.store(address, Ordering::Relaxed),
-                Next::Absent => NEXT_SOCKET.store(NONE, Ordering::Relaxed),
+                Next::At(_) | Next::Absent => {}
                 Next::Unknown => {
                     $( $slot.store(
                         with_dlsym(c_name(concat!(stringify!($name), "\0"))),
