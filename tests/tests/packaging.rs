@@ -275,6 +275,23 @@ complete_words mptcpize-rs run --engine ''
 }
 
 /// `LAUNCHER --version` with no shim override: its stdout.
+/// `LAUNCHER run --engine preload sockprobe sockets` gets MPTCP sockets:
+/// the launcher found its shim.
+fn assert_runs_sockprobe_over_mptcp(launcher: &Path) {
+    let mut probe = Command::new(launcher);
+    clean_env(&mut probe);
+    probe
+        .args(["run", "--engine", "preload"])
+        .arg(sockprobe())
+        .arg("sockets");
+    let out = run_timeout(&mut probe, SHORT);
+    assert_eq!(
+        probe_protocol(&out.success().stdout, "tcp4"),
+        MPTCP,
+        "{out}"
+    );
+}
+
 fn version_of(launcher: &Path) -> String {
     let mut version = Command::new(launcher);
     version.arg("--version");
@@ -317,14 +334,7 @@ fn make_install_to_a_staged_destdir_then_uninstall() {
         format!("mptcpize-rs {VERSION}\nshim: {}\n", staged_shim.display()),
     );
 
-    let mut probe = Command::new(&launcher);
-    clean_env(&mut probe);
-    probe
-        .args(["run", "--engine", "preload"])
-        .arg(sockprobe())
-        .arg("sockets");
-    let out = run_timeout(&mut probe, SHORT);
-    assert_eq!(probe_protocol(&out.success().stdout, "tcp4"), 262, "{out}");
+    assert_runs_sockprobe_over_mptcp(&launcher);
 
     check_main_man_page(&stage.join("usr/share/man/man1/mptcpize-rs.1"));
     let run_page = fs::read_to_string(stage.join("usr/share/man/man1/mptcpize-rs-run.1")).unwrap();
@@ -653,18 +663,7 @@ fn rpm_builds_installs_into_a_root_and_erases_cleanly() {
         layout.pkglibdir
     );
 
-    let mut probe = Command::new(&launcher);
-    clean_env(&mut probe);
-    probe
-        .args(["run", "--engine", "preload"])
-        .arg(sockprobe())
-        .arg("sockets");
-    let out = run_timeout(&mut probe, SHORT);
-    assert_eq!(
-        probe_protocol(&out.success().stdout, "tcp4"),
-        MPTCP,
-        "{out}"
-    );
+    assert_runs_sockprobe_over_mptcp(&launcher);
     let ns = netns(true);
     let mut check = ns.cmd(&launcher);
     clean_env(&mut check);
