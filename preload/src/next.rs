@@ -14,9 +14,9 @@
 //!    whose `r_map` lists the loaded objects in load order (the order of
 //!    the global lookup scope: the program, preloaded libraries, then
 //!    their dependencies);
-//! 2. each object's GNU hash table is searched for a defined, exported,
-//!    default-version function; the first after this library is the
-//!    answer.
+//! 2. each object's GNU hash table (or SysV one, in old objects) is
+//!    searched for a defined, exported, default-version function; the
+//!    first after this library is the answer.
 //!
 //! The walk stops at the first definition, at the latest in libc. When an
 //! object before this library defines the name (libc, when the shim was
@@ -25,9 +25,9 @@
 //! before the program starts and never unloaded: it never reads an object
 //! another thread may be unloading (the list's tail, which `dlopen`
 //! extends, lies beyond). Anything unusual (no `DT_DEBUG`, no `PT_PHDR`,
-//! an object without a GNU hash table, a definition that is not a plain
+//! an object without a hash table, a definition that is not a plain
 //! function) answers `Unknown` too, and `real::prepare` then asks `dlsym`
-//! for everything at load time.
+//! for everything at load time (`dlsym` itself found by `first`).
 
 use core::ffi::CStr;
 
