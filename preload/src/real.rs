@@ -33,25 +33,36 @@ fn lookup(slot: &AtomicUsize, name: &CStr) -> usize {
     let address = match crate::next::find(name, Before::Skipped) {
         Next::At(address) => address,
         Next::Absent => NONE,
-        Next::Unknown => with_dlsym(name),
+        Next::Unknown => with_dlsym(found_dlsym(), name),
     };
     slot.store(address, Ordering::Relaxed);
     address
 }
 
-/// `dlsym(RTLD_NEXT, name)`, or `NONE`. From `prepare` at load time, and
-/// on a first call only where `next` could tell for `socket` but not for
-/// this name (a library before libc defining it oddly). `dlsym` itself is
-/// found by `next::first`, not imported: an import is a lookup the loader
-/// makes in every process. Without it (no `DT_DEBUG`), the system call.
-fn with_dlsym(name: &CStr) -> usize {
-    type Dlsym = unsafe extern "C" fn(*mut c_void, *const libc::c_char) -> *mut c_void;
-    let Next::At(dlsym) = crate::next::first(c"dlsym") else {
+/// `dlsym`'s C signature.
+type Dlsym = unsafe extern "C" fn(*mut c_void, *const libc::c_char) -> *mut c_void;
+
+/// `dlsym` itself, found by `next::first`, not imported: an import is a
+/// lookup the loader makes in every process, and `dlsym` is needed only
+/// where `next` cannot tell. None without the loader's list (no
+/// `DT_DEBUG`).
+fn found_dlsym() -> Option<Dlsym> {
+    match crate::next::first(c"dlsym") {
+        // SAFETY: the address of libc's `dlsym` (or of a library's that
+        // interposes it), whose C signature `Dlsym` spells out.
+        Next::At(address) => Some(unsafe { core::mem::transmute::<usize, Dlsym>(address) }),
+        Next::Absent | Next::Unknown => None,
+    }
+}
+
+/// `dlsym(RTLD_NEXT, name)`, or `NONE` (also without `dlsym`: the system
+/// call then). From `prepare` at load time, and on a first call only where
+/// `next` could tell for `socket` but not for this name (a library before
+/// libc defining it oddly).
+fn with_dlsym(dlsym: Option<Dlsym>, name: &CStr) -> usize {
+    let Some(dlsym) = dlsym else {
         return NONE;
     };
-    // SAFETY: the address of libc's `dlsym` (or of a library's that
-    // interposes it), whose C signature `Dlsym` spells out.
-    let dlsym: Dlsym = unsafe { core::mem::transmute::<usize, Dlsym>(dlsym) };
     // SAFETY: dlsym with RTLD_NEXT (next after its caller: this library)
     // and a NUL-terminated name; null when there is no later definition.
     match unsafe { dlsym(libc::RTLD_NEXT, name.as_ptr()) } as usize {
@@ -123,11 +134,12 @@ macro_rules! next {
             match crate::next::find(c"socket", Before::Checked) {
                 Next::At(_) | Next::Absent => {}
                 Next::Unknown => {
+                    let dlsym = found_dlsym();
                     $( $slot.store(
-                        with_dlsym(c_name(concat!(stringify!($name), "\0"))),
+                        with_dlsym(dlsym, c_name(concat!(stringify!($name), "\0"))),
                         Ordering::Relaxed,
                     ); )*
-                    NEXT_FCNTL.store(with_dlsym(c"fcntl"), Ordering::Relaxed);
+                    NEXT_FCNTL.store(with_dlsym(dlsym, c"fcntl"), Ordering::Relaxed);
                 }
             }
         }
