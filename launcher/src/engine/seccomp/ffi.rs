@@ -306,6 +306,14 @@ fn respond(listener: BorrowedFd<'_>, response: seccomp_notif_resp) -> io::Result
     result(rc).map(drop)
 }
 
+/// `SECCOMP_IOCTL_NOTIF_ADDFD` with `addfd`: the descriptor number the
+/// target got.
+fn add_fd(listener: BorrowedFd<'_>, addfd: &seccomp_notif_addfd) -> io::Result<RawFd> {
+    // SAFETY: the ioctl reads one seccomp_notif_addfd from a live reference.
+    let rc = unsafe { libc::ioctl(listener.as_raw_fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, addfd) };
+    result(rc)
+}
+
 /// Installs `source` in the target of notification `id` and answers the
 /// notification with the new descriptor's number, atomically
 /// (`SECCOMP_ADDFD_FLAG_SEND`). Returns that number.
@@ -322,15 +330,7 @@ pub fn add_fd_and_send(
         newfd: 0,
         newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
     };
-    // SAFETY: the ioctl reads one seccomp_notif_addfd from a live local.
-    let rc = unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
-            &addfd,
-        )
-    };
-    result(rc)
+    add_fd(listener, &addfd)
 }
 
 /// Puts `source` on descriptor number `newfd` of the target of
@@ -351,15 +351,7 @@ pub fn add_fd_at(
         newfd: newfd as u32,
         newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
     };
-    // SAFETY: the ioctl reads one seccomp_notif_addfd from a live local.
-    let rc = unsafe {
-        libc::ioctl(
-            listener.as_raw_fd(),
-            libc::SECCOMP_IOCTL_NOTIF_ADDFD,
-            &addfd,
-        )
-    };
-    result(rc).map(drop)
+    add_fd(listener, &addfd).map(drop)
 }
 
 #[cfg(test)]

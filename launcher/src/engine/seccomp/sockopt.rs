@@ -38,7 +38,6 @@ use super::caller;
 use super::decision::kept_text;
 use super::ffi;
 use super::swap::{self, ConnectRules, Kept, Unfetched};
-use crate::kernel::fd;
 
 /// The longest option value judged (`struct tcp_md5sig` is 216 bytes);
 /// a longer one is left to the kernel.
@@ -192,11 +191,7 @@ impl ConnectRules {
         let Some(domain) = swap::undecided(fetched.socket.as_fd()) else {
             return untouched;
         };
-        let Ok(tcp) = fd::socket(
-            domain,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_TCP,
-        ) else {
+        let Ok(tcp) = swap::fresh_tcp(domain) else {
             return untouched;
         };
         let judgement = judge_on(tcp.as_fd(), option, readable.then_some(&value[..len]), len);
@@ -243,11 +238,7 @@ impl ConnectRules {
         let Some(domain) = mptcp_domain(fetched.socket.as_fd()) else {
             return untouched;
         };
-        let Ok(tcp) = fd::socket(
-            domain,
-            libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-            libc::IPPROTO_TCP,
-        ) else {
+        let Ok(tcp) = swap::fresh_tcp(domain) else {
             return untouched;
         };
         let read = OptionOutcome::Read { fd, option };
@@ -418,7 +409,9 @@ mod tests {
     /// its EFAULT.
     #[test]
     fn judged_on_a_fresh_tcp_socket() {
-        let tcp = || fd::socket(libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_TCP).unwrap();
+        let tcp = || {
+            crate::kernel::fd::socket(libc::AF_INET, libc::SOCK_STREAM, libc::IPPROTO_TCP).unwrap()
+        };
         let timeout = (libc::SOL_TCP, libc::TCP_USER_TIMEOUT);
         let zero = 0i32.to_ne_bytes();
         let five = 5000i32.to_ne_bytes();

@@ -352,15 +352,9 @@ impl ConnectRules {
         let registrations = registrations(tid, fd, inode, &table.epolls)?;
         let cloexec = caller::close_on_exec(tid, fd).ok_or(Kept::Uncarried("close-on-exec"))?;
 
-        let tcp = credentials::as_caller(tid, self.own_ids, || {
-            fd::socket(
-                domain,
-                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
-                libc::IPPROTO_TCP,
-            )
-        })
-        .and_then(|made| made)
-        .map_err(|e| Kept::Errno(e.raw_os_error().unwrap_or(0)))?;
+        let tcp = credentials::as_caller(tid, self.own_ids, || fresh_tcp(domain))
+            .and_then(|made| made)
+            .map_err(|e| Kept::Errno(e.raw_os_error().unwrap_or(0)))?;
         carry_options(socket.as_fd(), tcp.as_fd(), domain)?;
         carry_owner(socket.as_fd(), tcp.as_fd())?;
         // After the owner: O_ASYNC starts signalling to it at once. The
@@ -622,6 +616,16 @@ fn bound_port(socket: BorrowedFd<'_>) -> u16 {
 /// Carries every option the program set on the MPTCP socket `from` (one
 /// whose value differs from a fresh MPTCP socket's: the supervisor does
 /// not see `setsockopt()`) to `to`, checking it reads back the same.
+/// A fresh TCP stream socket of `domain` (close-on-exec): what replaces
+/// an MPTCP one, or answers for it.
+pub(super) fn fresh_tcp(domain: i32) -> io::Result<OwnedFd> {
+    fd::socket(
+        domain,
+        libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+        libc::IPPROTO_TCP,
+    )
+}
+
 fn carry_options(from: BorrowedFd<'_>, to: BorrowedFd<'_>, domain: i32) -> Result<(), Kept> {
     let fresh = fd::socket(
         domain,
